@@ -345,13 +345,10 @@ func (s *Store) Scan(ctx context.Context, table string, fn func(store.Entity) er
 
 // Batch applies ops atomically and durably.
 //
-// The write function never returns a contract error to bbolt: it first checks
-// every op against the stored rows and writes only when all of them hold.
-// A failing batch therefore writes nothing and does not abort the
-// transaction it shares with other callers' batches; its failure is
-// reported to its own caller only. bbolt may run the function more than once
-// (when a coalesced transaction is retried), so it resets its results on
-// every run.
+// A batch is checked in full against the stored rows before anything is
+// written, and a failed check is reported to its caller without failing the
+// bbolt transaction. So a failing batch writes nothing, and it cannot abort
+// the transaction it shares with other callers' batches under group commit.
 func (s *Store) Batch(ctx context.Context, table string, ops []store.Op) ([]string, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -362,64 +359,16 @@ func (s *Store) Batch(ctx context.Context, table string, ops []store.Op) ([]stri
 	if err := store.ValidateBatch(ops); err != nil {
 		return nil, err
 	}
-	var (
-		etags  []string
-		failed error
-	)
-	write := func(tx *bbolt.Tx) error {
-		etags, failed = nil, nil
-		keys := make([][]byte, len(ops))
-		b := tx.Bucket([]byte(table))
-		for i, op := range ops {
-			keys[i] = rowKey(op.Entity.PartitionKey, op.Entity.RowKey)
-			var cur []byte
-			if b != nil {
-				cur = b.Get(keys[i])
-			}
-			if err := s.check(op, cur); err != nil {
-				failed = &store.BatchError{Index: i, Op: op, Err: err}
-				return nil
-			}
-		}
-		if b == nil {
-			var err error
-			if b, err = tx.CreateBucket([]byte(table)); err != nil {
-				return err
-			}
-		}
-		now := uint64(time.Now().UnixNano())
-		etags = make([]string, len(ops))
-		for i, op := range ops {
-			if op.Kind == store.Delete {
-				if err := b.Delete(keys[i]); err != nil {
-					return err
-				}
-				continue
-			}
-			seq, err := tx.Bucket(metaBucket).NextSequence()
-			if err != nil {
-				return err
-			}
-			v := make([]byte, headerLen+len(op.Entity.Data))
-			binary.BigEndian.PutUint64(v[0:8], seq)
-			binary.BigEndian.PutUint64(v[8:16], now)
-			copy(v[headerLen:], op.Entity.Data)
-			if err := b.Put(keys[i], v); err != nil {
-				return err
-			}
-			etags[i] = s.etag(seq)
-		}
-		return nil
-	}
+	p := &pending{s: s, table: table, ops: ops}
 	var err error
 	if s.writers.Add(1) == 1 {
 		// Alone: commit now. A failed check rolls back instead of
 		// committing an empty transaction.
 		err = s.db.Update(func(tx *bbolt.Tx) error {
-			if err := write(tx); err != nil {
+			if err := p.apply(tx); err != nil {
 				return err
 			}
-			if failed != nil {
+			if p.failed != nil {
 				return errRollback
 			}
 			return nil
@@ -428,16 +377,78 @@ func (s *Store) Batch(ctx context.Context, table string, ops []store.Op) ([]stri
 			err = nil
 		}
 	} else {
-		err = s.db.Batch(write) // others are writing: share their commit
+		err = s.db.Batch(p.apply) // others are writing: share their commit
 	}
 	s.writers.Add(-1)
 	if err != nil {
 		return nil, fmt.Errorf("batch %s: %w", table, err)
 	}
-	if failed != nil {
-		return nil, failed
+	if p.failed != nil {
+		return nil, p.failed
 	}
-	return etags, nil
+	return p.etags, nil
+}
+
+// pending is one validated Batch call on its way into a transaction.
+type pending struct {
+	s     *Store
+	table string
+	ops   []store.Op
+	// Results of the last apply.
+	etags  []string
+	failed *store.BatchError
+}
+
+// apply checks every op and, when all hold, writes them. It returns an error
+// only for a failure of bbolt itself, which fails the whole transaction. bbolt
+// may call it more than once (when a coalesced transaction is retried), so it
+// starts afresh each time.
+func (p *pending) apply(tx *bbolt.Tx) error {
+	p.etags, p.failed = nil, nil
+	keys := make([][]byte, len(p.ops))
+	b := tx.Bucket([]byte(p.table))
+	for i, op := range p.ops {
+		keys[i] = rowKey(op.Entity.PartitionKey, op.Entity.RowKey)
+		var cur []byte
+		if b != nil {
+			cur = b.Get(keys[i])
+		}
+		if err := p.s.check(op, cur); err != nil {
+			p.failed = &store.BatchError{Index: i, Op: op, Err: err}
+			return nil
+		}
+	}
+	if b == nil {
+		var err error
+		if b, err = tx.CreateBucket([]byte(p.table)); err != nil {
+			return err
+		}
+	}
+	meta := tx.Bucket(metaBucket)
+	now := uint64(time.Now().UnixNano())
+	etags := make([]string, len(p.ops))
+	for i, op := range p.ops {
+		if op.Kind == store.Delete {
+			if err := b.Delete(keys[i]); err != nil {
+				return err
+			}
+			continue
+		}
+		seq, err := meta.NextSequence()
+		if err != nil {
+			return err
+		}
+		v := make([]byte, headerLen+len(op.Entity.Data))
+		binary.BigEndian.PutUint64(v[0:8], seq)
+		binary.BigEndian.PutUint64(v[8:16], now)
+		copy(v[headerLen:], op.Entity.Data)
+		if err := b.Put(keys[i], v); err != nil {
+			return err
+		}
+		etags[i] = p.s.etag(seq)
+	}
+	p.etags = etags
+	return nil
 }
 
 // check tells whether op may be applied to the row whose stored value is cur
