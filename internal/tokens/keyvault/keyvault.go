@@ -215,7 +215,7 @@ func (s *Source) refreshLocked(ctx context.Context) error {
 			left := s.opts.Grace - now.Sub(s.lastOK)
 			ev = ev.Time("lastSuccess", s.lastOK).Bool("failingClosed", left < 0)
 			if left > 0 {
-				ev = ev.Dur("graceLeft", left)
+				ev = ev.Str("graceLeft", left.String())
 			}
 		} else {
 			ev = ev.Bool("failingClosed", true)
@@ -223,8 +223,13 @@ func (s *Source) refreshLocked(ctx context.Context) error {
 		ev.Msg("token refresh from Key Vault failed")
 		return fmt.Errorf("%w: refresh: %w", tokens.ErrUnavailable, err)
 	}
-	if s.failing {
+	switch {
+	case !s.loaded:
+		s.log.Info().Int("tokens", len(set)).Msg("token set loaded from Key Vault")
+	case s.failing:
 		s.log.Info().Int("failures", s.failedN).Time("lastSuccess", s.lastOK).Int("tokens", len(set)).Msg("token refresh from Key Vault recovered")
+	default:
+		s.log.Debug().Int("tokens", len(set)).Msg("token set refreshed from Key Vault")
 	}
 	s.set, s.loaded, s.lastOK, s.failing, s.failedN = set, true, now, false, 0
 	for id := range s.digests {

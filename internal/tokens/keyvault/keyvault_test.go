@@ -211,7 +211,7 @@ func TestRotationOverlap(t *testing.T) {
 				{time.Second, false, false}, // expiry reached, no refresh needed
 				{time.Minute, true, false},
 			}
-			for i, s := range steps {
+			for _, s := range steps {
 				e.clk.Advance(s.advance)
 				if s.refresh {
 					if err := e.src.Refresh(ctx); err != nil {
@@ -224,7 +224,6 @@ func TestRotationOverlap(t *testing.T) {
 					expect(t, e, "old token after overlap", old, "", tokens.ErrUnknownToken)
 				}
 				expect(t, e, "new token", fresh, "entra", nil)
-				_ = i
 			}
 		})
 	}

@@ -342,3 +342,7 @@ func (m *memVault) restHandler(accessToken string) http.Handler {
 	})
 	return mux
 }
+
+func setParams(value string, tags map[string]string) azsecrets.SetSecretParameters {
+	return azsecrets.SetSecretParameters{Value: to.Ptr(value), Tags: ptrTags(tags)}
+}
