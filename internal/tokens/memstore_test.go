@@ -71,9 +71,9 @@ func (m *memStore) Batch(_ context.Context, table string, ops []store.Op) ([]str
 		switch {
 		case op.Kind == store.Insert && ok:
 			err = store.ErrExists
-		case (op.Kind == store.Replace || op.Kind == store.Delete) && !ok:
+		case op.Kind != store.Insert && op.Kind != store.Upsert && !ok:
 			err = store.ErrNotFound
-		case (op.Kind == store.Replace || op.Kind == store.Delete) && op.IfMatch != "" && op.IfMatch != cur.ETag:
+		case op.Kind != store.Insert && op.Kind != store.Upsert && op.IfMatch != "" && op.IfMatch != cur.ETag:
 			err = store.ErrPrecondition
 		}
 		if err != nil {
@@ -90,6 +90,9 @@ func (m *memStore) Batch(_ context.Context, table string, ops []store.Op) ([]str
 		m.seq++
 		e := op.Entity
 		e.Data = slices.Clone(e.Data)
+		if op.Kind == store.Touch {
+			e = m.rows[k]
+		}
 		e.ETag = strconv.Itoa(m.seq)
 		e.Timestamp = time.Now()
 		m.rows[k] = e
