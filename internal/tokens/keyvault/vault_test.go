@@ -31,6 +31,7 @@ type memVault struct {
 	down    bool                     // answer 503 to everything
 	gets    int                      // GetSecret calls, to check value caching
 	lists   int                      // secret listings, to count refreshes
+	listed  chan struct{}            // if set, receives once per listing
 }
 
 type memVersion struct {
@@ -113,6 +114,12 @@ func (m *memVault) listSecrets() []*azsecrets.SecretProperties {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.lists++
+	if m.listed != nil {
+		select {
+		case m.listed <- struct{}{}:
+		default:
+		}
+	}
 	var out []*azsecrets.SecretProperties
 	for _, name := range slices.Sorted(maps.Keys(m.secrets)) {
 		vs := m.secrets[name]
