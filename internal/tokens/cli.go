@@ -81,11 +81,16 @@ func RunCLI(ctx context.Context, args []string, m Manager, stdout, stderr io.Wri
 			return err
 		}
 		value, err := m.Rotate(ctx, *client, ov)
+		if value != "" {
+			// Print the new value even if shortening the old tokens failed:
+			// the new version exists, and its value is lost otherwise.
+			fmt.Fprintf(stderr, "new token of %s, shown once:\n", *client)
+			fmt.Fprintln(stdout, value)
+		}
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stderr, "rotated token of %s; previous tokens expire in %s; the new one is shown once:\n", *client, ov)
-		fmt.Fprintln(stdout, value)
+		fmt.Fprintf(stderr, "rotated token of %s; previous tokens expire in %s\n", *client, ov)
 		return nil
 	case "list":
 		asJSON := fs.Bool("json", false, "write JSON")

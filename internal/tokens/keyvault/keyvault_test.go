@@ -69,7 +69,7 @@ type env struct {
 // speaking the Key Vault REST protocol with its authentication challenge.
 var backends = []struct {
 	name string
-	new  func(t *testing.T, o Options) env
+	new  func(t testing.TB, o Options) env
 }{
 	{"fake", newFakeEnv},
 	{"tls", newTLSEnv},
@@ -80,7 +80,7 @@ func newClock() *testClock {
 	return &testClock{t: time.Date(2026, 5, 4, 9, 0, 0, 0, time.UTC)}
 }
 
-func finish(t *testing.T, c *azsecrets.Client, v *memVault, clk *testClock, o Options) env {
+func finish(t testing.TB, c *azsecrets.Client, v *memVault, clk *testClock, o Options) env {
 	t.Helper()
 	logs := &syncBuffer{}
 	log := zerolog.New(logs).Level(zerolog.DebugLevel)
@@ -88,7 +88,7 @@ func finish(t *testing.T, c *azsecrets.Client, v *memVault, clk *testClock, o Op
 	return env{src: New(c, o), vault: v, clk: clk, logs: logs}
 }
 
-func newFakeEnv(t *testing.T, o Options) env {
+func newFakeEnv(t testing.TB, o Options) env {
 	clk := newClock()
 	v := newMemVault("https://adfscim-test.vault.azure.net", clk.Now)
 	c, err := azsecrets.NewClient(v.base, &azfake.TokenCredential{}, &azsecrets.ClientOptions{
@@ -119,7 +119,7 @@ func (c *tlsCredential) GetToken(_ context.Context, o policy.TokenRequestOptions
 	return azcore.AccessToken{Token: c.token, ExpiresOn: time.Now().Add(time.Hour)}, nil
 }
 
-func newTLSEnv(t *testing.T, o Options) env {
+func newTLSEnv(t testing.TB, o Options) env {
 	clk := newClock()
 	const access = "kv-access-token-for-test"
 	var v *memVault

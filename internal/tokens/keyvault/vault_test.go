@@ -32,6 +32,7 @@ type memVault struct {
 	gets    int                      // GetSecret calls, to check value caching
 	lists   int                      // secret listings, to count refreshes
 	listed  chan struct{}            // if set, receives once per listing
+	denyUpd bool                     // answer 403 to property updates
 }
 
 type memVersion struct {
@@ -180,6 +181,9 @@ func (m *memVault) set(name string, p azsecrets.SetSecretParameters) azsecrets.S
 func (m *memVault) update(name, version string, p azsecrets.UpdateSecretPropertiesParameters) (azsecrets.Secret, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.denyUpd {
+		return azsecrets.Secret{}, false
+	}
 	for _, v := range m.secrets[name] {
 		if v.id != version {
 			continue
