@@ -1,6 +1,9 @@
 package tokens
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"sync"
 	"time"
 )
@@ -20,11 +23,8 @@ type LimiterOptions struct {
 
 // FailureLimiter slows down repeated failed authentications from one source
 // (usually the client IP). It is a token bucket per source that only failed
-// authentications drain, so authenticated traffic is never throttled:
-//
-//	if !lim.Allow(ip) { answer 429 }
-//	c, err := auth.Authenticate(ctx, token)
-//	if err != nil { lim.Failed(ip); answer 401 }
+// authentications drain. Use it through Guard, which checks the token first
+// so that authenticated traffic is never throttled.
 //
 // A source whose bucket has filled up again is indistinguishable from an
 // unknown one and is evicted first, so memory stays bounded by MaxSources.
@@ -134,4 +134,36 @@ func (l *FailureLimiter) Len() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return len(l.bucket)
+}
+
+// ErrThrottled means a source made too many failed authentications and
+// this one failed too; the HTTP layer answers 429 with Retry-After.
+var ErrThrottled = errors.New("tokens: too many failed authentications")
+
+// Guard applies a FailureLimiter around an Authenticator so that a valid
+// token is never throttled, whatever its source has done: the token is
+// always checked, and only a failure from a source that has used up its
+// failures becomes ErrThrottled. This matters where many clients share a
+// source address (behind the Functions host every request may come from
+// 127.0.0.1, and IdPs send from shared egress addresses): asking Allow
+// before checking the token would let anyone lock the real IdP out.
+type Guard struct {
+	Auth    Authenticator
+	Limiter *FailureLimiter // nil: no limiting
+}
+
+// Authenticate checks token for a request from source. Errors wrap
+// ErrUnknownToken or ErrUnavailable, and also ErrThrottled when source is
+// over its limit.
+func (g Guard) Authenticate(ctx context.Context, source, token string) (Client, error) {
+	c, err := g.Auth.Authenticate(ctx, token)
+	if err == nil || g.Limiter == nil {
+		return c, err
+	}
+	allowed := g.Limiter.Allow(source)
+	g.Limiter.Failed(source)
+	if !allowed {
+		return Client{}, fmt.Errorf("%w: %w", ErrThrottled, err)
+	}
+	return Client{}, err
 }

@@ -1,6 +1,8 @@
 package tokens
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -90,5 +92,54 @@ func TestFailureLimiterBoundedMemory(t *testing.T) {
 	l.Failed("203.0.113.1")
 	if l.Len() != 1 {
 		t.Fatalf("after refill, %d sources tracked, want 1", l.Len())
+	}
+}
+
+func TestGuard(t *testing.T) {
+	ctx := context.Background()
+	l, _ := NewLocal(newMemStore(), LocalOptions{})
+	good, err := l.Create(ctx, "entra", []Scope{ScimWrite}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := newTestClock()
+	g := Guard{Auth: l, Limiter: NewFailureLimiter(LimiterOptions{Burst: 3, Now: clk.Now})}
+	// An attacker shares the IdP's source address (as every request does
+	// behind the Functions host).
+	const src = "127.0.0.1"
+	steps := []struct {
+		token string
+		want  error // nil: authenticated
+	}{
+		{"guess-1", ErrUnknownToken},
+		{"guess-2", ErrUnknownToken},
+		{"guess-3", ErrUnknownToken},
+		{"guess-4", ErrThrottled},
+		{good, nil}, // the real client is not locked out
+		{"guess-5", ErrThrottled},
+		{good, nil},
+	}
+	for i, s := range steps {
+		c, err := g.Authenticate(ctx, src, s.token)
+		if s.want == nil {
+			if err != nil || c.Name != "entra" {
+				t.Fatalf("step %d: valid token: %+v, %v", i, c, err)
+			}
+			continue
+		}
+		if !errors.Is(err, s.want) {
+			t.Fatalf("step %d: err = %v, want %v", i, err, s.want)
+		}
+		if !errors.Is(err, ErrUnknownToken) {
+			t.Fatalf("step %d: err = %v does not say why the token failed", i, err)
+		}
+	}
+	// Another source is unaffected.
+	if _, err := g.Authenticate(ctx, "192.0.2.9", "guess"); errors.Is(err, ErrThrottled) {
+		t.Fatal("throttling leaked to another source")
+	}
+	// Without a limiter, failures are plain.
+	if _, err := (Guard{Auth: l}).Authenticate(ctx, src, "guess"); !errors.Is(err, ErrUnknownToken) || errors.Is(err, ErrThrottled) {
+		t.Fatalf("no limiter: err = %v", err)
 	}
 }
