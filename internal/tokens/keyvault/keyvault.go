@@ -10,6 +10,18 @@
 // seconds. When Key Vault cannot be reached the last known set keeps
 // working for a grace period; after that every token is refused
 // (tokens.ErrUnavailable) until a refresh succeeds again.
+//
+// Wiring (the scope of the access token comes from the vault's own
+// authentication challenge, and azidentity honours AZURE_AUTHORITY_HOST, so
+// sovereign clouds need no extra setting):
+//
+//	cred, _ := azidentity.NewDefaultAzureCredential(nil)
+//	kv, _ := azsecrets.NewClient(keyVaultURL, cred, nil)
+//	src, err := keyvault.New(kv, keyvault.Options{Interval: refresh, Grace: grace, Logger: &log})
+//	go src.Run(ctx)
+//
+// Serving needs the Key Vault Secrets User role on the vault; the token
+// CLI (Create, Rotate, Revoke) needs Key Vault Secrets Officer.
 package keyvault
 
 import (
@@ -88,8 +100,9 @@ type entry struct {
 }
 
 // New returns a source on the vault client c. It knows no tokens until the
-// first Refresh (Run makes one at once).
-func New(c *azsecrets.Client, o Options) *Source {
+// first Refresh (Run makes one at once). Grace must be longer than
+// Interval, or a healthy source would fail closed between two refreshes.
+func New(c *azsecrets.Client, o Options) (*Source, error) {
 	if o.Interval <= 0 {
 		o.Interval = 5 * time.Minute
 	}
@@ -108,6 +121,9 @@ func New(c *azsecrets.Client, o Options) *Source {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.Grace <= o.Interval {
+		return nil, fmt.Errorf("%w: token grace %s must be longer than the refresh interval %s", tokens.ErrInvalid, o.Grace, o.Interval)
+	}
 	log := zerolog.Nop()
 	if o.Logger != nil {
 		log = *o.Logger
@@ -118,7 +134,7 @@ func New(c *azsecrets.Client, o Options) *Source {
 		log:     log.With().Str("component", "tokens.keyvault").Logger(),
 		set:     map[tokens.Digest]entry{},
 		digests: map[string]tokens.Digest{},
-	}
+	}, nil
 }
 
 // Run refreshes at once and then every Interval until ctx ends. Failures

@@ -85,7 +85,11 @@ func finish(t testing.TB, c *azsecrets.Client, v *memVault, clk *testClock, o Op
 	logs := &syncBuffer{}
 	log := zerolog.New(logs).Level(zerolog.DebugLevel)
 	o.Now, o.Logger = clk.Now, &log
-	return env{src: New(c, o), vault: v, clk: clk, logs: logs}
+	src, err := New(c, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env{src: src, vault: v, clk: clk, logs: logs}
 }
 
 func newFakeEnv(t testing.TB, o Options) env {
@@ -466,5 +470,24 @@ func TestManage(t *testing.T) {
 			}
 			expect(t, e, "recreated", c, "auditor", nil)
 		})
+	}
+}
+
+func TestNewRejectsGraceShorterThanInterval(t *testing.T) {
+	tests := []struct {
+		o  Options
+		ok bool
+	}{
+		{Options{}, true},
+		{Options{Interval: time.Minute, Grace: 10 * time.Minute}, true},
+		{Options{Interval: time.Hour, Grace: time.Hour}, false},
+		{Options{Interval: 2 * time.Hour}, false}, // default grace 1h
+		{Options{Grace: time.Minute}, false},      // default interval 5m
+	}
+	for _, tc := range tests {
+		_, err := New(nil, tc.o)
+		if (err == nil) != tc.ok || (err != nil && !errors.Is(err, tokens.ErrInvalid)) {
+			t.Errorf("New(%+v): err = %v, want ok=%v", tc.o, err, tc.ok)
+		}
 	}
 }
