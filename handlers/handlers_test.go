@@ -34,6 +34,10 @@ func (tokenAuth) Authenticate(_ context.Context, token string) (tokens.Client, e
 		return tokens.Client{Name: "test", Scopes: []tokens.Scope{tokens.ScimRead, tokens.ScimWrite}}, nil
 	case readToken:
 		return tokens.Client{Name: "reader", Scopes: []tokens.Scope{tokens.ScimRead}}, nil
+	case writeOnlyToken:
+		return tokens.Client{Name: "writer", Scopes: []tokens.Scope{tokens.ScimWrite}}, nil
+	case noScopeToken:
+		return tokens.Client{Name: "ops", Scopes: []tokens.Scope{tokens.OpsRead, tokens.OpsWrite}}, nil
 	}
 	return tokens.Client{}, tokens.ErrUnknownToken
 }
