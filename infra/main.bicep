@@ -112,15 +112,6 @@ var resolvedBindings = map(bindings, b => {
 // Every factory named by a binding, once.
 var factoryIds = union(flatten(map(resolvedBindings, b => b.factories)), [])
 
-// For each factory, the roles bound on it: the only ones the service may assign there.
-var factoryRoles = [for f in factoryIds: {
-  id: f
-  subscriptionId: split(f, '/')[2]
-  resourceGroup: split(f, '/')[4]
-  name: last(split(f, '/'))
-  roleDefinitionIds: union(map(filter(resolvedBindings, b => contains(b.factories, f)), b => b.role), [])
-}]
-
 module identity 'modules/identity.bicep' = {
   name: 'adfscim-identity'
   params: {
@@ -205,17 +196,19 @@ module operatorRole 'modules/operator-role.bicep' = if (createOperatorRole && !e
   params: {
     roleGuid: operatorRoleGuid
     roleName: operatorRoleName
-    assignableScopes: union(map(factoryRoles, f => '/subscriptions/${f.subscriptionId}/resourceGroups/${f.resourceGroup}'), [])
+    assignableScopes: union(map(factoryIds, f => '/subscriptions/${split(f, '/')[2]}/resourceGroups/${split(f, '/')[4]}'), [])
   }
 }
 
-module factoryRbac 'modules/factory-rbac.bicep' = [for (f, i) in factoryRoles: {
+// On each factory, in its own subscription and resource group, the
+// delegation limited to the roles the bindings name for that factory.
+module factoryRbac 'modules/factory-rbac.bicep' = [for (f, i) in factoryIds: {
   name: 'adfscim-factory-${i}'
-  scope: resourceGroup(f.subscriptionId, f.resourceGroup)
+  scope: resourceGroup(split(f, '/')[2], split(f, '/')[4])
   params: {
-    factoryName: f.name
+    factoryId: f
     principalId: identity.outputs.principalId
-    roleDefinitionIds: f.roleDefinitionIds
+    bindings: resolvedBindings
   }
 }]
 

@@ -9,15 +9,18 @@
 // may be in another subscription.
 targetScope = 'resourceGroup'
 
-@description('Name of the existing Data Factory in this resource group.')
-param factoryName string
+@description('Resource id of an existing Data Factory in this resource group.')
+param factoryId string
 
 @description('Principal id of the service\'s managed identity.')
 param principalId string
 
-@description('Role definition GUIDs (not resource ids) the service may assign on this factory.')
-@minLength(1)
-param roleDefinitionIds array
+@description('The resolved bindings ({ group, role: GUID, factories: [ids] }) of main.bicep; those naming factoryId decide the roles allowed here.')
+param bindings array
+
+// The role definition GUIDs bound on this factory, once each: the only roles
+// the service may assign here.
+var roleDefinitionIds = union(map(filter(bindings, b => contains(b.factories, factoryId)), b => b.role), [])
 
 // Built-in role definition id.
 var rbacAdministrator = 'f58310d9-a9f6-439a-9e8d-f62e7b41a168'
@@ -55,7 +58,7 @@ AND
 var condition = replace(conditionTemplate, '{roleIds}', join(roleDefinitionIds, ', '))
 
 resource factory 'Microsoft.DataFactory/factories@2018-06-01' existing = {
-  name: factoryName
+  name: last(split(factoryId, '/'))
 }
 
 resource delegation 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
@@ -70,6 +73,9 @@ resource delegation 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
     conditionVersion: '2.0'
   }
 }
+
+@description('Role definition GUIDs the delegation allows.')
+output roleDefinitionIds array = roleDefinitionIds
 
 @description('Resource id of the constrained role assignment.')
 output assignmentId string = delegation.id

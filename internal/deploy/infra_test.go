@@ -386,29 +386,36 @@ func TestDelegationCondition(t *testing.T) {
 	}
 }
 
-// TestFactoryWiring checks that main.bicep derives both ADFSCIM_MAPPING and
-// each factory's allowed roles from the same bindings, and deploys the
-// delegation in each factory's own subscription and resource group.
+// TestFactoryWiring checks that ADFSCIM_MAPPING and each factory's allowed
+// roles come from the same resolved bindings, and that the delegation is
+// deployed in each factory's own subscription and resource group.
 func TestFactoryWiring(t *testing.T) {
 	files := loadInfra(t)
 	main := mustFile(t, files, "main.bicep")
+	rbac := mustFile(t, files, "modules/factory-rbac.bicep")
 	mod := main.module(t, "factoryRbac")
 	checks := []struct{ name, got, want string }{
-		{"loop", mod.header, "= [for (f, i) in factoryRoles: "},
+		{"one delegation per factory", mod.header, "= [for (f, i) in factoryIds: "},
 		{"module path", mod.typ, "modules/factory-rbac.bicep"},
-		{"scope", get(mod.body, "scope"), "resourceGroup(f.subscriptionId, f.resourceGroup)"},
-		{"roles", get(mod.body, "params.roleDefinitionIds"), "f.roleDefinitionIds"},
+		{"factory's own subscription and group", get(mod.body, "scope"), "resourceGroup(split(f, '/')[2], split(f, '/')[4])"},
+		{"factory", get(mod.body, "params.factoryId"), "f"},
+		{"bindings", get(mod.body, "params.bindings"), "resolvedBindings"},
 		{"principal", get(mod.body, "params.principalId"), "identity.outputs.principalId"},
-		{"per-factory roles", main.variable(t, "factoryRoles"), "roleDefinitionIds: union(map(filter(resolvedBindings, b => contains(b.factories, f)), b => b.role), [])"},
-		{"factories", main.variable(t, "factoryIds"), "union(flatten(map(resolvedBindings, b => b.factories)), [])"},
-		{"mapping", get(main.module(t, "functionApp").body, "params.appSettings.ADFSCIM_MAPPING"), "resolvedBindings"},
+		{"factories named by the bindings", main.variable(t, "factoryIds"), "union(flatten(map(resolvedBindings, b => b.factories)), [])"},
+		{"mapping from the same bindings", get(main.module(t, "functionApp").body, "params.appSettings.ADFSCIM_MAPPING"), "string({\n        bindings: resolvedBindings\n      })"},
+		{"roles bound on this factory only", rbac.variable(t, "roleDefinitionIds"), "union(map(filter(bindings, b => contains(b.factories, factoryId)), b => b.role), [])"},
+		{"the factory itself", get(rbac.resource(t, "Microsoft.DataFactory/factories").body, "name"), "last(split(factoryId, '/'))"},
 	}
 	for _, c := range checks {
 		t.Run(c.name, func(t *testing.T) {
-			if !strings.Contains(c.got, c.want) {
-				t.Errorf("got %q, want it to contain %q", c.got, c.want)
+			if c.got != c.want && !(strings.HasPrefix(c.name, "one delegation") && strings.Contains(c.got, c.want)) {
+				t.Errorf("got %q, want %q", c.got, c.want)
 			}
 		})
+	}
+	resolved := main.variable(t, "resolvedBindings")
+	if !strings.Contains(resolved, "role: contains(roleAliases, b.role) ? roleAliases[b.role] : b.role") {
+		t.Errorf("resolvedBindings does not resolve role aliases: %s", resolved)
 	}
 }
 
