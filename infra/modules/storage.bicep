@@ -43,17 +43,6 @@ resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
     defaultToOAuthAuthentication: true
     allowCrossTenantReplication: false
     publicNetworkAccess: 'Enabled'
-    encryption: {
-      keySource: 'Microsoft.Storage'
-      services: {
-        blob: {
-          enabled: true
-        }
-        table: {
-          enabled: true
-        }
-      }
-    }
   }
 }
 

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -213,4 +214,43 @@ func writeZip(w io.Writer, host []byte, bin string, funcs map[string][]byte) err
 		return fmt.Errorf("deploy: zip: %w", err)
 	}
 	return nil
+}
+
+// ModulePath is the module whose root Package builds from.
+const ModulePath = "github.com/adfscim/adfscim"
+
+// ErrNoRepoRoot reports that no enclosing directory holds the adfscim
+// module's go.mod.
+var ErrNoRepoRoot = errors.New("deploy: not inside the adfscim repository")
+
+// FindRepoRoot returns the nearest directory at or above dir whose go.mod
+// declares ModulePath, so `adfscim package` works from any directory of a
+// clone.
+func FindRepoRoot(dir string) (string, error) {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return "", fmt.Errorf("deploy: %w", err)
+	}
+	for {
+		b, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+		if err == nil && modulePath(b) == ModulePath {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", ErrNoRepoRoot
+		}
+		dir = parent
+	}
+}
+
+// modulePath returns the path on go.mod's module line.
+func modulePath(gomod []byte) string {
+	for _, line := range strings.Split(string(gomod), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 2 && f[0] == "module" {
+			return strings.Trim(f[1], `"`)
+		}
+	}
+	return ""
 }

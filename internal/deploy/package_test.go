@@ -195,3 +195,28 @@ func TestPackageRejectsBadLayout(t *testing.T) {
 		})
 	}
 }
+
+func TestFindRepoRoot(t *testing.T) {
+	root := repoRoot(t)
+	other := t.TempDir()
+	if err := os.WriteFile(filepath.Join(other, "go.mod"), []byte("module example.com/other\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, dir, want string
+		wantErr         error
+	}{
+		{"from the root", root, root, nil},
+		{"from a package", filepath.Join(root, "internal", "deploy"), root, nil},
+		{"from testdata", filepath.Join(root, "internal", "deploy", "testdata", "app"), root, nil},
+		{"another module", other, "", ErrNoRepoRoot},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := FindRepoRoot(tt.dir)
+			if !errors.Is(err, tt.wantErr) || got != tt.want {
+				t.Errorf("FindRepoRoot(%s) = %q, %v; want %q, %v", tt.dir, got, err, tt.want, tt.wantErr)
+			}
+		})
+	}
+}
