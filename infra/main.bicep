@@ -49,8 +49,11 @@ param secretsAdminObjectId string = ''
 ])
 param secretsAdminPrincipalType string = 'User'
 
-@description('How long a rotated-out token is still accepted (ADFSCIM_TOKEN_GRACE), as a Go duration.')
+@description('How long the last known tokens stay valid while Key Vault cannot be reached (ADFSCIM_TOKEN_GRACE), as a Go duration.')
 param tokenGrace string = '1h'
+
+@description('How often the service re-reads the tokens from Key Vault (ADFSCIM_TOKEN_REFRESH), as a Go duration.')
+param tokenRefresh string = '5m'
 
 @description('Azure Resource Manager endpoint (ADFSCIM_ARM_ENDPOINT).')
 param armEndpoint string = environment().resourceManager
@@ -58,9 +61,9 @@ param armEndpoint string = environment().resourceManager
 @description('Microsoft Graph endpoint for userPrincipalName lookups (ADFSCIM_GRAPH_ENDPOINT); empty turns them off.')
 param graphEndpoint string = ''
 
-@description('Days audit records are kept (ADFSCIM_AUDIT_RETENTION_DAYS).')
-@minValue(1)
-param auditRetentionDays int = 365
+@description('Days audit records are kept (ADFSCIM_AUDIT_RETENTION_DAYS); 0 keeps them forever.')
+@minValue(0)
+param auditRetentionDays int = 0
 
 @description('Service log level (ADFSCIM_LOG_LEVEL).')
 @allowed([
@@ -179,6 +182,7 @@ module functionApp 'modules/functionapp.bicep' = {
       AZURE_CLIENT_ID: identity.outputs.clientId
       KEYVAULT_URL: keyVault.outputs.uri
       ADFSCIM_TOKEN_GRACE: tokenGrace
+      ADFSCIM_TOKEN_REFRESH: tokenRefresh
       ADFSCIM_MAPPING: string({
         bindings: resolvedBindings
       })

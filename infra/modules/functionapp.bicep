@@ -109,8 +109,10 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
 
 // Settings the Functions host itself reads: its storage through the
 // identity (shared keys are off) and telemetry with Entra ID authentication
-// (local auth is off on Application Insights).
+// (local auth is off on Application Insights); and the service's public
+// base URL, known only once the site exists.
 var hostSettings = {
+  ADFSCIM_BASE_URL: 'https://${site.properties.defaultHostName}/scim/v2'
   AzureWebJobsStorage__accountName: storageAccountName
   AzureWebJobsStorage__credential: 'managedidentity'
   AzureWebJobsStorage__clientId: identityClientId

@@ -91,13 +91,15 @@ func (f Function) InvocationPath() string {
 
 // Forwards reports whether the host forwards an HTTP request with this
 // method and URL path to the binary through f. A catch-all route also
-// matches the prefix itself ("/scim/v2" as well as "/scim/v2/Users").
+// matches the prefix itself ("/scim/v2" as well as "/scim/v2/Users"), and,
+// like the host's routing, the match ignores case.
 func (f Function) Forwards(method, path string) bool {
 	if f.Trigger != HTTP || !slices.Contains(f.Methods, strings.ToLower(method)) {
 		return false
 	}
 	p := f.Prefix()
-	return path == p || strings.HasPrefix(path, p+"/")
+	return strings.EqualFold(path, p) ||
+		(len(path) > len(p) && path[len(p)] == '/' && strings.EqualFold(path[:len(p)], p))
 }
 
 // ForwardingFunction returns the HTTP function through which the host

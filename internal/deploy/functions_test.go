@@ -133,6 +133,8 @@ func TestForwardingFunction(t *testing.T) {
 		{"PATCH", "/scim/v2/Groups/abc", "ScimApi"},
 		{"delete", "/scim/v2/Users/abc", "ScimApi"},
 		{"GET", "/scim/v2/ServiceProviderConfig", "ScimApi"},
+		{"GET", "/SCIM/V2/Users", "ScimApi"},
+		{"GET", "/scim/v", ""},
 		{"POST", "/ops/v1/reconcile", "OpsApi"},
 		{"GET", "/ops/v1/health", "OpsApi"},
 		{"DELETE", "/ops/v1/tokens/x", ""},

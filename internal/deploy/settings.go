@@ -12,6 +12,9 @@ const (
 	Azure Where = "azure"
 	// Both settings are set by Bicep in Azure and may be set locally too.
 	Both Where = "both"
+	// Host settings are set by the Azure Functions host (or Core Tools)
+	// itself; neither Bicep nor a person sets them.
+	Host Where = "host"
 )
 
 // InAzure reports whether Bicep must set the setting on the Function App.
@@ -40,52 +43,73 @@ type Setting struct {
 func Settings() []Setting {
 	return []Setting{
 		{
+			Name:        "FUNCTIONS_CUSTOMHANDLER_PORT",
+			Description: "Port the Azure Functions host tells the handler to listen on, on 127.0.0.1; set by the host.",
+			Where:       Host,
+		},
+		{
+			Name:        "ADFSCIM_LISTEN",
+			Default:     "127.0.0.1:7071",
+			Description: "Listen address for local runs, when FUNCTIONS_CUSTOMHANDLER_PORT is not set.",
+			Where:       Local,
+		},
+		{
+			Name:        "ADFSCIM_BASE_URL",
+			Description: "Externally visible SCIM base URL (https://<host>/scim/v2), used in Location headers and meta.location.",
+			Where:       Both,
+		},
+		{
 			Name:        "ADFSCIM_DATA_DIR",
-			Default:     ".adfscim",
+			Default:     "./.adfscim",
 			Description: "Directory of the embedded (bbolt) store used when no Table Storage is configured.",
 			Where:       Local,
 		},
 		{
 			Name:        "SCIM_BEARER_TOKEN",
-			Default:     "",
-			Description: "A static bearer token accepted with all scopes, for local runs and tests only; never set in Azure.",
+			Description: "A static bearer token accepted with every scope, for local runs, scripts and tests; never set in Azure.",
 			Where:       Local,
 		},
 		{
-			Name:        "TABLES_ENDPOINT",
-			Default:     "",
-			Description: "Table Storage endpoint (https://<account>.table.core.windows.net), reached with the managed identity.",
-			Where:       Azure,
-		},
-		{
 			Name:        "TABLES_CONNECTION_STRING",
-			Default:     "",
 			Description: "Table Storage connection string with an account key, for Azurite only (the Azure account has shared keys off).",
 			Where:       Local,
 		},
 		{
+			Name:        "TABLES_ENDPOINT",
+			Description: "Table Storage endpoint (https://<account>.table.core.windows.net), reached with the managed identity.",
+			Where:       Azure,
+		},
+		{
 			Name:        "AZURE_CLIENT_ID",
-			Default:     "",
 			Description: "Client id of the user-assigned managed identity the service uses for Tables, Key Vault and ARM.",
 			Where:       Azure,
 		},
 		{
 			Name:        "KEYVAULT_URL",
-			Default:     "",
 			Description: "Key Vault holding the bearer tokens (https://<vault>.vault.azure.net/); also read by `adfscim token` on an operator's machine.",
 			Where:       Both,
 		},
 		{
 			Name:        "ADFSCIM_TOKEN_GRACE",
 			Default:     "1h",
-			Description: "How long a rotated-out token is still accepted, as a Go duration.",
+			Description: "How long the last known tokens stay valid while Key Vault cannot be reached; after that every request fails closed.",
+			Where:       Both,
+		},
+		{
+			Name:        "ADFSCIM_TOKEN_REFRESH",
+			Default:     "5m",
+			Description: "How often the token set is re-read from Key Vault.",
 			Where:       Both,
 		},
 		{
 			Name:        "ADFSCIM_MAPPING",
-			Default:     "",
 			Description: "Inline JSON mapping SCIM groups to a role definition on Data Factory instances; empty grants nothing.",
 			Where:       Both,
+		},
+		{
+			Name:        "ADFSCIM_MAPPING_FILE",
+			Description: "File holding the mapping, when ADFSCIM_MAPPING is not set (local runs).",
+			Where:       Local,
 		},
 		{
 			Name:        "ADFSCIM_ARM_ENDPOINT",
@@ -95,14 +119,13 @@ func Settings() []Setting {
 		},
 		{
 			Name:        "ADFSCIM_GRAPH_ENDPOINT",
-			Default:     "",
 			Description: "Microsoft Graph endpoint for looking up object ids by userPrincipalName; empty turns the lookup off.",
 			Where:       Both,
 		},
 		{
 			Name:        "ADFSCIM_AUDIT_RETENTION_DAYS",
-			Default:     "365",
-			Description: "Days audit records are kept before they may be pruned.",
+			Default:     "0",
+			Description: "Days audit records are kept before they may be pruned; 0 keeps them forever.",
 			Where:       Both,
 		},
 		{
@@ -113,8 +136,7 @@ func Settings() []Setting {
 		},
 		{
 			Name:        "APPLICATIONINSIGHTS_CONNECTION_STRING",
-			Default:     "",
-			Description: "Application Insights connection string for telemetry; empty turns telemetry off.",
+			Description: "Application Insights connection string; the Functions host sends its telemetry there, and so may the service. Empty turns telemetry off.",
 			Where:       Azure,
 		},
 	}

@@ -23,7 +23,7 @@ func TestSettingsList(t *testing.T) {
 			t.Errorf("%s has no description", s.Name)
 		}
 		switch s.Where {
-		case Local, Azure, Both:
+		case Local, Azure, Both, Host:
 		default:
 			t.Errorf("%s: Where = %q", s.Name, s.Where)
 		}
@@ -38,9 +38,10 @@ func TestSettingsList(t *testing.T) {
 // hostLocalSettings are read by Azure Functions Core Tools, not the service.
 var hostLocalSettings = map[string]bool{"FUNCTIONS_WORKER_RUNTIME": true, "AzureWebJobsStorage": true}
 
-// TestLocalSettingsSample checks that local.settings.sample.json names every
-// setting with the description in Settings(), and nothing else the service
-// does not read.
+// TestLocalSettingsSample checks that local.settings.sample.json describes
+// every setting as Settings() does, gives a value for every one a person may
+// set (not those the Functions host sets), and has nothing the service does
+// not read.
 func TestLocalSettingsSample(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(repoRoot(t), "local.settings.sample.json"))
 	if err != nil {
@@ -57,7 +58,11 @@ func TestLocalSettingsSample(t *testing.T) {
 	for _, s := range Settings() {
 		known[s.Name] = true
 		t.Run(s.Name, func(t *testing.T) {
-			if _, ok := sample.Values[s.Name]; !ok {
+			_, ok := sample.Values[s.Name]
+			if s.Where == Host && ok {
+				t.Errorf("in Values, but the Functions host sets it")
+			}
+			if s.Where != Host && !ok {
 				t.Errorf("not in Values")
 			}
 			if got := sample.Descriptions[s.Name]; got != s.Description {
