@@ -123,6 +123,28 @@ func TestPackage(t *testing.T) {
 		}
 	})
 
+	t.Run("same inputs give the same archive", func(t *testing.T) {
+		again, err := Package(context.Background(), Options{
+			RepoRoot:    root,
+			OutDir:      t.TempDir(),
+			MainPackage: "./internal/deploy/testdata/app",
+		})
+		if err != nil {
+			t.Fatalf("Package: %v", err)
+		}
+		a, err := os.ReadFile(zipPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(again)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(a, b) {
+			t.Error("two packages of the same tree differ")
+		}
+	})
+
 	for _, fn := range Functions() {
 		t.Run(fn.Name+"/function.json is copied unchanged", func(t *testing.T) {
 			want, err := os.ReadFile(filepath.Join(root, "functions", fn.Name, "function.json"))
