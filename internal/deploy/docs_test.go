@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"github.com/adfscim/adfscim/internal/config"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -66,7 +67,7 @@ func TestDocsSettings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range Settings() {
+	for _, s := range config.Settings() {
 		if !strings.Contains(string(b), "`"+s.Name+"`") {
 			t.Errorf("docs/deploy.md does not document %s", s.Name)
 		}

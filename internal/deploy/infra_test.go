@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"github.com/adfscim/adfscim/internal/config"
 	"regexp"
 	"slices"
 	"strings"
@@ -178,7 +179,7 @@ func appSettingNames(t *testing.T, files map[string]bicepFile) map[string]string
 func TestAppSettings(t *testing.T) {
 	files := loadInfra(t)
 	set := appSettingNames(t, files)
-	for _, s := range Settings() {
+	for _, s := range config.Settings() {
 		t.Run(s.Name, func(t *testing.T) {
 			_, ok := set[s.Name]
 			switch {
@@ -190,7 +191,7 @@ func TestAppSettings(t *testing.T) {
 		})
 	}
 	t.Run("forbidden on Flex Consumption", func(t *testing.T) {
-		for _, name := range ForbiddenAppSettings() {
+		for _, name := range config.ForbiddenAppSettings() {
 			for fname, f := range files {
 				if strings.Contains(f.src, name) {
 					t.Errorf("infra/%s mentions %s", fname, name)

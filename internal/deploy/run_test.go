@@ -53,7 +53,7 @@ func TestPackagedAppRunsAsCustomHandler(t *testing.T) {
 	cmd.Dir = site
 	cmd.Env = []string{
 		"FUNCTIONS_CUSTOMHANDLER_PORT=" + strconv.Itoa(port),
-		"SCIM_BEARER_TOKEN=package-test-token",
+		"SCIM_BEARER_TOKEN=package-test-token-0123456789abcdefgh",
 		"ADFSCIM_DATA_DIR=" + t.TempDir(),
 	}
 	var out bytes.Buffer
@@ -91,7 +91,7 @@ func TestPackagedAppRunsAsCustomHandler(t *testing.T) {
 	}{
 		{"readiness", http.MethodGet, "/", "", "", http.StatusOK},
 		{"SCIM without a token", http.MethodGet, "/scim/v2/Users", "", "", http.StatusUnauthorized},
-		{"SCIM with the token", http.MethodGet, "/scim/v2/Users", "", "package-test-token", http.StatusOK},
+		{"SCIM with the token", http.MethodGet, "/scim/v2/Users", "", "package-test-token-0123456789abcdefgh", http.StatusOK},
 		{"timer invocation", http.MethodPost, "/ReconcileRbac", timerBody, "", http.StatusOK},
 	}
 	for _, tt := range tests {

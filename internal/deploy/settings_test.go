@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"encoding/json"
+	"github.com/adfscim/adfscim/internal/config"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -11,7 +12,7 @@ import (
 func TestSettingsList(t *testing.T) {
 	seen := make(map[string]bool)
 	name := regexp.MustCompile(`^[A-Z][A-Z0-9_]*$`)
-	for _, s := range Settings() {
+	for _, s := range config.Settings() {
 		if seen[s.Name] {
 			t.Errorf("%s listed twice", s.Name)
 		}
@@ -23,14 +24,14 @@ func TestSettingsList(t *testing.T) {
 			t.Errorf("%s has no description", s.Name)
 		}
 		switch s.Where {
-		case Local, Azure, Both, Host:
+		case config.Local, config.Azure, config.Both, config.Host:
 		default:
 			t.Errorf("%s: Where = %q", s.Name, s.Where)
 		}
 	}
-	s := Settings()
+	s := config.Settings()
 	s[0].Name = "CHANGED"
-	if Settings()[0].Name == "CHANGED" {
+	if config.Settings()[0].Name == "CHANGED" {
 		t.Error("Settings returns a shared slice")
 	}
 }
@@ -39,7 +40,7 @@ func TestSettingsList(t *testing.T) {
 var hostLocalSettings = map[string]bool{"FUNCTIONS_WORKER_RUNTIME": true, "AzureWebJobsStorage": true}
 
 // TestLocalSettingsSample checks that local.settings.sample.json describes
-// every setting as Settings() does, gives a value for every one a person may
+// every setting as config.Settings() does, gives a value for every one a person may
 // set (not those the Functions host sets), and has nothing the service does
 // not read.
 func TestLocalSettingsSample(t *testing.T) {
@@ -55,14 +56,14 @@ func TestLocalSettingsSample(t *testing.T) {
 		t.Fatal(err)
 	}
 	known := make(map[string]bool)
-	for _, s := range Settings() {
+	for _, s := range config.Settings() {
 		known[s.Name] = true
 		t.Run(s.Name, func(t *testing.T) {
 			_, ok := sample.Values[s.Name]
-			if s.Where == Host && ok {
+			if s.Where == config.Host && ok {
 				t.Errorf("in Values, but the Functions host sets it")
 			}
-			if s.Where != Host && !ok {
+			if s.Where != config.Host && !ok {
 				t.Errorf("not in Values")
 			}
 			if got := sample.Descriptions[s.Name]; got != s.Description {

@@ -1,4 +1,4 @@
-package deploy
+package config
 
 // Where says in which environment a setting is meant to be set.
 type Where string
