@@ -93,13 +93,38 @@ type Literal struct {
 func (l Literal) String() string {
 	switch l.Kind {
 	case KindString:
-		return strconv.Quote(l.Str)
+		return quoteJSON(l.Str)
 	case KindBool:
 		return strconv.FormatBool(l.Bool)
 	case KindNull:
 		return "null"
 	}
 	return l.Str
+}
+
+// quoteJSON renders s as a JSON string literal, the form filters use.
+func quoteJSON(s string) string {
+	const hex = "0123456789abcdef"
+	b := make([]byte, 0, len(s)+2)
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+		case c == '\n':
+			b = append(b, '\\', 'n')
+		case c == '\r':
+			b = append(b, '\\', 'r')
+		case c == '\t':
+			b = append(b, '\\', 't')
+		case c < 0x20:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		default:
+			b = append(b, c)
+		}
+	}
+	return string(append(b, '"'))
 }
 
 // AttrPath names an attribute: an optional schema URN, the attribute and an

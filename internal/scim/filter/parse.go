@@ -68,12 +68,12 @@ func ParsePath(s string) (*Path, error) {
 			return nil, err
 		}
 		p.skipSpace()
+		p.scimType = scim.ErrInvalidPath
+		p.what = "path"
 		if p.peek() != ']' {
 			return nil, p.errorf("missing ] for the [ at column %d", open+1)
 		}
 		p.i++
-		p.scimType = scim.ErrInvalidPath
-		p.what = "path"
 		path.Filter = inner
 		if p.peek() == '.' {
 			p.i++
