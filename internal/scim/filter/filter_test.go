@@ -114,9 +114,9 @@ func TestMatch(t *testing.T) {
 		// boolean logic and precedence
 		{`userName eq "x" or userName eq "bjensen@example.com"`, true},
 		{`userName eq "x" and userName eq "bjensen@example.com"`, false},
-		{`userName eq "x" or userName pr and title pr`, false},          // and binds tighter
-		{`userName eq "x" or userName pr and active eq true`, true},     // and binds tighter
-		{`(userName eq "x" or userName pr) and title pr`, false},        // parentheses
+		{`userName eq "x" or userName pr and title pr`, false},      // and binds tighter
+		{`userName eq "x" or userName pr and active eq true`, true}, // and binds tighter
+		{`(userName eq "x" or userName pr) and title pr`, false},    // parentheses
 		{`userName eq "bjensen@example.com" or userName pr and title pr`, true},
 		{`not (userName eq "x")`, true},
 		{`NOT(userName pr)`, false},
