@@ -392,3 +392,13 @@ func containsFold(s, sub string) bool {
 	// Non-ASCII case folding can change byte lengths.
 	return strings.Contains(strings.ToLower(s), strings.ToLower(sub))
 }
+
+// MatchValue reports whether one value v of the complex attribute attr
+// satisfies e, whose attribute names are sub-attributes of attr (the filter
+// of a value path such as `emails[type eq "work"]`).
+func (e *Expr) MatchValue(v map[string]any, rt *scim.ResourceType, attr *scim.Attribute) bool {
+	if e == nil {
+		return true
+	}
+	return e.eval(v, rt, attr)
+}

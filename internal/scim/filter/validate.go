@@ -117,3 +117,13 @@ func invalid(e *Expr, format string, args ...any) error {
 	err.Detail = "invalid filter at column " + itoa(e.Pos) + ": " + err.Detail
 	return err
 }
+
+// ValidateValue validates e as the filter of a value path on attribute attr
+// (as in `emails[type eq "work"]`, whose names are sub-attributes of
+// emails), with the same rules and caching as Validate.
+func (e *Expr) ValidateValue(rt *scim.ResourceType, attr *scim.Attribute) error {
+	if e == nil {
+		return nil
+	}
+	return e.validate(rt, attr, true)
+}
