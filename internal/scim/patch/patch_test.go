@@ -197,15 +197,15 @@ func TestEntraDefault(t *testing.T) {
 			want: baseUser,
 		},
 		{
-			name: "Replace work email value by value filter",
-			body: body(`{"op":"Replace","path":"emails[type eq \"work\"].value","value":"new@example.com"}`),
-			want: with(t, baseUser, `{"emails":[{"value":"new@example.com","type":"work","primary":true},{"value":"babs@jensen.org","type":"home"}]}`),
+			name:    "Replace work email value by value filter",
+			body:    body(`{"op":"Replace","path":"emails[type eq \"work\"].value","value":"new@example.com"}`),
+			want:    with(t, baseUser, `{"emails":[{"value":"new@example.com","type":"work","primary":true},{"value":"babs@jensen.org","type":"home"}]}`),
 			changed: []string{"emails"},
 		},
 		{
-			name: "Add work phone creates the value from the filter",
-			body: body(`{"op":"Add","path":"phoneNumbers[type eq \"work\"].value","value":"+1 555 0100"}`),
-			want: with(t, baseUser, `{"phoneNumbers":[{"type":"work","value":"+1 555 0100"}]}`),
+			name:    "Add work phone creates the value from the filter",
+			body:    body(`{"op":"Add","path":"phoneNumbers[type eq \"work\"].value","value":"+1 555 0100"}`),
+			want:    with(t, baseUser, `{"phoneNumbers":[{"type":"work","value":"+1 555 0100"}]}`),
 			changed: []string{"phoneNumbers"},
 		},
 		{
@@ -214,29 +214,29 @@ func TestEntraDefault(t *testing.T) {
 			want: with(t, baseUser, `{"name":{"givenName":"Babs","familyName":"Jensen"}}`), changed: []string{"name"},
 		},
 		{
-			name: "Add enterprise employeeNumber by URN path",
-			body: body(`{"op":"Add","path":"` + ent + `:employeeNumber","value":"701984"}`),
-			want: with(t, baseUser, `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User","`+ent+`"],"`+ent+`":{"employeeNumber":"701984"}}`),
+			name:    "Add enterprise employeeNumber by URN path",
+			body:    body(`{"op":"Add","path":"` + ent + `:employeeNumber","value":"701984"}`),
+			want:    with(t, baseUser, `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User","`+ent+`"],"`+ent+`":{"employeeNumber":"701984"}}`),
 			changed: []string{ent + ":employeeNumber"},
 		},
 		{
-			name: "Add manager as a string",
-			body: body(`{"op":"Add","path":"` + ent + `:manager","value":"26118915-6090-4610-87e4-49d8ca9f808d"}`),
-			want: with(t, baseUser, `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User","`+ent+`"],"`+ent+`":{"manager":{"value":"26118915-6090-4610-87e4-49d8ca9f808d"}}}`),
+			name:    "Add manager as a string",
+			body:    body(`{"op":"Add","path":"` + ent + `:manager","value":"26118915-6090-4610-87e4-49d8ca9f808d"}`),
+			want:    with(t, baseUser, `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User","`+ent+`"],"`+ent+`":{"manager":{"value":"26118915-6090-4610-87e4-49d8ca9f808d"}}}`),
 			changed: []string{ent + ":manager"},
 		},
 		{
-			name: "Replace manager as an object",
-			base: with(t, baseUser, `{"`+ent+`":{"manager":{"value":"old"}}}`),
-			body: body(`{"op":"Replace","path":"` + ent + `:manager","value":{"value":"new"}}`),
-			want: with(t, baseUser, `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User","`+ent+`"],"`+ent+`":{"manager":{"value":"new"}}}`),
+			name:    "Replace manager as an object",
+			base:    with(t, baseUser, `{"`+ent+`":{"manager":{"value":"old"}}}`),
+			body:    body(`{"op":"Replace","path":"` + ent + `:manager","value":{"value":"new"}}`),
+			want:    with(t, baseUser, `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User","`+ent+`"],"`+ent+`":{"manager":{"value":"new"}}}`),
 			changed: []string{ent + ":manager"},
 		},
 		{
-			name: "Remove manager empties and drops the extension",
-			base: with(t, baseUser, `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User","`+ent+`"],"`+ent+`":{"manager":{"value":"old"}}}`),
-			body: body(`{"op":"Remove","path":"` + ent + `:manager"}`),
-			want: with(t, baseUser, `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"]}`),
+			name:    "Remove manager empties and drops the extension",
+			base:    with(t, baseUser, `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User","`+ent+`"],"`+ent+`":{"manager":{"value":"old"}}}`),
+			body:    body(`{"op":"Remove","path":"` + ent + `:manager"}`),
+			want:    with(t, baseUser, `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"]}`),
 			changed: []string{ent + ":manager"},
 		},
 		{
@@ -302,9 +302,9 @@ func TestEntraFlag(t *testing.T) {
 			active:  -1,
 		},
 		{
-			name: "path-less add with the extension URN as key",
-			body: body(`{"op":"add","value":{"` + ent + `":{"department":"Finance","manager":{"value":"m2"}},"title":"CFO"}}`),
-			want: with(t, baseUser, `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User","`+ent+`"],"title":"CFO","`+ent+`":{"department":"Finance","manager":{"value":"m2"}}}`),
+			name:    "path-less add with the extension URN as key",
+			body:    body(`{"op":"add","value":{"` + ent + `":{"department":"Finance","manager":{"value":"m2"}},"title":"CFO"}}`),
+			want:    with(t, baseUser, `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User","`+ent+`"],"title":"CFO","`+ent+`":{"department":"Finance","manager":{"value":"m2"}}}`),
 			changed: []string{"title", ent + ":department", ent + ":manager"},
 		},
 	}
@@ -384,9 +384,9 @@ func TestOkta(t *testing.T) {
 func TestRFC(t *testing.T) {
 	tests := []applyCase{
 		{
-			name: "add to multi-valued appends and keeps primary unique",
-			body: body(`{"op":"add","path":"emails","value":[{"value":"new@example.com","type":"other","primary":"True"}]}`),
-			want: with(t, baseUser, `{"emails":[{"value":"bjensen@example.com","type":"work","primary":false},{"value":"babs@jensen.org","type":"home"},{"value":"new@example.com","type":"other","primary":true}]}`),
+			name:    "add to multi-valued appends and keeps primary unique",
+			body:    body(`{"op":"add","path":"emails","value":[{"value":"new@example.com","type":"other","primary":"True"}]}`),
+			want:    with(t, baseUser, `{"emails":[{"value":"bjensen@example.com","type":"work","primary":false},{"value":"babs@jensen.org","type":"home"},{"value":"new@example.com","type":"other","primary":true}]}`),
 			changed: []string{"emails"},
 		},
 		{
@@ -405,9 +405,9 @@ func TestRFC(t *testing.T) {
 			want: with(t, baseUser, `{"name":{"givenName":"Barbara","middleName":"M","familyName":"Jensen-Smith"}}`), changed: []string{"name"},
 		},
 		{
-			name: "replace with filter and no sub replaces the matched value",
-			body: body(`{"op":"replace","path":"emails[type eq \"home\"]","value":{"value":"h@example.com","type":"home"}}`),
-			want: with(t, baseUser, `{"emails":[{"value":"bjensen@example.com","type":"work","primary":true},{"value":"h@example.com","type":"home"}]}`),
+			name:    "replace with filter and no sub replaces the matched value",
+			body:    body(`{"op":"replace","path":"emails[type eq \"home\"]","value":{"value":"h@example.com","type":"home"}}`),
+			want:    with(t, baseUser, `{"emails":[{"value":"bjensen@example.com","type":"work","primary":true},{"value":"h@example.com","type":"home"}]}`),
 			changed: []string{"emails"},
 		},
 		{
@@ -416,10 +416,10 @@ func TestRFC(t *testing.T) {
 			err:  scim.ErrNoTarget, errText: `no value of "emails" matches`,
 		},
 		{
-			name: "replace with a filter that matches nothing adds with UpsertOnNoMatch",
-			opts: Options{UpsertOnNoMatch: true},
-			body: body(`{"op":"replace","path":"emails[type eq \"other\"].value","value":"x@example.com"}`),
-			want: with(t, baseUser, `{"emails":[{"value":"bjensen@example.com","type":"work","primary":true},{"value":"babs@jensen.org","type":"home"},{"type":"other","value":"x@example.com"}]}`),
+			name:    "replace with a filter that matches nothing adds with UpsertOnNoMatch",
+			opts:    Options{UpsertOnNoMatch: true},
+			body:    body(`{"op":"replace","path":"emails[type eq \"other\"].value","value":"x@example.com"}`),
+			want:    with(t, baseUser, `{"emails":[{"value":"bjensen@example.com","type":"work","primary":true},{"value":"babs@jensen.org","type":"home"},{"type":"other","value":"x@example.com"}]}`),
 			changed: []string{"emails"},
 		},
 		{
@@ -539,10 +539,10 @@ func TestRFC(t *testing.T) {
 			err:  scim.ErrMutability, errText: "Operations[2]",
 		},
 		{
-			name: "replace the whole extension by its URN path",
-			base: with(t, baseUser, `{"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":{"department":"A"}}`),
-			body: body(`{"op":"replace","path":"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User","value":{"employeeNumber":"9"}}`),
-			want: with(t, baseUser, `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User","urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"],"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":{"department":"A","employeeNumber":"9"}}`),
+			name:    "replace the whole extension by its URN path",
+			base:    with(t, baseUser, `{"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":{"department":"A"}}`),
+			body:    body(`{"op":"replace","path":"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User","value":{"employeeNumber":"9"}}`),
+			want:    with(t, baseUser, `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User","urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"],"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":{"department":"A","employeeNumber":"9"}}`),
 			changed: []string{"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber"},
 		},
 	}
