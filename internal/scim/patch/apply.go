@@ -762,8 +762,21 @@ func activeOf(doc map[string]any) (present, active bool) {
 
 // decodeValue decodes an operation's raw value with UseNumber.
 func decodeValue(raw json.RawMessage) (any, bool, error) {
-	if len(bytes.TrimSpace(raw)) == 0 {
+	raw = bytes.TrimSpace(raw)
+	switch {
+	case len(raw) == 0:
 		return nil, false, nil
+	case string(raw) == "true":
+		return true, true, nil
+	case string(raw) == "false":
+		return false, true, nil
+	case string(raw) == "null":
+		return nil, true, nil
+	case raw[0] == '"':
+		var s string
+		if err := json.Unmarshal(raw, &s); err == nil {
+			return s, true, nil
+		}
 	}
 	d := json.NewDecoder(bytes.NewReader(raw))
 	d.UseNumber()
