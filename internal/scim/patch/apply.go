@@ -76,6 +76,9 @@ type Result struct {
 // Apply applies ops to a copy of res with RFC 7644 §3.5.2 semantics and
 // returns the copy with a summary. It never modifies res. rt must not be
 // nil: it gives the attributes' types, mutability and case-exactness.
+// Apply records validation results in the filters of ops (see
+// filter.Expr.Validate), so one []Operation must not be applied by several
+// goroutines at once; Parse a body per request.
 //
 // Choices where the RFC leaves room or IdPs disagree with it:
 //   - add with a value filter that matches nothing adds a value made of the

@@ -19,9 +19,18 @@ func coerce(def *scim.Attribute, v any, raw string, ignored *[]string) (any, err
 	if v == nil {
 		return nil, nil
 	}
-	if def.MultiValued {
-		if _, isArr := v.([]any); isArr {
+	if arr, isArr := v.([]any); isArr {
+		if def.MultiValued || len(arr) > 1 {
 			return nil, scim.BadRequest(scim.ErrInvalidValue, "%q takes one value here, not an array", raw)
+		}
+		// A single-valued attribute sent as a one-element array
+		// (`"manager": [{"value": "x"}]`): take the element.
+		if len(arr) == 0 {
+			return nil, nil
+		}
+		v = arr[0]
+		if v == nil {
+			return nil, nil
 		}
 	}
 	switch def.Type {

@@ -31,7 +31,7 @@ const (
 
 // Operation is one entry of a PatchOp request's Operations.
 type Operation struct {
-	Op    string          // OpAdd, OpReplace or OpRemove, whatever case the client used
+	Op    string          // OpAdd, OpReplace or OpRemove (Parse lower-cases what the client sent)
 	Path  string          // the path as sent; "" when absent
 	Value json.RawMessage // the value as sent; nil when absent
 

@@ -226,6 +226,17 @@ func TestEntraDefault(t *testing.T) {
 			changed: []string{ent + ":manager"},
 		},
 		{
+			name:    "Replace manager as a one-element array",
+			body:    body(`{"op":"Replace","path":"` + ent + `:manager","value":[{"value":"m3"}]}`),
+			want:    with(t, baseUser, `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User","`+ent+`"],"`+ent+`":{"manager":{"value":"m3"}}}`),
+			changed: []string{ent + ":manager"},
+		},
+		{
+			name: "Replace a single-valued attribute with a longer array",
+			body: body(`{"op":"Replace","path":"title","value":["a","b"]}`),
+			err:  scim.ErrInvalidValue, errText: "not an array",
+		},
+		{
 			name:    "Replace manager as an object",
 			base:    with(t, baseUser, `{"`+ent+`":{"manager":{"value":"old"}}}`),
 			body:    body(`{"op":"Replace","path":"` + ent + `:manager","value":{"value":"new"}}`),
