@@ -29,12 +29,9 @@ type Options struct {
 	UpsertOnNoMatch bool
 }
 
-// Member is one value of an external multi-valued attribute.
-type Member struct {
-	Value   string // the member's id
-	Display string // optional
-	Type    string // optional ("User", "Group")
-}
+// Member is one value of an external multi-valued attribute: the
+// directory's own member type, so deltas pass through unconverted.
+type Member = scim.Member
 
 // Delta is the net change to an external multi-valued attribute, to apply
 // in this order: if RemoveAll, delete every existing value; then delete

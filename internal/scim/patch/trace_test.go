@@ -8,6 +8,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/adfscim/adfscim/internal/scim"
 )
 
 // createdFrom builds the stored resource a POST of a recorded create
@@ -23,6 +25,13 @@ func createdFrom(t *testing.T, name, id string) map[string]any {
 // sequence on the resource created by the recorded POST, and checks what
 // the IdP expects to read back.
 func TestTraces(t *testing.T) {
+	t.Run("test types", func(t *testing.T) { replayTraces(t, testUser, testGroup) })
+	t.Run("project types", func(t *testing.T) {
+		replayTraces(t, scim.NewUserResourceType(), scim.NewGroupResourceType())
+	})
+}
+
+func replayTraces(t *testing.T, testUser, testGroup *scim.ResourceType) {
 	t.Run("azuread/update_user", func(t *testing.T) {
 		res := createdFrom(t, "azuread/create_user.json", "u-1")
 		ops, err := Parse(traceRequest(t, "azuread/update_user.json"))
@@ -124,6 +133,13 @@ func TestTraces(t *testing.T) {
 // Postman collection (with its variables filled in) to a resource of the
 // right type: each must be accepted.
 func TestMicrosoftCollectionPatches(t *testing.T) {
+	t.Run("test types", func(t *testing.T) { collectionPatches(t, testUser, testGroup) })
+	t.Run("project types", func(t *testing.T) {
+		collectionPatches(t, scim.NewUserResourceType(), scim.NewGroupResourceType())
+	})
+}
+
+func collectionPatches(t *testing.T, testUser, testGroup *scim.ResourceType) {
 	b, err := os.ReadFile(filepath.Join(traceDir, "..", "microsoft", "scim-tests.postman_collection.json"))
 	if err != nil {
 		if os.Getenv("CI") == "" {
