@@ -47,3 +47,21 @@ func TestProjectTypes(t *testing.T) {
 		}
 	}
 }
+
+func TestCompile(t *testing.T) {
+	user := scim.NewUserResourceType()
+	e, err := Compile(`userName eq "bjensen" and active eq true`, user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, v, ok := e.LookupFor("userName", "externalId", "id"); !ok || a != "userName" || v != "bjensen" {
+		t.Errorf("LookupFor = %q, %q, %v", a, v, ok)
+	}
+	for _, bad := range []string{`userName eq`, `active gt 1`} {
+		if _, err := Compile(bad, user); err == nil {
+			t.Errorf("Compile(%q) accepted", bad)
+		} else if se, ok := scim.AsError(err); !ok || se.ScimType != scim.ErrInvalidFilter {
+			t.Errorf("Compile(%q) error %v, want invalidFilter", bad, err)
+		}
+	}
+}

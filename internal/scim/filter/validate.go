@@ -127,3 +127,16 @@ func (e *Expr) ValidateValue(rt *scim.ResourceType, attr *scim.Attribute) error 
 	}
 	return e.validate(rt, attr, true)
 }
+
+// Compile parses s and validates it against rt: the one call a list or
+// search request needs. Errors are 400 invalidFilter.
+func Compile(s string, rt *scim.ResourceType) (*Expr, error) {
+	e, err := Parse(s)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.Validate(rt); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
