@@ -1,6 +1,7 @@
 package patch
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/adfscim/adfscim/internal/scim"
@@ -170,31 +171,18 @@ func members(v any, raw string) ([]Member, error) {
 		items = []any{v}
 	}
 	out := make([]Member, 0, len(items))
-	for i, it := range items {
-		switch t := it.(type) {
-		case string:
-			if t == "" {
-				return nil, scim.BadRequest(scim.ErrInvalidValue, "%q: value %d is empty", raw, i)
-			}
-			out = append(out, Member{Value: t})
-		case map[string]any:
-			id, _ := filter.Get(t, "value")
-			s, ok := id.(string)
-			if !ok || s == "" {
-				return nil, scim.BadRequest(scim.ErrInvalidValue, "%q: value %d has no \"value\" string", raw, i)
-			}
-			m := Member{Value: s}
-			if d, ok := filter.Get(t, "display"); ok {
-				m.Display, _ = d.(string)
-			}
-			if ty, ok := filter.Get(t, "type"); ok {
-				m.Type, _ = ty.(string)
-			}
-			out = append(out, m)
-		case nil:
-		default:
-			return nil, scim.BadRequest(scim.ErrInvalidValue, "%q: value %d must be an object with a \"value\" or an id string", raw, i)
+	for _, it := range items {
+		if it == nil {
+			continue
 		}
+		m, err := scim.ParseMember(it)
+		if err != nil {
+			if se, ok := scim.AsError(err); ok {
+				se.Detail = fmt.Sprintf("%q: %s", raw, se.Detail)
+			}
+			return nil, err
+		}
+		out = append(out, m)
 	}
 	return out, nil
 }

@@ -534,7 +534,7 @@ func TestRFC(t *testing.T) {
 			name: "member value without an id",
 			rt:   testGroup,
 			body: body(`{"op":"add","path":"members","value":[{"display":"x"}]}`),
-			err:  scim.ErrInvalidValue, errText: `no "value" string`,
+			err:  scim.ErrInvalidValue, errText: `a member needs a non-empty string value`,
 		},
 		{
 			name:     "member as a bare string (Microsoft test suite)",
