@@ -29,7 +29,7 @@ func TestValidateBatch(t *testing.T) {
 	}{
 		{"one op", ops(1), true},
 		{"100 ops", ops(store.MaxBatchOps), true},
-		{"every kind", []store.Op{op(store.Insert, "p", "a"), op(store.Replace, "p", "b"), op(store.Upsert, "p", "c"), op(store.Delete, "p", "d")}, true},
+		{"every kind", []store.Op{op(store.Insert, "p", "a"), op(store.Replace, "p", "b"), op(store.Upsert, "p", "c"), op(store.Delete, "p", "d"), op(store.Touch, "p", "e")}, true},
 		{"empty keys", []store.Op{op(store.Insert, "", "")}, true},
 		{"data of MaxDataSize", []store.Op{{Kind: store.Insert, Entity: store.Entity{PartitionKey: "p", Data: make([]byte, store.MaxDataSize)}}}, true},
 		{"longest keys", []store.Op{op(store.Insert, strings.Repeat("p", store.MaxKeyLen), strings.Repeat("r", store.MaxKeyLen))}, true},
@@ -43,7 +43,7 @@ func TestValidateBatch(t *testing.T) {
 		{"row key too long", []store.Op{op(store.Insert, "p", strings.Repeat("r", store.MaxKeyLen+1))}, false},
 		{"invalid UTF-8", []store.Op{op(store.Insert, "p", "\xff")}, false},
 		{"zero kind", []store.Op{op(0, "p", "a")}, false},
-		{"unknown kind", []store.Op{op(store.Delete+1, "p", "a")}, false},
+		{"unknown kind", []store.Op{op(store.Touch+1, "p", "a")}, false},
 		{"data too large", []store.Op{{Kind: store.Upsert, Entity: store.Entity{PartitionKey: "p", Data: make([]byte, store.MaxDataSize+1)}}}, false},
 	}
 	for _, c := range cases {
