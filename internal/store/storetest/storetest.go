@@ -334,6 +334,8 @@ func testETagChanges(t *testing.T, s store.Store) {
 		record(fmt.Sprintf("replace %d", i), etag)
 		etag = mustBatch(t, s, table, store.Op{Kind: store.Upsert, Entity: ent("p", "r", "same")})[0]
 		record(fmt.Sprintf("upsert %d", i), etag)
+		etag = mustBatch(t, s, table, store.Op{Kind: store.Touch, Entity: ent("p", "r", "")})[0]
+		record(fmt.Sprintf("touch %d", i), etag)
 	}
 	mustBatch(t, s, table, store.Op{Kind: store.Delete, Entity: ent("p", "r", "")})
 	etag = mustBatch(t, s, table, insert("p", "r", "same"))[0]
@@ -382,6 +384,8 @@ func testBatchAtomic(t *testing.T, s store.Store) {
 		{"replace missing", store.Op{Kind: store.Replace, Entity: ent("p", "missing", "boom")}, store.ErrNotFound},
 		{"delete stale", store.Op{Kind: store.Delete, Entity: ent("p", "exists", ""), IfMatch: stale}, store.ErrPrecondition},
 		{"delete missing", store.Op{Kind: store.Delete, Entity: ent("p", "missing", "")}, store.ErrNotFound},
+		{"touch stale", store.Op{Kind: store.Touch, Entity: ent("p", "exists", ""), IfMatch: stale}, store.ErrPrecondition},
+		{"touch missing", store.Op{Kind: store.Touch, Entity: ent("p", "missing", "")}, store.ErrNotFound},
 	}
 	for _, f := range failing {
 		t.Run(f.name, func(t *testing.T) {
