@@ -317,6 +317,19 @@ func BenchmarkBatchParallel(b *testing.B) {
 	})
 }
 
+// BenchmarkBatch is one writer alone: every batch pays its own fsync.
+func BenchmarkBatch(b *testing.B) {
+	s := open(b, Options{})
+	ctx := context.Background()
+	data := []byte(`{"userName":"someone@example.com","active":true}`)
+	for i := 0; b.Loop(); i++ {
+		op := store.Op{Kind: store.Insert, Entity: store.Entity{PartitionKey: "p", RowKey: fmt.Sprint(i), Data: data}}
+		if _, err := s.Batch(ctx, "bench", []store.Op{op}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 func BenchmarkGet(b *testing.B) {
 	s := open(b, Options{})
 	ctx := context.Background()
