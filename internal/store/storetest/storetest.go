@@ -54,6 +54,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"BatchInvalid", testBatchInvalid},
 		{"BatchMaxOps", testBatchMaxOps},
 		{"MaxDataSize", testMaxDataSize},
+		{"MaxDataSizeReplace", testMaxDataSizeReplace},
 		{"DataRoundTrip", testDataRoundTrip},
 		{"TablesIsolated", testTablesIsolated},
 		{"MissingTable", testMissingTable},
@@ -511,6 +512,32 @@ func testMaxDataSize(t *testing.T, s store.Store) {
 	}
 }
 
+// testMaxDataSizeReplace checks that the limit holds for every kind of
+// write, not only for Insert.
+func testMaxDataSizeReplace(t *testing.T, s store.Store) {
+	etag := mustBatch(t, s, table, insert("p", "big", "small"))[0]
+	for i, kind := range []store.OpKind{store.Replace, store.Upsert, store.Upsert} {
+		rk := "big"
+		if i == 2 {
+			rk = "new" // an upsert that creates the row
+		}
+		big := bytes.Repeat([]byte{byte('a' + i)}, store.MaxDataSize)
+		op := store.Op{Kind: kind, Entity: store.Entity{PartitionKey: "p", RowKey: rk, Data: big}}
+		if kind == store.Replace {
+			op.IfMatch = etag
+		}
+		etags, err := s.Batch(context.Background(), table, []store.Op{op})
+		if err != nil {
+			t.Errorf("%s of %d bytes: %v", kind, len(big), err)
+			continue
+		}
+		e := mustGet(t, s, table, "p", rk)
+		if !bytes.Equal(e.Data, big) || e.ETag != etags[0] {
+			t.Errorf("%s of %d bytes: read back %d bytes, ETag %q (Batch returned %q)", kind, len(big), len(e.Data), e.ETag, etags[0])
+		}
+	}
+}
+
 func testDataRoundTrip(t *testing.T, s store.Store) {
 	cases := map[string][]byte{
 		"empty":   {},
@@ -535,7 +562,7 @@ func testDataRoundTrip(t *testing.T, s store.Store) {
 	for i := range 8 {
 		mustBatch(t, s, table,
 			store.Op{Kind: store.Upsert, Entity: ent("p", "json", fmt.Sprintf("overwritten %d", i))},
-			store.Op{Kind: store.Upsert, Entity: store.Entity{PartitionKey: "p", RowKey: "grow", Data: bytes.Repeat([]byte{byte(i)}, store.MaxDataSize)}},
+			store.Op{Kind: store.Upsert, Entity: store.Entity{PartitionKey: "p", RowKey: "grow", Data: bytes.Repeat([]byte{byte(i)}, 256<<10)}},
 		)
 	}
 	if !bytes.Equal(kept, cases["json"]) {
