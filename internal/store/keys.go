@@ -72,7 +72,8 @@ func EncodeKey(s string) string {
 
 // ValidateBatch checks ops against the contract: 1 to MaxBatchOps operations,
 // one partition, each RowKey once, valid keys, known kinds, Data within
-// MaxDataSize. Engines call it before writing anything.
+// MaxDataSize per op and MaxBatchDataSize in all. Engines call it before
+// writing anything.
 func ValidateBatch(ops []Op) error {
 	if len(ops) == 0 {
 		return fmt.Errorf("%w: empty batch", ErrInvalid)
@@ -82,6 +83,7 @@ func ValidateBatch(ops []Op) error {
 	}
 	pk := ops[0].Entity.PartitionKey
 	seen := make(map[string]struct{}, len(ops))
+	total := 0
 	for i, op := range ops {
 		e := op.Entity
 		if e.PartitionKey != pk {
@@ -101,6 +103,9 @@ func ValidateBatch(ops []Op) error {
 		}
 		if len(e.Data) > MaxDataSize {
 			return fmt.Errorf("%w: op %d carries %d bytes (max %d)", ErrInvalid, i, len(e.Data), MaxDataSize)
+		}
+		if total += len(e.Data); total > MaxBatchDataSize {
+			return fmt.Errorf("%w: batch carries more than %d bytes of data", ErrInvalid, MaxBatchDataSize)
 		}
 	}
 	return nil

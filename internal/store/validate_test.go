@@ -3,6 +3,7 @@ package store_test
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -21,6 +22,15 @@ func ops(n int) []store.Op {
 	return out
 }
 
+// sized builds inserts carrying the given numbers of bytes.
+func sized(sizes ...int) []store.Op {
+	out := make([]store.Op, len(sizes))
+	for i, n := range sizes {
+		out[i] = store.Op{Kind: store.Insert, Entity: store.Entity{PartitionKey: "p", RowKey: fmt.Sprint(i), Data: make([]byte, n)}}
+	}
+	return out
+}
+
 func TestValidateBatch(t *testing.T) {
 	cases := []struct {
 		name  string
@@ -33,6 +43,9 @@ func TestValidateBatch(t *testing.T) {
 		{"empty keys", []store.Op{op(store.Insert, "", "")}, true},
 		{"data of MaxDataSize", []store.Op{{Kind: store.Insert, Entity: store.Entity{PartitionKey: "p", Data: make([]byte, store.MaxDataSize)}}}, true},
 		{"longest keys", []store.Op{op(store.Insert, strings.Repeat("p", store.MaxKeyLen), strings.Repeat("r", store.MaxKeyLen))}, true},
+		{"batch data at the limit", sized(store.MaxDataSize, store.MaxDataSize, store.MaxBatchDataSize-2*store.MaxDataSize), true},
+		{"batch data over the limit", sized(store.MaxDataSize, store.MaxDataSize, store.MaxBatchDataSize-2*store.MaxDataSize+1), false},
+		{"many small ops over the limit", sized(slices.Repeat([]int{store.MaxBatchDataSize/100 + 1}, 100)...), false},
 		{"nil", nil, false},
 		{"101 ops", ops(store.MaxBatchOps + 1), false},
 		{"two partitions", []store.Op{op(store.Insert, "p", "a"), op(store.Insert, "q", "b")}, false},

@@ -55,6 +55,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"BatchMaxOps", testBatchMaxOps},
 		{"MaxDataSize", testMaxDataSize},
 		{"MaxDataSizeReplace", testMaxDataSizeReplace},
+		{"MaxBatchDataSize", testMaxBatchDataSize},
 		{"DataRoundTrip", testDataRoundTrip},
 		{"TablesIsolated", testTablesIsolated},
 		{"MissingTable", testMissingTable},
@@ -436,6 +437,12 @@ func testBatchInvalid(t *testing.T, s store.Store) {
 		{"row key too long", bad("p", strings.Repeat("k", store.MaxKeyLen+1))},
 		{"slash in partition key", []store.Op{insert("p/q", "ok", "x")}},
 		{"unknown kind", []store.Op{insert("p", "ok", "x"), {Kind: store.OpKind(99), Entity: ent("p", "z", "x")}}},
+		{"batch data too large", []store.Op{
+			{Kind: store.Insert, Entity: store.Entity{PartitionKey: "p", RowKey: "big1", Data: make([]byte, store.MaxDataSize)}},
+			{Kind: store.Insert, Entity: store.Entity{PartitionKey: "p", RowKey: "big2", Data: make([]byte, store.MaxDataSize)}},
+			{Kind: store.Insert, Entity: store.Entity{PartitionKey: "p", RowKey: "big3", Data: make([]byte, store.MaxDataSize)}},
+			{Kind: store.Insert, Entity: store.Entity{PartitionKey: "p", RowKey: "big4", Data: make([]byte, 1)}},
+		}},
 		{"data too large", []store.Op{insert("p", "ok", "x"), {Kind: store.Insert, Entity: store.Entity{PartitionKey: "p", RowKey: "big", Data: make([]byte, store.MaxDataSize+1)}}}},
 		{"failing op too", []store.Op{insert("p", "ok", "x"), insert("p", "exists", "x"), insert("q", "other", "x")}},
 	}
@@ -509,6 +516,36 @@ func testMaxDataSize(t *testing.T, s store.Store) {
 	es, err := s.List(context.Background(), table, store.Query{PartitionKey: "p"})
 	if err != nil || len(es) != 1 || string(es[0].Data) != "small" {
 		t.Errorf("List after shrink = %d rows, %v; want the one small row", len(es), err)
+	}
+}
+
+// testMaxBatchDataSize writes a batch carrying exactly MaxBatchDataSize
+// bytes over many ops.
+func testMaxBatchDataSize(t *testing.T, s store.Store) {
+	const n = store.MaxBatchOps
+	ops := make([]store.Op, n)
+	want := make(map[string][]byte, n)
+	for i := range ops {
+		size := store.MaxBatchDataSize / n
+		if i == n-1 {
+			size = store.MaxBatchDataSize - (n-1)*size
+		}
+		rk := fmt.Sprintf("row%03d", i)
+		want[rk] = bytes.Repeat([]byte{byte(i)}, size)
+		ops[i] = store.Op{Kind: store.Insert, Entity: store.Entity{PartitionKey: "p", RowKey: rk, Data: want[rk]}}
+	}
+	mustBatch(t, s, table, ops...)
+	es, err := s.List(context.Background(), table, store.Query{PartitionKey: "p"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(es) != n {
+		t.Fatalf("List returned %d rows, want %d", len(es), n)
+	}
+	for _, e := range es {
+		if !bytes.Equal(e.Data, want[e.RowKey]) {
+			t.Errorf("row %q: %d bytes read back, want %d", e.RowKey, len(e.Data), len(want[e.RowKey]))
+		}
 	}
 }
 
