@@ -33,6 +33,11 @@ const (
 	// caps an entity at 1 MiB and a binary property at 64 KiB; engines split
 	// Data into properties as they need to.
 	MaxDataSize = 15 * 64 * 1024
+	// MaxBatchDataSize is the most Data one batch may carry in all. Table
+	// Storage refuses a batch request larger than 4 MiB and Data travels
+	// base64-encoded, so this is what fits with room left for keys and
+	// framing (measured against Azurite with 100 ops).
+	MaxBatchDataSize = 3 * MaxDataSize
 )
 
 // Entity is one row of a table.
