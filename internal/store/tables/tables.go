@@ -95,7 +95,7 @@ var _ store.Store = (*Store)(nil)
 // Open connects to the table service and creates Options.Tables when
 // missing. It makes no request when Options.Tables is empty.
 func Open(ctx context.Context, opts Options) (*Store, error) {
-	if !validTableName(opts.TablePrefix + "x") {
+	if opts.TablePrefix != "" && !validTableName(opts.TablePrefix+"xyz") {
 		return nil, fmt.Errorf("tables: %w: table prefix %q must be letters and digits, starting with a letter", store.ErrInvalid, opts.TablePrefix)
 	}
 	counter := opts.Counter
