@@ -174,7 +174,7 @@ func TestBatchKeysAreODataLiterals(t *testing.T) {
 			continue
 		}
 		keyed++
-		path, err := url.PathUnescape(l[i:strings.LastIndex(l, ")")+1])
+		path, err := url.PathUnescape(l[i : strings.LastIndex(l, ")")+1])
 		if err != nil {
 			t.Fatal(err)
 		}
