@@ -83,6 +83,9 @@ func (s *Store) single(ctx context.Context, c *aztables.Client, ops []store.Op) 
 		etag azcore.ETag
 		err  error
 	)
+	if op.Kind == store.Touch {
+		op.Entity.Data = nil
+	}
 	if op.Kind == store.Delete {
 		_, err = c.DeleteEntity(ctx, op.Entity.PartitionKey, op.Entity.RowKey, &aztables.DeleteEntityOptions{IfMatch: ifMatch(op)})
 	} else {
@@ -98,6 +101,13 @@ func (s *Store) single(ctx context.Context, c *aztables.Client, ops []store.Op) 
 		case store.Replace:
 			var r aztables.UpdateEntityResponse
 			r, err = c.UpdateEntity(ctx, body, &aztables.UpdateEntityOptions{UpdateMode: aztables.UpdateModeReplace, IfMatch: ifMatch(op)})
+			etag = r.ETag
+		case store.Touch:
+			// A merge of no properties: only the ETag and Timestamp change.
+			// The SDK sends If-Match: * when IfMatch is nil, so an absent row
+			// fails with 404 instead of being created.
+			var r aztables.UpdateEntityResponse
+			r, err = c.UpdateEntity(ctx, body, &aztables.UpdateEntityOptions{UpdateMode: aztables.UpdateModeMerge, IfMatch: ifMatch(op)})
 			etag = r.ETag
 		case store.Upsert:
 			var r aztables.UpsertEntityResponse
@@ -142,7 +152,7 @@ func (s *Store) submit(ctx context.Context, c *aztables.Client, ops []store.Op) 
 	actions := make([]aztables.TransactionAction, len(ops))
 	for i, op := range ops {
 		ent := op.Entity
-		if op.Kind == store.Delete {
+		if op.Kind == store.Delete || op.Kind == store.Touch {
 			ent.Data = nil
 		}
 		body, err := encodeEntity(ent)
@@ -158,6 +168,12 @@ func (s *Store) submit(ctx context.Context, c *aztables.Client, ops []store.Op) 
 			if a.IfMatch == nil {
 				any := azcore.ETagAny
 				a.IfMatch = &any // replace, never insert, when the row is absent
+			}
+		case store.Touch:
+			a.ActionType = aztables.TransactionTypeUpdateMerge
+			if a.IfMatch == nil {
+				any := azcore.ETagAny
+				a.IfMatch = &any // merge, never insert, when the row is absent
 			}
 		case store.Upsert:
 			a.ActionType = aztables.TransactionTypeInsertReplace
