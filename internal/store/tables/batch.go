@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -68,12 +69,53 @@ func createsRows(ops []store.Op) bool {
 	return false
 }
 
+// neverMatches is a well-formed Table Storage ETag that no row can have.
+const neverMatches = azcore.ETag(`W/"datetime'1900-01-01T00%3A00%3A00.0000000Z'"`)
+
+// The service's ETag is its Timestamp, and every row written by one batch
+// gets the same Timestamp, so the ETag of one row may equal that of another:
+// a caller passing row A's ETag to a write of row B would then succeed. The
+// engine binds each ETag it hands out to its row with a short digest of the
+// keys, and refuses an ETag bound to another row as stale.
+
+// bindETag turns the service's ETag of row pk/rk into the engine's.
+func bindETag(svc, pk, rk string) string {
+	if svc == "" {
+		return ""
+	}
+	return svc + ";" + rowTag(pk, rk)
+}
+
+// ifMatch is the service ETag to send for op's IfMatch: nil for none,
+// neverMatches when op.IfMatch is not an ETag this engine gave out for
+// op's row (the service would answer 400 to a malformed one, and another
+// row's ETag can never be a version of this one), so the answer is the
+// contract's 404 or 412.
 func ifMatch(op store.Op) *azcore.ETag {
 	if op.IfMatch == "" {
 		return nil
 	}
-	e := azcore.ETag(op.IfMatch)
+	e := neverMatches
+	svc, tag, ok := strings.Cut(op.IfMatch, ";")
+	if ok && tag == rowTag(op.Entity.PartitionKey, op.Entity.RowKey) && wellFormedETag(svc) {
+		e = azcore.ETag(svc)
+	}
 	return &e
+}
+
+// rowTag is a digest of a row's keys (FNV-1a, 32 bits, in hex).
+func rowTag(pk, rk string) string {
+	h := fnv.New32a()
+	h.Write([]byte(pk))
+	h.Write([]byte{0})
+	h.Write([]byte(rk))
+	return fmt.Sprintf("%08x", h.Sum32())
+}
+
+// wellFormedETag reports whether s has the form of a Table Storage ETag,
+// W/"datetime'<url-encoded timestamp>'".
+func wellFormedETag(s string) bool {
+	return strings.HasPrefix(s, `W/"datetime'`) && strings.HasSuffix(s, `'"`) && len(s) > len(`W/"datetime''"`)
 }
 
 // single applies a one-op batch with the plain entity API.
@@ -83,13 +125,16 @@ func (s *Store) single(ctx context.Context, c *aztables.Client, ops []store.Op) 
 		etag azcore.ETag
 		err  error
 	)
+	ctx = withKeyFix(ctx, []batchKey{{op.Entity.PartitionKey, op.Entity.RowKey}})
+	wire := op.Entity
+	wire.PartitionKey = wirePK(wire.PartitionKey)
 	if op.Kind == store.Touch {
-		op.Entity.Data = nil
+		wire.Data = nil
 	}
 	if op.Kind == store.Delete {
-		_, err = c.DeleteEntity(ctx, op.Entity.PartitionKey, op.Entity.RowKey, &aztables.DeleteEntityOptions{IfMatch: ifMatch(op)})
+		_, err = c.DeleteEntity(ctx, wire.PartitionKey, wire.RowKey, &aztables.DeleteEntityOptions{IfMatch: ifMatch(op)})
 	} else {
-		body, encErr := encodeEntity(op.Entity)
+		body, encErr := encodeEntity(wire)
 		if encErr != nil {
 			return nil, encErr
 		}
@@ -130,7 +175,7 @@ func (s *Store) single(ctx context.Context, c *aztables.Client, ops []store.Op) 
 	if op.Kind == store.Delete {
 		return []string{""}, nil
 	}
-	return []string{string(etag)}, nil
+	return []string{bindETag(string(etag), op.Entity.PartitionKey, op.Entity.RowKey)}, nil
 }
 
 // statusSentinel maps the status of a failed operation to the contract.
@@ -152,6 +197,7 @@ func (s *Store) submit(ctx context.Context, c *aztables.Client, ops []store.Op) 
 	actions := make([]aztables.TransactionAction, len(ops))
 	for i, op := range ops {
 		ent := op.Entity
+		ent.PartitionKey = wirePK(ent.PartitionKey)
 		if op.Kind == store.Delete || op.Kind == store.Touch {
 			ent.Data = nil
 		}
@@ -188,7 +234,7 @@ func (s *Store) submit(ctx context.Context, c *aztables.Client, ops []store.Op) 
 		keys[i] = batchKey{op.Entity.PartitionKey, op.Entity.RowKey}
 	}
 	var raw *http.Response
-	_, err := c.SubmitTransaction(policy.WithCaptureResponse(withBatchKeys(ctx, keys), &raw), actions, nil)
+	_, err := c.SubmitTransaction(policy.WithCaptureResponse(withKeyFix(ctx, keys), &raw), actions, nil)
 	var re *azcore.ResponseError
 	if err != nil && !(errors.As(err, &re) && re.StatusCode == http.StatusAccepted) {
 		if isTableNotFound(err) {
@@ -244,7 +290,7 @@ func (s *Store) submit(ctx context.Context, c *aztables.Client, ops []store.Op) 
 	etags := make([]string, len(ops))
 	for i, p := range parts {
 		if ops[i].Kind != store.Delete {
-			etags[i] = p.etag
+			etags[i] = bindETag(p.etag, ops[i].Entity.PartitionKey, ops[i].Entity.RowKey)
 		}
 	}
 	return etags, nil

@@ -30,6 +30,11 @@ func TestBatchFailuresNameTheOp(t *testing.T) {
 	}{
 		{"single insert of an existing row", []store.Op{{Kind: store.Insert, Entity: ent("p", "a", "x")}}, 0, store.ErrExists},
 		{"single replace with a stale etag", []store.Op{{Kind: store.Replace, Entity: ent("p", "a", "x"), IfMatch: stale}}, 0, store.ErrPrecondition},
+		// a and b were written by one batch: the service gave them the same
+		// ETag, yet b's ETag is no version of a
+		{"single replace with another row's etag", []store.Op{{Kind: store.Replace, Entity: ent("p", "a", "x"), IfMatch: seed[1]}}, 0, store.ErrPrecondition},
+		{"batch delete with another row's etag", []store.Op{{Kind: store.Upsert, Entity: ent("p", "c", "C")}, {Kind: store.Delete, Entity: ent("p", "b", ""), IfMatch: seed[0]}}, 1, store.ErrPrecondition},
+		{"malformed etag", []store.Op{{Kind: store.Replace, Entity: ent("p", "a", "x"), IfMatch: "some-etag"}}, 0, store.ErrPrecondition},
 		{"single replace of a missing row", []store.Op{{Kind: store.Replace, Entity: ent("p", "zz", "x")}}, 0, store.ErrNotFound},
 		{"single delete of a missing row", []store.Op{{Kind: store.Delete, Entity: ent("p", "zz", "")}}, 0, store.ErrNotFound},
 		{"single delete with a stale etag", []store.Op{{Kind: store.Delete, Entity: ent("p", "a", ""), IfMatch: stale}}, 0, store.ErrPrecondition},

@@ -2,7 +2,8 @@
 //
 // Each store row is one Table Storage entity: PartitionKey and RowKey as
 // given, Data split into binary properties D0..Dn of at most 64 KiB each (a
-// binary property's limit), the ETag and Timestamp as the service sets them.
+// binary property's limit), the Timestamp as the service sets it, and the
+// service's ETag bound to the row (see bindETag).
 // Tables are named Options.TablePrefix + the contract's table name and are
 // created on first write (or at Open for Options.Tables).
 //
@@ -18,8 +19,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -117,7 +121,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	co := &aztables.ClientOptions{ClientOptions: azcore.ClientOptions{
 		Retry:            retry,
-		PerCallPolicies:  append([]policy.Policy{counter.Policy(), batchKeyPolicy{}}, opts.PerCallPolicies...),
+		PerCallPolicies:  append([]policy.Policy{counter.Policy(), keyFixPolicy{}}, opts.PerCallPolicies...),
 		PerRetryPolicies: opts.PerRetryPolicies,
 		Transport:        opts.Transport,
 	}}
@@ -222,6 +226,9 @@ func (s *Store) Get(ctx context.Context, table, pk, rk string) (store.Entity, er
 	if err != nil {
 		return store.Entity{}, err
 	}
+	if pk == "" {
+		return s.getByQuery(ctx, c, pk, rk)
+	}
 	resp, err := c.GetEntity(ctx, pk, rk, nil)
 	if err != nil {
 		if isNotFound(err) {
@@ -234,9 +241,29 @@ func (s *Store) Get(ctx context.Context, table, pk, rk string) (store.Entity, er
 		return store.Entity{}, err
 	}
 	if resp.ETag != "" {
-		e.ETag = string(resp.ETag)
+		e.ETag = bindETag(string(resp.ETag), e.PartitionKey, e.RowKey)
 	}
 	return e, nil
+}
+
+// getByQuery reads one row with a query, for the empty PartitionKey that
+// the SDK's point read refuses. It costs one query transaction.
+func (s *Store) getByQuery(ctx context.Context, c *aztables.Client, pk, rk string) (store.Entity, error) {
+	filter := "PartitionKey eq " + quote(pk) + " and RowKey eq " + quote(rk)
+	pager := c.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter})
+	for pager.More() {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			if isNotFound(err) {
+				break
+			}
+			return store.Entity{}, wrapErr("get", err)
+		}
+		if len(page.Entities) > 0 {
+			return decodeEntity(page.Entities[0], false)
+		}
+	}
+	return store.Entity{}, fmt.Errorf("tables: get %s/%s: %w", pk, rk, store.ErrNotFound)
 }
 
 // List returns the rows of one partition selected by q, following
@@ -368,7 +395,8 @@ func decodeEntity(raw []byte, keysOnly bool) (store.Entity, error) {
 	var e store.Entity
 	e.PartitionKey, _ = m["PartitionKey"].(string)
 	e.RowKey, _ = m["RowKey"].(string)
-	e.ETag, _ = m["odata.etag"].(string)
+	svcETag, _ := m["odata.etag"].(string)
+	e.ETag = bindETag(svcETag, e.PartitionKey, e.RowKey)
 	if ts, ok := m["Timestamp"].(string); ok {
 		if t, err := time.Parse(time.RFC3339Nano, ts); err == nil {
 			e.Timestamp = t
@@ -426,10 +454,15 @@ func wrapErr(what string, err error) error {
 		}
 		return fmt.Errorf("tables: %s: %w", what, err)
 	}
-	if errors.Is(err, context.Canceled) {
+	var netErr net.Error
+	switch {
+	case errors.Is(err, context.Canceled):
 		return fmt.Errorf("tables: %s: %w", what, err)
+	case errors.Is(err, context.DeadlineExceeded), // a try's timeout, or the caller's deadline
+		errors.As(err, &netErr),
+		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET),
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return fmt.Errorf("tables: %s: %w (%w)", what, store.ErrUnavailable, err)
 	}
-	// transport errors and per-try timeouts (context.DeadlineExceeded from
-	// the retry policy's TryTimeout or the caller's deadline)
-	return fmt.Errorf("tables: %s: %w (%w)", what, store.ErrUnavailable, err)
+	return fmt.Errorf("tables: %s: %w", what, err) // a client-side error: not worth retrying
 }
