@@ -7,10 +7,13 @@
 // Tables are named Options.TablePrefix + the contract's table name and are
 // created on first write (or at Open for Options.Tables).
 //
-// Cost, in billed transactions: Get 1; List 1 per page of up to 1,000 rows;
-// Scan 1 per page; a single-op Batch 1 (plain entity API); a multi-op Batch 1
-// ($batch); the first write to a missing table 2 more (the failed write and
-// the table creation).
+// Cost, in billed transactions (count them with Counter): Get 1 (a point
+// read, or a query for an empty PartitionKey); List and Scan 1 per page of up
+// to 1,000 rows; a one-op Batch 1 (the plain entity API, which also returns
+// the ETag); a Batch of 2 to 100 ops 1 (an entity group transaction); the
+// first write to a table that does not exist yet 2 more (the failed write
+// and the table's creation). Retries after 408/429/5xx or a lost connection
+// are re-sent (and billed when they reach the service) but counted once.
 package tables
 
 import (
