@@ -9,8 +9,16 @@
 package azuritetest
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -40,8 +48,10 @@ type Server struct {
 	ConnString string
 	// Endpoint is the table service URL, account included.
 	Endpoint string
-	cmd      *exec.Cmd
-	done     chan struct{}
+	// HTTPClient reaches the server (it trusts StartTLS's certificate).
+	HTTPClient *http.Client
+	cmd        *exec.Cmd
+	done       chan struct{}
 }
 
 // ErrNotInstalled means node_modules/.bin/azurite-table was not found.
@@ -57,6 +67,77 @@ func Start(t testing.TB) string {
 	}
 	t.Cleanup(srv.Stop)
 	return srv.ConnString
+}
+
+// StartTLS starts a fresh Azurite that speaks HTTPS with a self-signed
+// certificate for 127.0.0.1 and accepts OAuth bearer tokens (Azurite's
+// "basic" check: a JWT with a Microsoft issuer, a storage audience and a
+// valid lifetime; the signature is not verified). It is how tests exercise
+// the token-credential path, which the SDK allows only over HTTPS. Use
+// Server.HTTPClient, which trusts the certificate.
+func StartTLS(t testing.TB) *Server {
+	t.Helper()
+	bin, err := Binary()
+	if err != nil {
+		skipOrFail(t, err)
+	}
+	dir := t.TempDir()
+	pool, err := writeCert(dir)
+	if err != nil {
+		t.Fatalf("azuritetest: certificate: %v", err)
+	}
+	srv, err := startOnce(bin, &tlsFiles{cert: filepath.Join(dir, "cert.pem"), key: filepath.Join(dir, "key.pem"), pool: pool})
+	if err != nil {
+		t.Fatalf("azurite: %v", err)
+	}
+	t.Cleanup(srv.Stop)
+	return srv
+}
+
+type tlsFiles struct {
+	cert, key string
+	pool      *x509.CertPool
+}
+
+// writeCert writes a fresh self-signed certificate for 127.0.0.1 and its
+// key to dir, and returns a pool that trusts it.
+func writeCert(dir string) (*x509.CertPool, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "azurite"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return nil, err
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "cert.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "key.pem"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		return nil, err
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return pool, nil
 }
 
 var shared struct {
@@ -135,7 +216,7 @@ func StartServer() (*Server, error) {
 	}
 	var lastErr error
 	for range 3 { // the free port may be taken between probe and bind
-		srv, err := startOnce(bin)
+		srv, err := startOnce(bin, nil)
 		if err == nil {
 			return srv, nil
 		}
@@ -144,7 +225,7 @@ func StartServer() (*Server, error) {
 	return nil, lastErr
 }
 
-func startOnce(bin string) (*Server, error) {
+func startOnce(bin string, tf *tlsFiles) (*Server, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -153,8 +234,16 @@ func startOnce(bin string) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "--inMemoryPersistence", "--tableHost", "127.0.0.1",
-		"--tablePort", strconv.Itoa(port), "--disableTelemetry", "--skipApiVersionCheck", "--silent")
+	args := []string{"--inMemoryPersistence", "--tableHost", "127.0.0.1",
+		"--tablePort", strconv.Itoa(port), "--disableTelemetry", "--skipApiVersionCheck", "--silent"}
+	scheme := "http"
+	client := &http.Client{Timeout: 2 * time.Second}
+	if tf != nil {
+		args = append(args, "--cert", tf.cert, "--key", tf.key, "--oauth", "basic")
+		scheme = "https"
+		client.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: tf.pool}}
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Dir = workDir
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	logf, err := os.Create(filepath.Join(workDir, "azurite.log"))
@@ -166,10 +255,11 @@ func startOnce(bin string) (*Server, error) {
 		logf.Close()
 		return nil, fmt.Errorf("azuritetest: start %s: %w", bin, err)
 	}
-	endpoint := fmt.Sprintf("http://127.0.0.1:%d/%s", port, Account)
+	endpoint := fmt.Sprintf("%s://127.0.0.1:%d/%s", scheme, port, Account)
 	srv := &Server{
-		ConnString: fmt.Sprintf("DefaultEndpointsProtocol=http;AccountName=%s;AccountKey=%s;TableEndpoint=%s;", Account, Key, endpoint),
+		ConnString: fmt.Sprintf("DefaultEndpointsProtocol=%s;AccountName=%s;AccountKey=%s;TableEndpoint=%s;", scheme, Account, Key, endpoint),
 		Endpoint:   endpoint,
+		HTTPClient: &http.Client{Transport: client.Transport},
 		cmd:        cmd,
 		done:       make(chan struct{}),
 	}
@@ -180,7 +270,6 @@ func startOnce(bin string) (*Server, error) {
 		close(srv.done)
 	}()
 	deadline := time.Now().Add(startupBudget)
-	client := &http.Client{Timeout: 2 * time.Second}
 	for {
 		select {
 		case <-srv.done:
