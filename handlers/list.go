@@ -8,6 +8,7 @@ import (
 
 	"github.com/adfscim/adfscim/internal/directory"
 	"github.com/adfscim/adfscim/internal/scim"
+	"github.com/adfscim/adfscim/internal/tokens"
 )
 
 // listParams are the query parameters of a list or .search request.
@@ -98,7 +99,7 @@ func joinStrings(v any) string {
 
 // list answers a list or search request with a ListResponse.
 func (s *Server) list(w http.ResponseWriter, r *http.Request, rt *scim.ResourceType, p listParams) {
-	if !requireScope(w, r, ScopeScimRead) {
+	if !requireScope(w, r, tokens.ScimRead) {
 		return
 	}
 	if p.startIndex < 1 {
