@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
@@ -35,9 +36,23 @@ func (s *Store) Batch(ctx context.Context, table string, ops []store.Op) ([]stri
 	if err != nil {
 		return nil, err
 	}
-	run := s.submit
+	submit := s.submit
 	if len(ops) == 1 {
-		run = s.single
+		submit = s.single
+	}
+	run := func(ctx context.Context, c *aztables.Client, ops []store.Op) ([]string, error) {
+		ctx, tries := withAttempts(ctx)
+		etags, err := submit(ctx, c, ops)
+		if err != nil && tries.n.Load() > 1 && (store.IsExists(err) || store.IsPrecondition(err)) {
+			// The SDK re-sent the batch after a lost answer or a timeout: the
+			// first attempt may have been applied, and the retry then meets
+			// its own work. If the rows are exactly what this batch writes,
+			// it succeeded.
+			if etags, ok := s.appliedAlready(ctx, table, ops); ok {
+				return etags, nil
+			}
+		}
+		return etags, err
 	}
 	etags, err := run(ctx, c, ops)
 	if err != nil && isTableNotFound(err) && createsRows(ops) {
@@ -52,6 +67,52 @@ func (s *Store) Batch(ctx context.Context, table string, ops []store.Op) ([]stri
 		return nil, &store.BatchError{Index: 0, Op: ops[0], Err: fmt.Errorf("tables: %w", store.ErrNotFound)}
 	}
 	return etags, err
+}
+
+// appliedAlready reads back every row of ops and reports whether the store
+// holds exactly what the batch writes (and lacks what it deletes), with the
+// rows' ETags. A Touch changes nothing to compare, so its row need only
+// exist.
+func (s *Store) appliedAlready(ctx context.Context, table string, ops []store.Op) ([]string, bool) {
+	etags := make([]string, len(ops))
+	for i, op := range ops {
+		e, err := s.Get(ctx, table, op.Entity.PartitionKey, op.Entity.RowKey)
+		switch {
+		case op.Kind == store.Delete:
+			if !store.IsNotFound(err) {
+				return nil, false
+			}
+		case err != nil:
+			return nil, false
+		case op.Kind == store.Touch:
+			etags[i] = e.ETag
+		case bytes.Equal(e.Data, op.Entity.Data):
+			etags[i] = e.ETag
+		default:
+			return nil, false
+		}
+	}
+	return etags, true
+}
+
+// attempts counts how often the SDK sent one call (the retry policy re-sends).
+type attempts struct{ n atomic.Int32 }
+
+type attemptsCtx struct{}
+
+func withAttempts(ctx context.Context) (context.Context, *attempts) {
+	a := new(attempts)
+	return context.WithValue(ctx, attemptsCtx{}, a), a
+}
+
+// attemptPolicy is a per-retry policy feeding attempts.
+type attemptPolicy struct{}
+
+func (attemptPolicy) Do(req *policy.Request) (*http.Response, error) {
+	if a, ok := req.Raw().Context().Value(attemptsCtx{}).(*attempts); ok {
+		a.n.Add(1)
+	}
+	return req.Next()
 }
 
 // tableMissing wraps a TableNotFound answer so Batch can create the table.

@@ -71,19 +71,79 @@ func TestFaults(t *testing.T) {
 	}
 }
 
-// TestDroppedInsertAnswer shows what a caller sees when an insert reached
-// the service but its answer was lost: the retry meets its own row.
-func TestDroppedInsertAnswer(t *testing.T) {
+// TestLostAnswers: a write reached the service but its answer was lost, so
+// the SDK re-sent it and the retry met the write's own result (409 or 412).
+// The engine recognises its own work by reading the rows back, and reports
+// success; a real conflict stays a conflict.
+func TestLostAnswers(t *testing.T) {
 	ctx := context.Background()
-	faults := new(tables.Faults)
-	s := newStore(t, func(o *tables.Options) { o.PerRetryPolicies = []policy.Policy{faults}; o.Tables = []string{"f"} })
-	faults.FailNth(1, tables.FaultDropResponse)
-	_, err := s.Batch(ctx, "f", []store.Op{{Kind: store.Insert, Entity: ent("p", "r", "x")}})
-	if !errors.Is(err, store.ErrExists) {
-		t.Fatalf("got %v, want ErrExists from the retried insert", err)
+	tests := []struct {
+		name    string
+		mode    tables.FaultMode
+		ops     func(seed []string) []store.Op
+		wantErr error
+		check   map[string]string // row -> data afterwards ("" = absent)
+	}{
+		{"single insert", tables.FaultDropResponse,
+			func([]string) []store.Op { return []store.Op{{Kind: store.Insert, Entity: ent("p", "new", "n")}} },
+			nil, map[string]string{"new": "n"}},
+		{"single replace if-match", tables.FaultDropResponse,
+			func(seed []string) []store.Op {
+				return []store.Op{{Kind: store.Replace, Entity: ent("p", "a", "a2"), IfMatch: seed[0]}}
+			},
+			nil, map[string]string{"a": "a2"}},
+		{"batch of insert, replace, delete", tables.FaultDropResponse,
+			func(seed []string) []store.Op {
+				return []store.Op{
+					{Kind: store.Insert, Entity: ent("p", "new", "n")},
+					{Kind: store.Replace, Entity: ent("p", "a", "a2"), IfMatch: seed[0]},
+					{Kind: store.Delete, Entity: ent("p", "b", ""), IfMatch: seed[1]},
+				}
+			},
+			nil, map[string]string{"new": "n", "a": "a2", "b": ""}},
+		{"a real conflict after a retry", tables.Fault503,
+			func([]string) []store.Op { return []store.Op{{Kind: store.Insert, Entity: ent("p", "a", "other")}} },
+			store.ErrExists, map[string]string{"a": "a"}},
+		{"a real stale etag after a retry", tables.Fault503,
+			func([]string) []store.Op {
+				return []store.Op{{Kind: store.Insert, Entity: ent("p", "new", "n")}, {Kind: store.Replace, Entity: ent("p", "a", "x"), IfMatch: "stale"}}
+			},
+			store.ErrPrecondition, map[string]string{"a": "a", "new": ""}},
 	}
-	if e, err := s.Get(ctx, "f", "p", "r"); err != nil || string(e.Data) != "x" {
-		t.Fatalf("row: %v %q", err, e.Data)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			faults := new(tables.Faults)
+			s := newStore(t, func(o *tables.Options) { o.PerRetryPolicies = []policy.Policy{faults}; o.Tables = []string{"f"} })
+			seed := mustBatch(t, s, "f", store.Op{Kind: store.Insert, Entity: ent("p", "a", "a")}, store.Op{Kind: store.Insert, Entity: ent("p", "b", "b")})
+			faults.FailNth(1, tc.mode)
+			etags, err := s.Batch(ctx, "f", tc.ops(seed))
+			if tc.wantErr != nil {
+				if !errors.Is(err, tc.wantErr) {
+					t.Fatalf("got %v, want %v", err, tc.wantErr)
+				}
+			} else if err != nil {
+				t.Fatalf("got %v, want success", err)
+			}
+			for rk, want := range tc.check {
+				e, err := s.Get(ctx, "f", "p", rk)
+				switch {
+				case want == "" && !errors.Is(err, store.ErrNotFound):
+					t.Errorf("%s: %v, want it absent", rk, err)
+				case want != "" && (err != nil || string(e.Data) != want):
+					t.Errorf("%s: %v %q, want %q", rk, err, e.Data, want)
+				}
+			}
+			if tc.wantErr == nil {
+				for i, op := range tc.ops(seed) {
+					if op.Kind == store.Delete {
+						continue
+					}
+					if e, _ := s.Get(ctx, "f", "p", op.Entity.RowKey); e.ETag != etags[i] {
+						t.Errorf("op %d returned etag %q, row has %q", i, etags[i], e.ETag)
+					}
+				}
+			}
+		})
 	}
 }
 

@@ -125,7 +125,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	co := &aztables.ClientOptions{ClientOptions: azcore.ClientOptions{
 		Retry:            retry,
 		PerCallPolicies:  append([]policy.Policy{counter.Policy(), keyFixPolicy{}}, opts.PerCallPolicies...),
-		PerRetryPolicies: opts.PerRetryPolicies,
+		PerRetryPolicies: append([]policy.Policy{attemptPolicy{}}, opts.PerRetryPolicies...),
 		Transport:        opts.Transport,
 	}}
 	var (
