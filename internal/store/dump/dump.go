@@ -36,6 +36,10 @@ type Record struct {
 // rows and Options.Force is not set.
 var ErrNotEmpty = errors.New("dump: target table is not empty")
 
+// maxBatchData bounds the Data of one import batch, well inside Table
+// Storage's 4 MiB request body once base64 and headers are added.
+const maxBatchData = 2 << 20
+
 // maxLine bounds one line: a row's base64 data plus its keys.
 const maxLine = store.MaxDataSize*4/3 + 4*store.MaxKeyLen + 1024
 
@@ -73,10 +77,10 @@ type Options struct {
 }
 
 // Import reads a dump from r and writes its rows to s in batches of up to
-// store.MaxBatchOps rows of one partition. It returns the number of rows
-// written. The input is first spooled to a temporary file, so that every
-// target table is checked for emptiness before the first write without
-// holding the dump in memory.
+// store.MaxBatchOps rows (and 2 MiB of Data) of one partition. It returns
+// the number of rows written. The input is first spooled to a temporary
+// file, so that every target table is checked for emptiness before the
+// first write without holding the dump in memory.
 func Import(ctx context.Context, s store.Store, r io.Reader, opts Options) (n int, err error) {
 	spool, err := os.CreateTemp("", "adfscim-import-*.jsonl")
 	if err != nil {
@@ -115,6 +119,7 @@ func Import(ctx context.Context, s store.Store, r io.Reader, opts Options) (n in
 	var (
 		table string
 		ops   []store.Op
+		bytes int
 		rows  = map[string]bool{}
 	)
 	flush := func() error {
@@ -125,18 +130,20 @@ func Import(ctx context.Context, s store.Store, r io.Reader, opts Options) (n in
 			return fmt.Errorf("dump: import %s/%s: %w", table, ops[0].Entity.PartitionKey, err)
 		}
 		n += len(ops)
-		ops = ops[:0]
+		ops, bytes = ops[:0], 0
 		clear(rows)
 		return nil
 	}
 	err = eachRecord(spool, func(rec Record) error {
-		if len(ops) > 0 && (rec.Table != table || rec.PK != ops[0].Entity.PartitionKey || len(ops) == store.MaxBatchOps || rows[rec.RK]) {
+		full := len(ops) == store.MaxBatchOps || bytes+len(rec.Data) > maxBatchData
+		if len(ops) > 0 && (full || rec.Table != table || rec.PK != ops[0].Entity.PartitionKey || rows[rec.RK]) {
 			if err := flush(); err != nil {
 				return err
 			}
 		}
 		table = rec.Table
 		rows[rec.RK] = true
+		bytes += len(rec.Data)
 		ops = append(ops, store.Op{Kind: kind, Entity: store.Entity{PartitionKey: rec.PK, RowKey: rec.RK, Data: rec.Data}})
 		return nil
 	})

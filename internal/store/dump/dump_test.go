@@ -3,6 +3,7 @@ package dump_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -184,5 +185,28 @@ func TestAcrossEngines(t *testing.T) {
 	}
 	if got := export(back); !bytes.Equal(got, want) {
 		t.Fatal("export after the round trip through bolt differs")
+	}
+}
+
+// TestImportSplitsLargeRows: rows of one partition whose Data add up to more
+// than a Table Storage batch can carry go in several batches.
+func TestImportSplitsLargeRows(t *testing.T) {
+	ctx := context.Background()
+	var in bytes.Buffer
+	for i := range 10 {
+		rec, _ := json.Marshal(dump.Record{Table: "big", PK: "p", RK: fmt.Sprintf("r%02d", i), Data: bytes.Repeat([]byte{byte(i)}, store.MaxDataSize)})
+		in.Write(append(rec, '\n'))
+	}
+	s := azuriteStore(t)
+	n, err := dump.Import(ctx, s, bytes.NewReader(in.Bytes()), dump.Options{})
+	if err != nil || n != 10 {
+		t.Fatalf("import: %d, %v", n, err)
+	}
+	var out bytes.Buffer
+	if err := dump.Export(ctx, s, []string{"big"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(out.Bytes(), in.Bytes()) {
+		t.Fatal("export differs from the imported dump")
 	}
 }

@@ -252,10 +252,19 @@ func statusSentinel(status int) error {
 	return nil
 }
 
+// maxBatchBody is Table Storage's limit on an entity group transaction's
+// request body; batchOpOverhead bounds what each operation adds to its
+// entity's JSON (MIME headers, request line, URL with escaped keys).
+const (
+	maxBatchBody    = 4 << 20
+	batchOpOverhead = 1024 + 6*store.MaxKeyLen
+)
+
 // submit applies several ops as one entity group transaction and reads the
 // ETags (or the failed op) from the multipart answer, which the SDK drops.
 func (s *Store) submit(ctx context.Context, c *aztables.Client, ops []store.Op) ([]string, error) {
 	actions := make([]aztables.TransactionAction, len(ops))
+	size := 0
 	for i, op := range ops {
 		ent := op.Entity
 		ent.PartitionKey = wirePK(ent.PartitionKey)
@@ -265,6 +274,10 @@ func (s *Store) submit(ctx context.Context, c *aztables.Client, ops []store.Op) 
 		body, err := encodeEntity(ent)
 		if err != nil {
 			return nil, err
+		}
+		size += len(body) + batchOpOverhead
+		if size > maxBatchBody {
+			return nil, fmt.Errorf("tables: %w: batch body would exceed %d bytes at op %d (Table Storage's 4 MiB limit); split it", store.ErrInvalid, maxBatchBody, i)
 		}
 		a := aztables.TransactionAction{Entity: body, IfMatch: ifMatch(op)}
 		switch op.Kind {

@@ -59,6 +59,13 @@ func TestBatchFailuresNameTheOp(t *testing.T) {
 		}, 3, store.ErrNotFound},
 		{"two partitions", []store.Op{{Kind: store.Insert, Entity: ent("p", "c", "")}, {Kind: store.Insert, Entity: ent("q", "c", "")}}, -1, store.ErrInvalid},
 		{"101 operations", manyInserts("p", 101), -1, store.ErrInvalid},
+		{"body over 4 MiB", []store.Op{
+			{Kind: store.Insert, Entity: store.Entity{PartitionKey: "p", RowKey: "c", Data: make([]byte, store.MaxDataSize)}},
+			{Kind: store.Insert, Entity: store.Entity{PartitionKey: "p", RowKey: "d", Data: make([]byte, store.MaxDataSize)}},
+			{Kind: store.Insert, Entity: store.Entity{PartitionKey: "p", RowKey: "e", Data: make([]byte, store.MaxDataSize)}},
+			{Kind: store.Insert, Entity: store.Entity{PartitionKey: "p", RowKey: "f", Data: make([]byte, store.MaxDataSize)}},
+			{Kind: store.Insert, Entity: store.Entity{PartitionKey: "p", RowKey: "g", Data: make([]byte, store.MaxDataSize)}},
+		}, -1, store.ErrInvalid},
 		{"invalid key", []store.Op{{Kind: store.Insert, Entity: ent("p", "a/b", "")}}, -1, store.ErrInvalid},
 	}
 	for _, tc := range tests {
