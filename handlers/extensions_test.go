@@ -40,6 +40,12 @@ func TestCustomExtension(t *testing.T) {
 	if !strings.Contains(e.logs.String(), "favouriteColour") {
 		t.Errorf("the ignored attribute's name was not logged")
 	}
+	e.createUser(`{"userName":"erin@contoso.com","favouriteColour":"red"}`)
+	ua := e.do("GET", "/ops/v1/unknown-attributes", "", "Authorization", "Bearer "+noScopeToken)
+	if ua.status != 200 || !strings.Contains(string(ua.body), `{"client":"test","attribute":"favouriteColour","count":2}`) {
+		t.Errorf("unknown attributes are not counted per client: %d %s", ua.status, ua.body)
+	}
+	wantError(t, e.do("GET", "/ops/v1/unknown-attributes", ""), 403, "")
 	q := url.QueryEscape(contoso + `:costCenterCode eq "CC-7" and ` + contoso + `:clearance gt 1`)
 	if r := e.do("GET", "/scim/v2/Users?filter="+q, ""); r.json(t)["totalResults"] != float64(1) {
 		t.Errorf("filter on extension attributes: %s", r.body)
