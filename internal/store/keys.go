@@ -96,7 +96,7 @@ func ValidateBatch(ops []Op) error {
 		}
 		seen[e.RowKey] = struct{}{}
 		switch op.Kind {
-		case Insert, Replace, Upsert, Delete:
+		case Insert, Replace, Upsert, Delete, Touch:
 		default:
 			return fmt.Errorf("%w: op %d has unknown kind %v", ErrInvalid, i, op.Kind)
 		}

@@ -65,6 +65,12 @@ const (
 	// when the stored ETag differs; it fails with ErrNotFound when the row is
 	// absent.
 	Delete
+	// Touch rewrites nothing but the row's ETag and Timestamp. It fails with
+	// ErrNotFound when the row is absent, so a batch can assert that a row
+	// it refers to exists (a group member's user) and mark a row changed
+	// (the group whose members changed) without reading it first. IfMatch
+	// is honoured as for Replace.
+	Touch
 )
 
 func (k OpKind) String() string {
@@ -77,6 +83,8 @@ func (k OpKind) String() string {
 		return "upsert"
 	case Delete:
 		return "delete"
+	case Touch:
+		return "touch"
 	}
 	return fmt.Sprintf("OpKind(%d)", int(k))
 }
@@ -84,8 +92,8 @@ func (k OpKind) String() string {
 // Op is one operation of a batch.
 type Op struct {
 	Kind   OpKind
-	Entity Entity // PartitionKey and RowKey always; Data except for Delete
-	// IfMatch, for Replace and Delete, is the ETag the row must still have.
+	Entity Entity // PartitionKey and RowKey always; Data except for Delete and Touch
+	// IfMatch, for Replace, Delete and Touch, is the ETag the row must still have.
 	// Empty means unconditional ("*").
 	IfMatch string
 }
