@@ -1,0 +1,473 @@
+package audit
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/adfscim/adfscim/internal/store"
+)
+
+// engine opens a fresh, empty store for one test.
+type engine struct {
+	name string
+	open func(t testing.TB) store.Store
+}
+
+// engines lists the store engines the trail is tested on.
+func engines() []engine {
+	return []engine{
+		{"mem", func(t testing.TB) store.Store { return newMemStore() }},
+	}
+}
+
+// clock is a test clock that callers move by hand.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock(s string) *clock {
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		panic(err)
+	}
+	return &clock{t: t}
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func rec(actor, action, id string) Record {
+	return Record{Actor: actor, Action: action, Target: Target{Type: "User", ID: id, Display: id + "@example.com"},
+		Outcome: Outcome{Success: true, Status: 200}, RequestID: "req-" + id, Source: "10.0.0.1"}
+}
+
+// trail writes perDay records on each of days consecutive days starting
+// 2026-03-01 and returns the log and its clock (left on the last day).
+func trail(t *testing.T, s store.Store, days, perDay int) (*Log, *clock) {
+	t.Helper()
+	c := newClock("2026-03-01T08:00:00Z")
+	l := New(s, Options{Now: c.Now})
+	ctx := context.Background()
+	for d := 0; d < days; d++ {
+		if d > 0 {
+			c.Add(24 * time.Hour)
+		}
+		for i := 0; i < perDay; i++ {
+			if err := l.Append(ctx, rec("entra", ActionUserCreate, fmt.Sprintf("u%d-%d", d, i))); err != nil {
+				t.Fatalf("append: %v", err)
+			}
+		}
+	}
+	return l, c
+}
+
+func mustVerify(t *testing.T, s store.Store) Result {
+	t.Helper()
+	res, err := Verify(context.Background(), s, time.Time{}, time.Time{})
+	if err != nil {
+		t.Fatalf("verify: %v", err)
+	}
+	return res
+}
+
+func TestAppendVerifyAcrossDays(t *testing.T) {
+	for _, e := range engines() {
+		t.Run(e.name, func(t *testing.T) {
+			s := e.open(t)
+			trail(t, s, 3, 4)
+			res := mustVerify(t, s)
+			if !res.OK {
+				t.Fatalf("untouched trail does not verify: %v", res.Break)
+			}
+			if res.Records != 12 || res.Days != 3 || res.FirstSeq != 1 || res.LastSeq != 12 {
+				t.Errorf("got %d records in %d days, seq %d..%d; want 12 in 3, 1..12", res.Records, res.Days, res.FirstSeq, res.LastSeq)
+			}
+			if res.FirstDay != "20260301" || res.LastDay != "20260303" || res.Trust != "start of the trail" {
+				t.Errorf("days %s..%s trust %q", res.FirstDay, res.LastDay, res.Trust)
+			}
+			// Each day's first record chains to the previous day's last.
+			p, err := query(context.Background(), s, time.Time{}, Filter{Limit: 100})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(p.Records) != 12 {
+				t.Fatalf("query returned %d records", len(p.Records))
+			}
+			for i := 1; i < len(p.Records); i++ {
+				if p.Records[i].PrevHash != p.Records[i-1].Hash || p.Records[i].Seq != p.Records[i-1].Seq+1 {
+					t.Errorf("record %d does not follow record %d", p.Records[i].Seq, p.Records[i-1].Seq)
+				}
+			}
+			if p.Records[4].Day != "20260302" || p.Records[4].Target.ID != "u1-0" {
+				t.Errorf("record 5 is %s/%s, want day 20260302 target u1-0", p.Records[4].Day, p.Records[4].Target.ID)
+			}
+		})
+	}
+}
+
+// raw reads and decodes a record row for tampering.
+func raw(t *testing.T, s store.Store, day string, seq uint64) rowData {
+	t.Helper()
+	e, err := s.Get(context.Background(), Table, day, rowKey(seq))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d rowData
+	if err := json.Unmarshal(e.Data, &d); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func put(t *testing.T, s store.Store, pk, rk string, v any) {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Batch(context.Background(), Table, []store.Op{{Kind: store.Upsert, Entity: store.Entity{PartitionKey: pk, RowKey: rk, Data: b}}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func del(t *testing.T, s store.Store, pk, rk string) {
+	t.Helper()
+	if _, err := s.Batch(context.Background(), Table, []store.Op{{Kind: store.Delete, Entity: store.Entity{PartitionKey: pk, RowKey: rk}}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func head(t *testing.T, s store.Store, day string) headData {
+	t.Helper()
+	h, _, err := getHead(context.Background(), s, day)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// withActor rewrites a record body's actor.
+func withActor(t *testing.T, body []byte, actor string) []byte {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(body, &m); err != nil {
+		t.Fatal(err)
+	}
+	m["actor"] = actor
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// The trail used by TestVerifyFindsTampering: days 20260301..03, 5 records
+// each, seq 1-5, 6-10, 11-15.
+func TestVerifyFindsTampering(t *testing.T) {
+	const d1, d2, d3 = "20260301", "20260302", "20260303"
+	tests := []struct {
+		name   string
+		tamper func(t *testing.T, s store.Store)
+		want   *Break // nil: the trail verifies
+	}{
+		{"untouched", func(t *testing.T, s store.Store) {}, nil},
+		{"modify a record's content", func(t *testing.T, s store.Store) {
+			d := raw(t, s, d2, 7)
+			d.Rec = withActor(t, d.Rec, "mallory")
+			put(t, s, d2, rowKey(7), d)
+		}, &Break{Day: d2, Seq: 7, Kind: Modified}},
+		{"modify a record and recompute its hash", func(t *testing.T, s store.Store) {
+			d := raw(t, s, d2, 7)
+			d.Rec = withActor(t, d.Rec, "mallory")
+			d.Hash = chainHash(d.Seq, d.Prev, d.Rec)
+			put(t, s, d2, rowKey(7), d)
+		}, &Break{Day: d2, Seq: 7, Kind: Modified}},
+		{"modify the last record of a day and rehash", func(t *testing.T, s store.Store) {
+			d := raw(t, s, d2, 10)
+			d.Rec = withActor(t, d.Rec, "mallory")
+			d.Hash = chainHash(d.Seq, d.Prev, d.Rec)
+			put(t, s, d2, rowKey(10), d)
+		}, &Break{Day: d2, Seq: 10, Kind: HeadMismatch}},
+		{"delete a record", func(t *testing.T, s store.Store) {
+			del(t, s, d2, rowKey(8))
+		}, &Break{Day: d2, Seq: 8, Kind: Deleted}},
+		{"delete the first record of the trail", func(t *testing.T, s store.Store) {
+			del(t, s, d1, rowKey(1))
+		}, &Break{Day: d1, Seq: 1, Kind: Deleted}},
+		{"delete the last record of a day", func(t *testing.T, s store.Store) {
+			del(t, s, d2, rowKey(10))
+		}, &Break{Day: d2, Seq: 10, Kind: Deleted}},
+		{"delete a whole day in the middle", func(t *testing.T, s store.Store) {
+			for seq := uint64(6); seq <= 10; seq++ {
+				del(t, s, d2, rowKey(seq))
+			}
+			del(t, s, d2, headRK)
+		}, &Break{Day: d2, Seq: 10, Kind: Deleted}},
+		{"delete the newest day", func(t *testing.T, s store.Store) {
+			for seq := uint64(11); seq <= 15; seq++ {
+				del(t, s, d3, rowKey(seq))
+			}
+			del(t, s, d3, headRK)
+		}, &Break{Day: d3, Seq: 0, Kind: Deleted}},
+		{"delete the oldest day without an expiry record", func(t *testing.T, s store.Store) {
+			for seq := uint64(1); seq <= 5; seq++ {
+				del(t, s, d1, rowKey(seq))
+			}
+			del(t, s, d1, headRK)
+		}, &Break{Day: d1, Seq: 5, Kind: Deleted}},
+		{"insert a record after the day's last", func(t *testing.T, s store.Store) {
+			last := raw(t, s, d2, 10)
+			body, _ := json.Marshal(rec("mallory", ActionUserCreate, "ghost"))
+			put(t, s, d2, rowKey(11), rowData{Seq: 11, Prev: last.Hash, Hash: chainHash(11, last.Hash, body), Rec: body})
+		}, &Break{Day: d2, Seq: 11, Kind: Inserted}},
+		{"insert a record by shifting the later ones", func(t *testing.T, s store.Store) {
+			// Records 8..10 move to 9..11 unchanged; a forged record 8,
+			// chained to record 7, takes their place; the head is moved.
+			for seq := uint64(10); seq >= 8; seq-- {
+				d := raw(t, s, d2, seq)
+				put(t, s, d2, rowKey(seq+1), d)
+			}
+			p := raw(t, s, d2, 7)
+			body, _ := json.Marshal(rec("mallory", ActionUserCreate, "ghost"))
+			put(t, s, d2, rowKey(8), rowData{Seq: 8, Prev: p.Hash, Hash: chainHash(8, p.Hash, body), Rec: body})
+			h := head(t, s, d2)
+			h.Seq = 11
+			put(t, s, d2, headRK, h)
+		}, &Break{Day: d2, Seq: 8, Kind: Inserted}},
+		{"insert a row with a foreign key", func(t *testing.T, s store.Store) {
+			put(t, s, d2, "r00000000000000000007x", map[string]string{"actor": "mallory"})
+		}, &Break{Day: d2, Seq: 8, Kind: Inserted}},
+		{"reorder two records", func(t *testing.T, s store.Store) {
+			a, b := raw(t, s, d2, 7), raw(t, s, d2, 8)
+			put(t, s, d2, rowKey(7), b)
+			put(t, s, d2, rowKey(8), a)
+		}, &Break{Day: d2, Seq: 7, Kind: Reordered}},
+		{"head hash changed", func(t *testing.T, s store.Store) {
+			h := head(t, s, d3)
+			h.Hash = zeroHash
+			put(t, s, d3, headRK, h)
+		}, &Break{Day: d3, Seq: 15, Kind: HeadMismatch}},
+		{"genesis of a day changed", func(t *testing.T, s store.Store) {
+			h := head(t, s, d2)
+			h.GenesisHash = zeroHash
+			put(t, s, d2, headRK, h)
+		}, &Break{Day: d2, Seq: 5, Kind: HeadMismatch}},
+		{"record moved to another day", func(t *testing.T, s store.Store) {
+			d := raw(t, s, d2, 6)
+			del(t, s, d2, rowKey(6))
+			put(t, s, d1, rowKey(6), d)
+		}, &Break{Day: d1, Seq: 6, Kind: Inserted}},
+	}
+	for _, e := range engines() {
+		for _, tc := range tests {
+			t.Run(e.name+"/"+tc.name, func(t *testing.T) {
+				s := e.open(t)
+				trail(t, s, 3, 5)
+				tc.tamper(t, s)
+				res := mustVerify(t, s)
+				if tc.want == nil {
+					if !res.OK {
+						t.Fatalf("want OK, got %v", res.Break)
+					}
+					return
+				}
+				if res.OK || res.Break == nil {
+					t.Fatalf("tampering not detected: %+v", res)
+				}
+				got := *res.Break
+				if got.Day != tc.want.Day || got.Seq != tc.want.Seq || got.Kind != tc.want.Kind {
+					t.Errorf("break = %v; want %s at day %s seq %d", got, tc.want.Kind, tc.want.Day, tc.want.Seq)
+				}
+				if got.Detail == "" {
+					t.Error("break has no detail")
+				}
+			})
+		}
+	}
+}
+
+// TestConcurrentAppenders runs many goroutines on two Logs that share one
+// store (two instances), across a midnight, and checks that the chain is
+// valid, gapless and holds every record exactly once.
+func TestConcurrentAppenders(t *testing.T) {
+	for _, e := range engines() {
+		t.Run(e.name, func(t *testing.T) {
+			s := e.open(t)
+			// Each call of the shared clock moves it 50 ms, starting a
+			// little before midnight, so the day rolls over mid-test.
+			var ticks atomic.Int64
+			start := time.Date(2026, 3, 1, 23, 59, 50, 0, time.UTC)
+			now := func() time.Time { return start.Add(time.Duration(ticks.Add(1)) * 50 * time.Millisecond) }
+			logs := []*Log{New(s, Options{Now: now}), New(s, Options{Now: now})}
+			const workers, each = 16, 40
+			var wg sync.WaitGroup
+			errs := make(chan error, workers)
+			for w := 0; w < workers; w++ {
+				wg.Add(1)
+				go func(w int) {
+					defer wg.Done()
+					l := logs[w%2]
+					for i := 0; i < each; i++ {
+						r := rec(fmt.Sprintf("client%d", w), ActionUserPatch, fmt.Sprintf("w%d-%d", w, i))
+						var err error
+						if i%5 == 0 {
+							r2 := r
+							r2.Action = ActionRBACAssign
+							err = l.Append(context.Background(), r, r2)
+						} else {
+							err = l.Append(context.Background(), r)
+						}
+						if err != nil {
+							errs <- err
+							return
+						}
+					}
+				}(w)
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Fatalf("append: %v", err)
+			}
+			want := workers * (each + each/5)
+			res := mustVerify(t, s)
+			if !res.OK {
+				t.Fatalf("chain written concurrently does not verify: %v", res.Break)
+			}
+			if res.Records != want || res.LastSeq != uint64(want) {
+				t.Errorf("verified %d records up to seq %d, want %d", res.Records, res.LastSeq, want)
+			}
+			if res.Days < 2 {
+				t.Errorf("the test did not cross midnight (%d days)", res.Days)
+			}
+			// Every record is there once, and a call's records are adjacent.
+			seen := map[string]int{}
+			var all []Record
+			f := Filter{Limit: MaxLimit}
+			for {
+				p, err := query(context.Background(), s, now(), f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				all = append(all, p.Records...)
+				if p.Next == "" {
+					break
+				}
+				f.Cursor = p.Next
+			}
+			for i, r := range all {
+				seen[r.Action+" "+r.Target.ID]++
+				if r.Action == ActionRBACAssign && (i == 0 || all[i-1].Target.ID != r.Target.ID) {
+					t.Errorf("record %d of a two-record append is not next to its partner", r.Seq)
+				}
+			}
+			if len(seen) != want {
+				t.Errorf("%d distinct records, want %d", len(seen), want)
+			}
+			for k, n := range seen {
+				if n != 1 {
+					t.Errorf("%s recorded %d times", k, n)
+				}
+			}
+		})
+	}
+}
+
+func TestAppendRejectsAndReportsFailures(t *testing.T) {
+	s := newMemStore()
+	l := New(s, Options{})
+	ctx := context.Background()
+	tests := []struct {
+		name string
+		r    Record
+	}{
+		{"no action", Record{Actor: "entra"}},
+		{"malformed action", Record{Actor: "entra", Action: "User Create"}},
+		{"value that is not JSON", Record{Actor: "entra", Action: ActionUserCreate, Changes: []Change{{Op: "set", Path: "x", Value: func() {}}}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := l.Append(ctx, tc.r)
+			if !errors.Is(err, ErrNotRecorded) {
+				t.Fatalf("err = %v, want ErrNotRecorded", err)
+			}
+		})
+	}
+	t.Run("store failure", func(t *testing.T) {
+		err := New(failingStore{s}, Options{}).Append(ctx, rec("entra", ActionUserCreate, "x"))
+		if !errors.Is(err, ErrNotRecorded) || !errors.Is(err, store.ErrUnavailable) {
+			t.Fatalf("err = %v, want ErrNotRecorded wrapping ErrUnavailable", err)
+		}
+	})
+	if res := mustVerify(t, s); res.Records != 0 {
+		t.Errorf("rejected records were written: %d", res.Records)
+	}
+}
+
+// failingStore fails every write as an unreachable store would.
+type failingStore struct{ store.Store }
+
+func (failingStore) Batch(context.Context, string, []store.Op) ([]string, error) {
+	return nil, fmt.Errorf("batch: %w", store.ErrUnavailable)
+}
+
+func TestExpire(t *testing.T) {
+	for _, e := range engines() {
+		t.Run(e.name, func(t *testing.T) {
+			s := e.open(t)
+			l, c := trail(t, s, 5, 3) // 20260301..05, seq 1..15
+			ctx := context.Background()
+			res, err := l.Expire(ctx, time.Date(2026, 3, 3, 12, 0, 0, 0, time.UTC), "retention")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(res.Days) != "[20260301 20260302]" || res.Before != "20260303" || res.Rows != 8 {
+				t.Errorf("expired %v (%d rows) before %s", res.Days, res.Rows, res.Before)
+			}
+			for _, day := range []string{"20260301", "20260302"} {
+				rows, _ := s.List(ctx, Table, store.Query{PartitionKey: day})
+				if len(rows) != 0 {
+					t.Errorf("day %s still has %d rows", day, len(rows))
+				}
+			}
+			v := mustVerify(t, s)
+			if !v.OK || v.FirstSeq != 7 || v.LastSeq != 16 {
+				t.Fatalf("after expiry: %+v", v)
+			}
+			if v.Trust == "" || v.Trust == "start of the trail" {
+				t.Errorf("trust = %q, want it to name the expiry record", v.Trust)
+			}
+			p, err := l.Query(ctx, Filter{Action: ActionAuditExpire})
+			if err != nil || len(p.Records) != 1 || p.Records[0].Actor != "retention" || p.Records[0].Day != "20260305" {
+				t.Fatalf("expiry record: %+v, %v", p.Records, err)
+			}
+			// Later appends still chain; an unexplained loss of the next
+			// day is still found.
+			c.Add(24 * time.Hour)
+			if err := l.Append(ctx, rec("entra", ActionUserDelete, "z")); err != nil {
+				t.Fatal(err)
+			}
+			if v := mustVerify(t, s); !v.OK || v.LastSeq != 17 {
+				t.Fatalf("after a later append: %+v", v)
+			}
+			for _, rk := range []string{rowKey(7), rowKey(8), rowKey(9), headRK} {
+				del(t, s, "20260303", rk)
+			}
+			v = mustVerify(t, s)
+			if v.OK || v.Break.Kind != Deleted || v.Break.Day != "20260303" {
+				t.Errorf("unexplained loss of 20260303 not reported: %+v", v.Break)
+			}
+		})
+	}
+}
