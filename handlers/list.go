@@ -1,0 +1,148 @@
+package handlers
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/adfscim/adfscim/internal/directory"
+	"github.com/adfscim/adfscim/internal/scim"
+)
+
+// listParams are the query parameters of a list or .search request.
+type listParams struct {
+	filter     string
+	startIndex int
+	count      int
+	countSet   bool
+	attributes string
+	excluded   string
+	sortBy     string
+	sortOrder  string
+}
+
+func listParamsFromQuery(r *http.Request) listParams {
+	q := r.URL.Query()
+	p := listParams{
+		filter:     q.Get("filter"),
+		attributes: q.Get("attributes"),
+		excluded:   q.Get("excludedAttributes"),
+		sortBy:     q.Get("sortBy"),
+		sortOrder:  q.Get("sortOrder"),
+	}
+	p.startIndex, _ = strconv.Atoi(q.Get("startIndex"))
+	if c := q.Get("count"); c != "" {
+		p.count, _ = strconv.Atoi(c)
+		p.countSet = true
+	}
+	return p
+}
+
+// search answers POST /{type}/.search: the list parameters in a body.
+func (s *Server) search(w http.ResponseWriter, r *http.Request, rt *scim.ResourceType) {
+	body, _, err := readBody(w, r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	var p listParams
+	for k, v := range body {
+		switch strings.ToLower(k) {
+		case "filter":
+			p.filter, _ = v.(string)
+		case "startindex":
+			p.startIndex = jsonInt(v)
+		case "count":
+			p.count, p.countSet = jsonInt(v), true
+		case "attributes":
+			p.attributes = joinStrings(v)
+		case "excludedattributes":
+			p.excluded = joinStrings(v)
+		case "sortby":
+			p.sortBy, _ = v.(string)
+		case "sortorder":
+			p.sortOrder, _ = v.(string)
+		}
+	}
+	s.list(w, r, rt, p)
+}
+
+func jsonInt(v any) int {
+	switch t := v.(type) {
+	case json.Number:
+		n, _ := strconv.Atoi(t.String())
+		return n
+	case string:
+		n, _ := strconv.Atoi(t)
+		return n
+	}
+	return 0
+}
+
+func joinStrings(v any) string {
+	switch t := v.(type) {
+	case string:
+		return t
+	case []any:
+		parts := make([]string, 0, len(t))
+		for _, x := range t {
+			if s, ok := x.(string); ok {
+				parts = append(parts, s)
+			}
+		}
+		return strings.Join(parts, ",")
+	}
+	return ""
+}
+
+// list answers a list or search request with a ListResponse.
+func (s *Server) list(w http.ResponseWriter, r *http.Request, rt *scim.ResourceType, p listParams) {
+	if !requireScope(w, r, ScopeScimRead) {
+		return
+	}
+	if p.startIndex < 1 {
+		p.startIndex = 1
+	}
+	if !p.countSet || p.count > s.opts.MaxPageSize {
+		p.count = s.opts.MaxPageSize
+	}
+	if p.count < 0 {
+		p.count = 0
+	}
+	rd := s.renderer(r, rt, p.attributes, p.excluded)
+	opts := directory.ListOptions{StartIndex: p.startIndex, Count: p.count, WithRelations: rd.wantsRelations()}
+	if strings.TrimSpace(p.filter) != "" {
+		lookup, match, err := compileFilter(rt, p.filter)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		opts.Lookup, opts.Match = lookup, match
+	}
+	res, err := s.dir.List(r.Context(), rt.ID, opts)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	b := getBuf()
+	defer putBuf(b)
+	b.WriteString(`{"schemas":["` + scim.SchemaListResponse + `"],"totalResults":`)
+	b.WriteString(strconv.Itoa(res.Total))
+	b.WriteString(`,"itemsPerPage":`)
+	b.WriteString(strconv.Itoa(len(res.Resources)))
+	b.WriteString(`,"startIndex":`)
+	b.WriteString(strconv.Itoa(p.startIndex))
+	b.WriteString(`,"Resources":[`)
+	for i, item := range res.Resources {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		if err := rd.write(b, item); err != nil {
+			writeError(w, r, err)
+			return
+		}
+	}
+	b.WriteString(`]}`)
+	writeBody(w, http.StatusOK, b.Bytes())
+}
