@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/adfscim/adfscim/internal/store"
+	"github.com/adfscim/adfscim/internal/store/bolt"
 )
 
 // engine opens a fresh, empty store for one test.
@@ -22,8 +24,23 @@ type engine struct {
 // engines lists the store engines the trail is tested on.
 func engines() []engine {
 	return []engine{
-		{"mem", func(t testing.TB) store.Store { return newMemStore() }},
+		{"bolt", func(t testing.TB) store.Store { return openBolt(t) }},
 	}
+}
+
+// openBolt opens a fresh embedded store in the test's temporary directory.
+func openBolt(t testing.TB) store.Store {
+	t.Helper()
+	s, err := bolt.Open(filepath.Join(t.TempDir(), "adfscim.db"), bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return s
 }
 
 // clock is a test clock that callers move by hand.
@@ -385,7 +402,7 @@ func TestConcurrentAppenders(t *testing.T) {
 }
 
 func TestAppendRejectsAndReportsFailures(t *testing.T) {
-	s := newMemStore()
+	s := openBolt(t)
 	l := New(s, Options{})
 	ctx := context.Background()
 	tests := []struct {

@@ -49,7 +49,7 @@ func seqs(rs []Record) []uint64 {
 }
 
 func TestQueryFilters(t *testing.T) {
-	s := newMemStore()
+	s := openBolt(t)
 	l := story(t, s)
 	tests := []struct {
 		name string
@@ -93,7 +93,7 @@ func equalSeqs(a, b []uint64) bool {
 }
 
 func TestQueryPagingIsStable(t *testing.T) {
-	s := newMemStore()
+	s := openBolt(t)
 	l, c := trail(t, s, 3, 7) // 21 records
 	ctx := context.Background()
 	var got []uint64
@@ -137,7 +137,7 @@ func TestQueryPagingIsStable(t *testing.T) {
 }
 
 func TestExport(t *testing.T) {
-	s := newMemStore()
+	s := openBolt(t)
 	story(t, s)
 	ctx := context.Background()
 	t.Run("jsonl", func(t *testing.T) {
@@ -199,7 +199,7 @@ func TestExport(t *testing.T) {
 }
 
 func TestRunCLI(t *testing.T) {
-	s := newMemStore()
+	s := openBolt(t)
 	story(t, s)
 	ctx := context.Background()
 	run := func(args ...string) (int, string, string) {

@@ -116,7 +116,7 @@ func TestNoSecretReachesTheStore(t *testing.T) {
 			{Op: "set", Path: "raw", Value: json.RawMessage(`{"clientSecret":"` + secret + `"}`)},
 		}},
 	}
-	s := newMemStore()
+	s := openBolt(t)
 	if err := New(s, Options{}).Append(context.Background(), recs...); err != nil {
 		t.Fatal(err)
 	}
