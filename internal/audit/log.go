@@ -126,11 +126,28 @@ func (l *Log) Append(ctx context.Context, recs ...Record) error {
 			l.leadOnce(ctx)
 			<-l.sem
 		case <-ctx.Done():
-			// The records may still be written by the current leader;
-			// the caller must treat the outcome as unknown (failed).
-			return fmt.Errorf("%w: %w", ErrNotRecorded, ctx.Err())
+			if l.withdraw(p) {
+				return fmt.Errorf("%w: %w", ErrNotRecorded, ctx.Err())
+			}
+			// A leader is writing our records already: its write is not
+			// tied to our context and ends within its retry budget, so
+			// wait for the definite answer rather than guess.
+			return <-p.done
 		}
 	}
+}
+
+// withdraw removes p from the queue; false means a leader has taken it.
+func (l *Log) withdraw(p *pending) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i, q := range l.queue {
+		if q == p {
+			l.queue = append(l.queue[:i], l.queue[i+1:]...)
+			return true
+		}
+	}
+	return false
 }
 
 // leadOnce takes the queued calls that fit one batch and writes them. It
@@ -404,10 +421,30 @@ func (l *Log) insertHead(ctx context.Context, h headData) error {
 	return nil
 }
 
-// bootstrap starts an empty trail: the meta row first, then (in resolve) the
-// first day's head.
+// bootstrap writes the meta row: for an empty trail it names today as first
+// and latest day, and resolve then starts today with the zero genesis. When
+// day partitions exist (the meta row was lost), it is rebuilt from them, so
+// that appends continue the existing chain instead of starting a second one
+// that would hide the first from Verify.
 func (l *Log) bootstrap(ctx context.Context, today string) error {
-	b, err := json.Marshal(metaData{First: today, Latest: today})
+	m := metaData{First: today, Latest: today}
+	first := ""
+	err := l.s.Scan(ctx, Table, func(e store.Entity) error {
+		if isDay(e.PartitionKey) && e.RowKey == headRK {
+			if first == "" {
+				first = e.PartitionKey
+			}
+			m.Latest = e.PartitionKey
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("audit: start trail: %w", err)
+	}
+	if first != "" {
+		m.First = first
+	}
+	b, err := json.Marshal(m)
 	if err != nil {
 		return err
 	}

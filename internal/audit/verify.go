@@ -107,7 +107,16 @@ func Verify(ctx context.Context, s store.Store, from, to time.Time) (Result, err
 	if v.res.Break == nil && v.meta != nil && (v.to == "" || v.to >= v.meta.Latest) && v.res.LastDay < v.meta.Latest {
 		v.brk(v.meta.Latest, 0, Deleted, "the trail's latest day is missing")
 	}
-	if v.res.Break == nil && v.justify != nil && !v.justified {
+	// An expiry record lies after the days it removed: the checks that
+	// need one are only made when the walk reached the end of the trail.
+	reachedEnd := v.to == "" || v.meta == nil || v.to >= v.meta.Latest
+	if v.res.Break == nil && reachedEnd && v.skipped != "" && v.expiredTo <= v.skipped {
+		v.brk(v.skipped, 0, HeadMismatch, fmt.Sprintf("the trail's recorded start is %s, but day %s exists and no audit.expire record removed it", v.lower, v.skipped))
+	}
+	if v.res.Break == nil && v.justify != nil && !v.justified && !reachedEnd {
+		v.res.Trust = fmt.Sprintf("genesis of %s taken as given (the walk stopped at %s, before any expiry record)", v.justify.Day, v.to)
+	}
+	if v.res.Break == nil && v.justify != nil && !v.justified && reachedEnd {
 		v.brk(v.justify.PrevDay, v.justify.GenesisSeq, Deleted,
 			fmt.Sprintf("records up to %d (day %s and before) are missing and no audit.expire record accounts for them", v.justify.GenesisSeq, v.justify.PrevDay))
 	}
@@ -125,6 +134,10 @@ type verifier struct {
 
 	justify   *headData // first day's head when its genesis needs an expiry record
 	justified bool
+	// skipped is the newest day found before the trail's recorded start;
+	// an audit.expire record must account for it.
+	skipped   string
+	expiredTo string // the latest first-kept day named by an audit.expire record
 }
 
 type dayState struct {
@@ -142,7 +155,13 @@ func (v *verifier) brk(day string, seq uint64, kind BreakKind, detail string) {
 
 func (v *verifier) row(e store.Entity) error {
 	pk := e.PartitionKey
-	if !isDay(pk) || pk < v.lower || (v.to != "" && pk > v.to) {
+	if !isDay(pk) || (v.to != "" && pk > v.to) {
+		return nil
+	}
+	if pk < v.lower {
+		if pk >= v.from && pk > v.skipped {
+			v.skipped = pk // before the trail's start: must have been expired
+		}
 		return nil
 	}
 	if v.cur == nil || v.cur.head.Day != pk {
@@ -268,10 +287,12 @@ func (v *verifier) record(day string, e store.Entity) {
 		}
 		return
 	}
-	if v.justify != nil && !v.justified && rec.Action == ActionAuditExpire && rec.Outcome.Success &&
-		v.justify.PrevDay < rec.Target.ID && rec.Target.ID <= v.justify.Day {
-		v.justified = true
-		v.res.Trust = fmt.Sprintf("genesis of %s: days before %s expired by record %d", v.justify.Day, rec.Target.ID, rs)
+	if rec.Action == ActionAuditExpire && rec.Outcome.Success {
+		v.expiredTo = max(v.expiredTo, rec.Target.ID)
+		if v.justify != nil && !v.justified && v.justify.PrevDay < rec.Target.ID && rec.Target.ID <= v.justify.Day {
+			v.justified = true
+			v.res.Trust = fmt.Sprintf("genesis of %s: days before %s expired by record %d", v.justify.Day, rec.Target.ID, rs)
+		}
 	}
 	if v.res.Records == 0 {
 		v.res.FirstSeq = rs
