@@ -167,5 +167,3 @@ func NewGroupResourceType(extra ...*Schema) *ResourceType {
 	}
 	return rt
 }
-
-

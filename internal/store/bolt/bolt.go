@@ -438,10 +438,15 @@ func (p *pending) apply(tx *bbolt.Tx) error {
 		if err != nil {
 			return err
 		}
-		v := make([]byte, headerLen+len(op.Entity.Data))
+		data := op.Entity.Data
+		if op.Kind == store.Touch {
+			// Keep the stored data; only the sequence (ETag) and time change.
+			data = b.Get(keys[i])[headerLen:]
+		}
+		v := make([]byte, headerLen+len(data))
 		binary.BigEndian.PutUint64(v[0:8], seq)
 		binary.BigEndian.PutUint64(v[8:16], now)
-		copy(v[headerLen:], op.Entity.Data)
+		copy(v[headerLen:], data)
 		if err := b.Put(keys[i], v); err != nil {
 			return err
 		}
@@ -459,7 +464,7 @@ func (s *Store) check(op store.Op, cur []byte) error {
 		if cur != nil {
 			return store.ErrExists
 		}
-	case store.Replace, store.Delete:
+	case store.Replace, store.Delete, store.Touch:
 		if cur == nil {
 			return store.ErrNotFound
 		}

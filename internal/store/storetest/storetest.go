@@ -67,6 +67,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"UpdateConcurrent", testUpdateConcurrent},
 		{"UpdateExtraOps", testUpdateExtraOps},
 		{"InsertRace", testInsertRace},
+		{"Touch", testTouch},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
