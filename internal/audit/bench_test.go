@@ -53,3 +53,32 @@ func BenchmarkAppend16(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkVerify measures how fast Verify walks a trail of 10,000 records
+// spread over 10 days on the embedded engine.
+//
+//	go test -run XXX -bench Verify -benchtime 5x ./internal/audit/
+func BenchmarkVerify(b *testing.B) {
+	s := openBolt(b)
+	day := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	var n atomic.Int64
+	l := New(s, Options{Now: func() time.Time { return day.Add(time.Duration(n.Load()/1000) * 24 * time.Hour) }})
+	batch := make([]Record, 100)
+	for n.Load() < 10000 {
+		for i := range batch {
+			batch[i] = rec("entra", ActionUserPatch, fmt.Sprint(n.Load()+int64(i)))
+		}
+		if err := l.Append(context.Background(), batch...); err != nil {
+			b.Fatal(err)
+		}
+		n.Add(int64(len(batch)))
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		res, err := Verify(context.Background(), s, time.Time{}, time.Time{})
+		if err != nil || !res.OK || res.Records != 10000 || res.Days != 10 {
+			b.Fatalf("%+v %v", res, err)
+		}
+	}
+	b.ReportMetric(float64(10000*b.N)/b.Elapsed().Seconds(), "records/s")
+}

@@ -271,21 +271,26 @@ func ChangesFromPatch(operations json.RawMessage) ([]Change, error) {
 }
 
 // ChangesFromResource lists the attributes of a resource body (POST or PUT)
-// as "set" changes, sorted by attribute name, secrets dropped.
+// as "set" changes, sorted by attribute name. A top-level secret attribute
+// (an Okta password) is listed with the value Redacted, so the trail shows
+// that it was set; secrets deeper inside are dropped.
 func ChangesFromResource(resource json.RawMessage) ([]Change, error) {
 	var m map[string]any
 	if err := json.Unmarshal(resource, &m); err != nil {
 		return nil, fmt.Errorf("audit: resource: %w", err)
 	}
-	clean, _ := Redact(m).(map[string]any)
-	keys := make([]string, 0, len(clean))
-	for k := range clean {
+	keys := make([]string, 0, len(m))
+	for k := range m {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
 	cs := make([]Change, 0, len(keys))
 	for _, k := range keys {
-		cs = append(cs, Change{Op: "set", Path: k, Value: clean[k]})
+		v := any(Redacted)
+		if !IsSecretName(k) {
+			v = Redact(m[k])
+		}
+		cs = append(cs, Change{Op: "set", Path: k, Value: v})
 	}
 	return cs, nil
 }

@@ -139,6 +139,9 @@ func TestNoSecretReachesTheStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	b, _ := json.Marshal(p.Records)
+	if got := fromResource[2]; got.Path != "password" || got.Value != Redacted {
+		t.Errorf("the Okta password is listed as %+v, want its name with %q", got, Redacted)
+	}
 	for _, want := range []string{`"path":"password","value":"[redacted]"`, `"path":"userName","value":"ann@example.com"`, `"path":"active","value":"False"`} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("trail lacks %s", want)
