@@ -542,3 +542,40 @@ func TestExpireInterruptedThenResumed(t *testing.T) {
 		})
 	}
 }
+
+// TestClockSkewBetweenInstances has an instance whose clock lags behind
+// another's across midnight: once the other has started the new day, the
+// lagging one must follow it there instead of writing to the sealed day.
+func TestClockSkewBetweenInstances(t *testing.T) {
+	for _, e := range engines() {
+		t.Run(e.name, func(t *testing.T) {
+			s := e.open(t)
+			ctx := context.Background()
+			slow := New(s, Options{Now: func() time.Time { return time.Date(2026, 6, 1, 23, 59, 59, 0, time.UTC) }})
+			fast := New(s, Options{Now: func() time.Time { return time.Date(2026, 6, 2, 0, 0, 1, 0, time.UTC) }})
+			steps := []*Log{slow, fast, slow, slow, fast, slow}
+			for i, l := range steps {
+				if err := l.Append(ctx, rec("entra", ActionUserPatch, fmt.Sprint(i))); err != nil {
+					t.Fatalf("append %d: %v", i, err)
+				}
+			}
+			res := mustVerify(t, s)
+			if !res.OK || res.Records != len(steps) || res.Days != 2 {
+				t.Fatalf("verify: %+v %v", res, res.Break)
+			}
+			p, err := query(ctx, s, time.Time{}, Filter{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, r := range p.Records {
+				wantDay := "20260602"
+				if i == 0 {
+					wantDay = "20260601"
+				}
+				if r.Day != wantDay || r.Target.ID != fmt.Sprint(i) {
+					t.Errorf("record %d: day %s target %s; want day %s target %d", r.Seq, r.Day, r.Target.ID, wantDay, i)
+				}
+			}
+		})
+	}
+}
