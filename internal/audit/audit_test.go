@@ -579,3 +579,71 @@ func TestClockSkewBetweenInstances(t *testing.T) {
 		})
 	}
 }
+
+// TestAnchorsGuardTheTail shows what a chain alone cannot see — a tail cut
+// or rewritten with recomputed hashes and a matching head — and that an
+// anchor noted from an earlier verify catches it.
+func TestAnchorsGuardTheTail(t *testing.T) {
+	const d3 = "20260303"
+	tests := []struct {
+		name   string
+		tamper func(t *testing.T, s store.Store)
+		want   *Break
+	}{
+		{"untouched", func(t *testing.T, s store.Store) {}, nil},
+		{"tail cut and head rewound", func(t *testing.T, s store.Store) {
+			del(t, s, d3, rowKey(15))
+			del(t, s, d3, rowKey(14))
+			h := head(t, s, d3)
+			h.Seq, h.Hash = 13, raw(t, s, d3, 13).Hash
+			put(t, s, d3, headRK, h)
+		}, &Break{Day: d3, Seq: 14, Kind: Deleted}},
+		{"last record rewritten with its hash and the head", func(t *testing.T, s store.Store) {
+			d := raw(t, s, d3, 15)
+			d.Rec = withActor(t, d.Rec, "mallory")
+			d.Hash = chainHash(d.Seq, d.Prev, d.Rec)
+			put(t, s, d3, rowKey(15), d)
+			h := head(t, s, d3)
+			h.Hash = d.Hash
+			put(t, s, d3, headRK, h)
+		}, &Break{Day: d3, Seq: 15, Kind: Modified}},
+	}
+	for _, e := range engines() {
+		for _, tc := range tests {
+			t.Run(e.name+"/"+tc.name, func(t *testing.T) {
+				s := e.open(t)
+				trail(t, s, 3, 5)
+				before := mustVerify(t, s)
+				anchor, err := ParseAnchor(fmt.Sprintf("%d:%s", before.LastSeq, before.LastHash))
+				if err != nil {
+					t.Fatal(err)
+				}
+				tc.tamper(t, s)
+				if plain := mustVerify(t, s); !plain.OK {
+					t.Fatalf("the tampering was meant to be invisible without an anchor: %v", plain.Break)
+				}
+				res, err := VerifyAnchored(context.Background(), s, time.Time{}, time.Time{}, anchor)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if tc.want == nil {
+					if !res.OK {
+						t.Fatalf("want OK, got %v", res.Break)
+					}
+					return
+				}
+				if res.OK {
+					t.Fatal("anchored verify did not notice")
+				}
+				if b := res.Break; b.Day != tc.want.Day || b.Seq != tc.want.Seq || b.Kind != tc.want.Kind {
+					t.Errorf("break = %v; want %s at day %s seq %d", b, tc.want.Kind, tc.want.Day, tc.want.Seq)
+				}
+			})
+		}
+	}
+	for _, bad := range []string{"", "12", "x:" + zeroHash, "0:" + zeroHash, "5:abc"} {
+		if _, err := ParseAnchor(bad); err == nil {
+			t.Errorf("ParseAnchor(%q) accepted", bad)
+		}
+	}
+}

@@ -24,7 +24,7 @@ const (
 // and returns the process exit code. main opens the store from the
 // configuration and passes it in.
 //
-//	audit verify [-from 2026-01-01] [-to 2026-12-31] [-json]
+//	audit verify [-from 2026-01-01] [-to 2026-12-31] [-anchor seq:hash]... [-json]
 //	audit export [-since 2026-01-01|RFC3339] [-format jsonl|csv]
 //	audit expire -before 2025-11-01 [-actor name]
 func RunCLI(ctx context.Context, args []string, s store.Store, stdout, stderr io.Writer) int {
@@ -64,6 +64,20 @@ func (f *timeFlag) Set(v string) error {
 	return fmt.Errorf("want a date (2006-01-02) or an RFC 3339 time, got %q", v)
 }
 
+// anchorFlag collects -anchor seq:hash values.
+type anchorFlag []Anchor
+
+func (f *anchorFlag) String() string { return fmt.Sprint(len(*f), " anchors") }
+
+func (f *anchorFlag) Set(v string) error {
+	a, err := ParseAnchor(v)
+	if err != nil {
+		return err
+	}
+	*f = append(*f, a)
+	return nil
+}
+
 func cliVerify(ctx context.Context, args []string, s store.Store, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("audit verify", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -71,10 +85,12 @@ func cliVerify(ctx context.Context, args []string, s store.Store, stdout, stderr
 	fs.Var(&from, "from", "first day to check (default: the oldest kept day)")
 	fs.Var(&to, "to", "last day to check (default: the newest)")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
+	var anchors anchorFlag
+	fs.Var(&anchors, "anchor", "seq:hash of a record noted earlier that must still be in the trail (repeatable)")
 	if err := fs.Parse(args); err != nil {
 		return ExitError
 	}
-	res, err := Verify(ctx, s, from.t, to.t)
+	res, err := VerifyAnchored(ctx, s, from.t, to.t, anchors...)
 	if err != nil {
 		fmt.Fprintf(stderr, "audit verify: %v\n", err)
 		return ExitError

@@ -7,6 +7,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -207,6 +208,22 @@ func TestRunCLI(t *testing.T) {
 		code := RunCLI(ctx, args, s, &out, &errb)
 		return code, out.String(), errb.String()
 	}
+	t.Run("verify with anchors", func(t *testing.T) {
+		code, out, _ := run("verify", "-json")
+		var res Result
+		if err := json.Unmarshal([]byte(out), &res); err != nil || code != ExitOK {
+			t.Fatalf("verify -json: exit %d, %v: %s", code, err, out)
+		}
+		if code, out, _ := run("verify", "-anchor", fmt.Sprintf("%d:%s", res.LastSeq, res.LastHash)); code != ExitOK {
+			t.Errorf("anchor of the last record: exit %d: %s", code, out)
+		}
+		if code, out, _ := run("verify", "-anchor", fmt.Sprintf("%d:%s", res.LastSeq+1, res.LastHash)); code != ExitBroken || !strings.Contains(out, "before the anchored record") {
+			t.Errorf("anchor beyond the end: exit %d: %s", code, out)
+		}
+		if code, _, _ := run("verify", "-anchor", "nonsense"); code != ExitError {
+			t.Errorf("malformed anchor: exit %d", code)
+		}
+	})
 	tests := []struct {
 		name     string
 		args     []string

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/adfscim/adfscim/internal/store"
@@ -77,7 +79,41 @@ var errStop = errors.New("stop")
 // audit.expire record. The error is non-nil only when the store cannot be
 // read; a broken trail is reported in Result.
 func Verify(ctx context.Context, s store.Store, from, to time.Time) (Result, error) {
-	v := verifier{}
+	return verify(ctx, s, from, to, nil)
+}
+
+// Anchor is a record an auditor noted from an earlier Verify (its LastSeq
+// and LastHash): the trail must still hold it unchanged. It guards the end
+// of the trail, which a hash chain alone cannot (a rewritten tail with
+// recomputed hashes is self-consistent).
+type Anchor struct {
+	Seq  uint64
+	Hash string
+}
+
+// ParseAnchor reads an anchor written as "seq:hash".
+func ParseAnchor(s string) (Anchor, error) {
+	seq, hash, ok := strings.Cut(s, ":")
+	n, err := strconv.ParseUint(seq, 10, 64)
+	if !ok || err != nil || n == 0 || len(hash) != 64 {
+		return Anchor{}, fmt.Errorf("audit: anchor %q: want seq:sha256-hex", s)
+	}
+	return Anchor{Seq: n, Hash: strings.ToLower(hash)}, nil
+}
+
+// VerifyAnchored is Verify that also checks that every anchor is still in
+// the walked trail with the same hash. An anchor beyond the end of the trail
+// is a Deleted break (the tail was cut); one with another hash is Modified.
+// Anchors before the first day walked are not checked.
+func VerifyAnchored(ctx context.Context, s store.Store, from, to time.Time, anchors ...Anchor) (Result, error) {
+	return verify(ctx, s, from, to, anchors)
+}
+
+func verify(ctx context.Context, s store.Store, from, to time.Time, anchors []Anchor) (Result, error) {
+	v := verifier{anchors: map[uint64]string{}}
+	for _, a := range anchors {
+		v.anchors[a.Seq] = a.Hash
+	}
 	m, err := getMeta(ctx, s)
 	switch {
 	case store.IsNotFound(err):
@@ -120,6 +156,14 @@ func Verify(ctx context.Context, s store.Store, from, to time.Time) (Result, err
 		v.brk(v.justify.PrevDay, v.justify.GenesisSeq, Deleted,
 			fmt.Sprintf("records up to %d (day %s and before) are missing and no audit.expire record accounts for them", v.justify.GenesisSeq, v.justify.PrevDay))
 	}
+	if v.res.Break == nil {
+		for _, a := range anchors {
+			if a.Seq > v.res.LastSeq && reachedEnd {
+				v.brk(v.res.LastDay, v.res.LastSeq+1, Deleted, fmt.Sprintf("the trail ends at %d, before the anchored record %d", v.res.LastSeq, a.Seq))
+				break
+			}
+		}
+	}
 	v.res.OK = v.res.Break == nil
 	return v.res, nil
 }
@@ -138,6 +182,8 @@ type verifier struct {
 	// an audit.expire record must account for it.
 	skipped   string
 	expiredTo string // the latest first-kept day named by an audit.expire record
+
+	anchors map[uint64]string // seq -> hash the record must still have
 }
 
 type dayState struct {
@@ -293,6 +339,10 @@ func (v *verifier) record(day string, e store.Entity) {
 			v.justified = true
 			v.res.Trust = fmt.Sprintf("genesis of %s: days before %s expired by record %d", v.justify.Day, rec.Target.ID, rs)
 		}
+	}
+	if want, ok := v.anchors[rs]; ok && want != d.Hash {
+		v.brk(day, rs, Modified, fmt.Sprintf("record %d no longer has the anchored hash %.12s… (the chain was rewritten from here or earlier)", rs, want))
+		return
 	}
 	if v.res.Records == 0 {
 		v.res.FirstSeq = rs
