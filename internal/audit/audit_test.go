@@ -114,7 +114,7 @@ func TestAppendVerifyAcrossDays(t *testing.T) {
 				t.Errorf("days %s..%s trust %q", res.FirstDay, res.LastDay, res.Trust)
 			}
 			// Each day's first record chains to the previous day's last.
-			p, err := query(context.Background(), s, time.Time{}, Filter{Limit: 100})
+			p, err := query(context.Background(), s, time.Time{}, Filter{Limit: 100}, MaxExamined)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -383,7 +383,7 @@ func TestConcurrentAppenders(t *testing.T) {
 			var all []Record
 			f := Filter{Limit: MaxLimit}
 			for {
-				p, err := query(context.Background(), s, now(), f)
+				p, err := query(context.Background(), s, now(), f, MaxExamined)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -532,7 +532,7 @@ func TestExpireInterruptedThenResumed(t *testing.T) {
 			if fmt.Sprint(res.Days) != "[20260301 20260302]" {
 				t.Errorf("resumed expiry removed %v", res.Days)
 			}
-			p, err := query(ctx, s, c.Now(), Filter{Action: ActionAuditExpire})
+			p, err := query(ctx, s, c.Now(), Filter{Action: ActionAuditExpire}, MaxExamined)
 			if err != nil || len(p.Records) != 1 {
 				t.Errorf("want one expiry record, got %d (%v)", len(p.Records), err)
 			}
@@ -563,7 +563,7 @@ func TestClockSkewBetweenInstances(t *testing.T) {
 			if !res.OK || res.Records != len(steps) || res.Days != 2 {
 				t.Fatalf("verify: %+v %v", res, res.Break)
 			}
-			p, err := query(ctx, s, time.Time{}, Filter{})
+			p, err := query(ctx, s, time.Time{}, Filter{}, MaxExamined)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/csv"
@@ -19,6 +20,10 @@ import (
 const (
 	DefaultLimit = 100
 	MaxLimit     = 1000
+	// MaxExamined bounds the rows one Query call reads, so that a filter
+	// matching little of a long trail still answers promptly: the page then
+	// comes back short, with a Next cursor to continue from.
+	MaxExamined = 20000
 )
 
 // ErrInvalidCursor means a Filter.Cursor was not produced by Query; the HTTP
@@ -52,7 +57,7 @@ type Page struct {
 	// Next is the cursor of the following page; empty at the end. Cursors
 	// stay valid as the trail grows (it is append-only), so paging is
 	// stable. A full page always carries Next, which may lead to an empty
-	// page.
+	// page; so does a short page when MaxExamined rows were read.
 	Next string
 }
 
@@ -104,10 +109,11 @@ func decodeCursor(c string) (day, rk string, err error) {
 // It reads the day partitions that can hold records of the time range (one
 // day of slack either side, as a record's day is that of its append).
 func (l *Log) Query(ctx context.Context, f Filter) (Page, error) {
-	return query(ctx, l.s, l.opt.Now(), f)
+	return query(ctx, l.s, l.opt.Now(), f, MaxExamined)
 }
 
-func query(ctx context.Context, s store.Store, now time.Time, f Filter) (Page, error) {
+// query reads at most about budget rows (MaxExamined in production).
+func query(ctx context.Context, s store.Store, now time.Time, f Filter, budget int) (Page, error) {
 	if f.Limit <= 0 {
 		f.Limit = DefaultLimit
 	}
@@ -141,12 +147,18 @@ func query(ctx context.Context, s store.Store, now time.Time, f Filter) (Page, e
 	}
 	var page Page
 	const chunk = 500
+	examined := 0
 	for day := first; day <= last; day, after = nextDay(day), "" {
 		for {
+			if examined >= budget {
+				page.Next = encodeCursor(day, cmp.Or(after, rowKey(0)))
+				return page, nil
+			}
 			rows, err := s.List(ctx, Table, store.Query{PartitionKey: day, Prefix: recPrefix, After: after, Limit: chunk})
 			if err != nil {
 				return Page{}, fmt.Errorf("audit: query %s: %w", day, err)
 			}
+			examined += max(1, len(rows))
 			for _, e := range rows {
 				after = e.RowKey
 				var d rowData
@@ -231,7 +243,7 @@ func Export(ctx context.Context, s store.Store, since time.Time, format string, 
 	}
 	f := Filter{From: since, Limit: MaxLimit}
 	for {
-		p, err := query(ctx, s, time.Now(), f)
+		p, err := query(ctx, s, time.Now(), f, MaxExamined)
 		if err != nil {
 			return err
 		}

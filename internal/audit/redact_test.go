@@ -134,7 +134,7 @@ func TestNoSecretReachesTheStore(t *testing.T) {
 		t.Fatalf("scanned %d rows, want at least %d", n, len(recs))
 	}
 	// What is kept is still useful: the attribute names and the other values.
-	p, err := query(context.Background(), s, New(s, Options{}).opt.Now(), Filter{})
+	p, err := New(s, Options{}).Query(context.Background(), Filter{})
 	if err != nil {
 		t.Fatal(err)
 	}
