@@ -192,9 +192,9 @@ const (
 	FormatCSV   = "csv"
 )
 
-// exportRow is the JSON Lines shape of one record: the record and its place
-// in the chain.
-type exportRow struct {
+// Entry is one record with its place in the chain: a line of the JSON Lines
+// export and an element of QueryPage.
+type Entry struct {
 	Seq      uint64 `json:"seq"`
 	Day      string `json:"day"`
 	PrevHash string `json:"prevHash"`
@@ -212,7 +212,7 @@ func Export(ctx context.Context, s store.Store, since time.Time, format string, 
 	case FormatJSONL:
 		enc := json.NewEncoder(w)
 		put = func(r Record) error {
-			return enc.Encode(exportRow{Seq: r.Seq, Day: r.Day, PrevHash: r.PrevHash, Hash: r.Hash, Record: r})
+			return enc.Encode(Entry{Seq: r.Seq, Day: r.Day, PrevHash: r.PrevHash, Hash: r.Hash, Record: r})
 		}
 	case FormatCSV:
 		cw := csv.NewWriter(w)
