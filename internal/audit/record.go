@@ -153,12 +153,20 @@ func Redact(v any) any {
 	switch t := v.(type) {
 	case map[string]any:
 		out := make(map[string]any, len(t))
-		secretPath := false
-		if p, ok := t["path"].(string); ok && IsSecretName(pathAttr(p)) {
-			if _, isOp := t["op"]; isOp {
-				secretPath = true
+		// A PATCH operation ({"op", "path", "value"}, member names in any
+		// case) on a secret path keeps its op and path only.
+		hasOp, secretPath := false, false
+		for k, val := range t {
+			switch {
+			case strings.EqualFold(k, "op"):
+				hasOp = true
+			case strings.EqualFold(k, "path"):
+				if p, ok := val.(string); ok && IsSecretName(pathAttr(p)) {
+					secretPath = true
+				}
 			}
 		}
+		secretPath = secretPath && hasOp
 		for k, val := range t {
 			if IsSecretName(k) {
 				continue

@@ -54,6 +54,7 @@ func TestRedact(t *testing.T) {
 		{"nested in objects and arrays", `{"x":[{"y":{"apiKey":"` + secret + `","keep":1}}]}`, `{"x":[{"y":{"keep":1}}]}`},
 		{"patch op on the password path", `{"op":"replace","path":"password","value":"` + secret + `"}`, `{"op":"replace","path":"password","value":"[redacted]"}`},
 		{"patch op with a capitalised Value", `{"op":"Replace","path":"Password","Value":"` + secret + `"}`, `{"op":"Replace","path":"Password","Value":"[redacted]"}`},
+		{"patch op with capitalised member names", `{"Op":"Replace","Path":"password","Value":"` + secret + `"}`, `{"Op":"Replace","Path":"password","Value":"[redacted]"}`},
 		{"patch op on a URN path", `{"op":"add","path":"urn:x:User:clientSecret","value":"` + secret + `"}`, `{"op":"add","path":"urn:x:User:clientSecret","value":"[redacted]"}`},
 		{"path-less patch with a password member", `{"op":"replace","value":{"active":false,"password":"` + secret + `"}}`, `{"op":"replace","value":{"active":false}}`},
 		{"filter value that looks like a secret name is not one", `{"op":"replace","path":"emails[type eq \"token\"].value","value":"a@b.c"}`, `{"op":"replace","path":"emails[type eq \"token\"].value","value":"a@b.c"}`},
