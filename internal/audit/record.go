@@ -14,6 +14,15 @@
 // Verify walks the trail and names the first break (a modified, deleted,
 // inserted or reordered record, or a head that does not match); Query and
 // Export read it; Expire removes whole days and records that it did.
+//
+// Wiring: open one Log per process (New(store, Options{})) and hand it as an
+// Auditor to the HTTP handlers, the token manager and the reconciler; one
+// Log group-commits its callers, separate Logs contend on the head row. A
+// SCIM write appends its record (Changes from ChangesFromResource or
+// ChangesFromPatch on the raw body) before answering, and answers 500 when
+// Append fails. QueryHandler serves GET /ops/v1/audit; RunCLI serves
+// "adfscim audit verify|export|expire"; the timer calls Expire with
+// now minus the retention when one is configured.
 package audit
 
 import (
