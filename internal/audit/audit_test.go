@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -645,5 +646,57 @@ func TestAnchorsGuardTheTail(t *testing.T) {
 		if _, err := ParseAnchor(bad); err == nil {
 			t.Errorf("ParseAnchor(%q) accepted", bad)
 		}
+	}
+}
+
+// blockingStore holds every Batch until release is closed, and says when
+// the first one has started.
+type blockingStore struct {
+	store.Store
+	started chan struct{}
+	once    sync.Once
+	release chan struct{}
+}
+
+func (b *blockingStore) Batch(ctx context.Context, table string, ops []store.Op) ([]string, error) {
+	if ops[len(ops)-1].Entity.RowKey == headRK && ops[0].Kind == store.Insert && len(ops) > 1 {
+		b.once.Do(func() { close(b.started) })
+		<-b.release
+	}
+	return b.Store.Batch(ctx, table, ops)
+}
+
+// TestCancelledAppendIsNotWritten cancels an Append queued behind a batch
+// in flight: it must fail with ErrNotRecorded and its record must not appear,
+// while the batch in flight completes.
+func TestCancelledAppendIsNotWritten(t *testing.T) {
+	bs := &blockingStore{Store: openBolt(t), started: make(chan struct{}), release: make(chan struct{})}
+	l := New(bs, Options{})
+	first := make(chan error, 1)
+	go func() { first <- l.Append(context.Background(), rec("entra", ActionUserCreate, "first")) }()
+	<-bs.started
+	ctx, cancel := context.WithCancel(context.Background())
+	second := make(chan error, 1)
+	go func() { second <- l.Append(ctx, rec("entra", ActionUserCreate, "second")) }()
+	for queued := 0; queued == 0; {
+		runtime.Gosched()
+		l.mu.Lock()
+		queued = len(l.queue)
+		l.mu.Unlock()
+	}
+	cancel()
+	if err := <-second; !errors.Is(err, ErrNotRecorded) || !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled append: err = %v", err)
+	}
+	close(bs.release)
+	if err := <-first; err != nil {
+		t.Fatalf("append in flight: %v", err)
+	}
+	p, err := l.Query(context.Background(), Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Records) != 1 || p.Records[0].Target.ID != "first" {
+		t.Errorf("trail holds %+v, want only the first record", p.Records)
 	}
 }
