@@ -700,3 +700,34 @@ func TestCancelledAppendIsNotWritten(t *testing.T) {
 		t.Errorf("trail holds %+v, want only the first record", p.Records)
 	}
 }
+
+// TestIdleInstanceAfterExpiry has an instance remember a day that another
+// instance expires meanwhile; its next append must still find the open day.
+func TestIdleInstanceAfterExpiry(t *testing.T) {
+	for _, e := range engines() {
+		t.Run(e.name, func(t *testing.T) {
+			s := e.open(t)
+			ctx := context.Background()
+			c := newClock("2026-07-01T10:00:00Z")
+			idle, busy := New(s, Options{Now: c.Now}), New(s, Options{Now: c.Now})
+			if err := idle.Append(ctx, rec("entra", ActionUserCreate, "before")); err != nil {
+				t.Fatal(err)
+			}
+			for i := 0; i < 3; i++ {
+				c.Add(24 * time.Hour)
+				if err := busy.Append(ctx, rec("okta", ActionUserPatch, fmt.Sprint(i))); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := busy.Expire(ctx, c.Now().AddDate(0, 0, -1), "retention"); err != nil {
+				t.Fatal(err)
+			}
+			if err := idle.Append(ctx, rec("entra", ActionUserDelete, "after")); err != nil {
+				t.Fatalf("append after the remembered day was expired: %v", err)
+			}
+			if v := mustVerify(t, s); !v.OK || v.LastSeq != 6 {
+				t.Fatalf("verify: %+v %v", v, v.Break)
+			}
+		})
+	}
+}

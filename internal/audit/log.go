@@ -79,6 +79,9 @@ type Log struct {
 	mu    sync.Mutex    // guards queue
 	queue []*pending
 	head  *cachedHead // touched only while holding sem
+	// lastDay is the day of the last head seen (also held under sem): after
+	// a conflict the appender re-reads that head, not the meta row.
+	lastDay string
 }
 
 type cachedHead struct {
@@ -310,7 +313,7 @@ func (l *Log) currentHead(ctx context.Context) (*cachedHead, error) {
 	if l.head != nil && l.head.data.Day >= today && !l.head.data.Sealed {
 		return l.head, nil
 	}
-	from := ""
+	from := l.lastDay
 	if l.head != nil {
 		from = l.head.data.Day
 	}
@@ -318,7 +321,7 @@ func (l *Log) currentHead(ctx context.Context) (*cachedHead, error) {
 	if err != nil {
 		return nil, err
 	}
-	l.head = h
+	l.head, l.lastDay = h, h.data.Day
 	return h, nil
 }
 
@@ -351,6 +354,12 @@ func (l *Log) resolve(ctx context.Context, today, from string) (*cachedHead, err
 			if err := l.insertHead(ctx, headData{Day: day, Hash: zeroHash, GenesisHash: zeroHash}); err != nil {
 				return nil, err
 			}
+			continue
+		}
+		if store.IsNotFound(err) && first == "" {
+			// A day remembered from earlier may have been expired since:
+			// start again from the trail's state row.
+			from = ""
 			continue
 		}
 		if store.IsNotFound(err) {
