@@ -9,8 +9,6 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"errors"
 	"flag"
 	"fmt"
@@ -24,28 +22,40 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
 	"github.com/rs/zerolog"
 
 	"github.com/adfscim/adfscim/handlers"
 	"github.com/adfscim/adfscim/internal/config"
+	"github.com/adfscim/adfscim/internal/deploy"
 	"github.com/adfscim/adfscim/internal/directory"
 	"github.com/adfscim/adfscim/internal/store"
 	"github.com/adfscim/adfscim/internal/store/bolt"
+	"github.com/adfscim/adfscim/internal/store/dump"
+	"github.com/adfscim/adfscim/internal/store/tables"
+	"github.com/adfscim/adfscim/internal/tokens"
+	"github.com/adfscim/adfscim/internal/tokens/keyvault"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr))
 }
 
 const usage = `usage: adfscim [command] [flags]
 
 commands:
   serve      serve the SCIM API (the default)
+  token      manage bearer tokens: token create|rotate|list|revoke (see adfscim token -h)
+  export     write the whole state as JSON lines to stdout (backups, moving engines)
+  import     read an export from stdin into an empty store (--force: a non-empty one)
+  package    build dist/adfscim.zip, the package Azure Functions deploys
 `
 
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
 	cmd := "serve"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmd, args = args[0], args[1:]
@@ -54,6 +64,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	switch cmd {
 	case "serve":
 		err = serve(ctx, args, getenv, stdout, stderr)
+	case "token":
+		err = tokenCommand(ctx, args, getenv, stdout, stderr)
+	case "export":
+		err = exportCommand(ctx, args, getenv, stdout, stderr)
+	case "import":
+		err = importCommand(ctx, args, getenv, stdin, stdout, stderr)
+	case "package":
+		err = packageCommand(ctx, args, stdout, stderr)
 	case "help":
 		fmt.Fprint(stdout, usage)
 	default:
@@ -80,7 +98,25 @@ func newLogger(level string, w io.Writer) zerolog.Logger {
 
 // openStore opens the configured engine: Table Storage when configured,
 // else the embedded store in the data directory.
-func openStore(cfg config.Config) (store.Store, string, error) {
+func openStore(ctx context.Context, cfg config.Config) (store.Store, string, error) {
+	switch {
+	case cfg.TablesConnectionString != "":
+		st, err := tables.Open(ctx, tables.Options{ConnectionString: cfg.TablesConnectionString, Tables: deploy.Tables()})
+		if err != nil {
+			return nil, "", err
+		}
+		return st, "table storage (connection string)", nil
+	case cfg.TablesEndpoint != "":
+		cred, err := azureCredential(cfg)
+		if err != nil {
+			return nil, "", err
+		}
+		st, err := tables.Open(ctx, tables.Options{Endpoint: cfg.TablesEndpoint, Credential: cred, Tables: deploy.Tables()})
+		if err != nil {
+			return nil, "", err
+		}
+		return st, "table storage " + cfg.TablesEndpoint, nil
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, "", fmt.Errorf("data directory: %w", err)
 	}
@@ -92,19 +128,85 @@ func openStore(cfg config.Config) (store.Store, string, error) {
 	return st, "embedded store " + path, nil
 }
 
+// exportCommand writes the whole state as JSON lines to stdout.
+func exportCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := config.Load(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	st, _, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	return dump.Export(ctx, st, deploy.Tables(), stdout)
+}
+
+// importCommand reads JSON lines from stdin into the configured store. It
+// refuses a store that already holds data unless --force is given.
+func importCommand(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	force := false
+	var rest []string
+	for _, a := range args {
+		if a == "--force" || a == "-force" {
+			force = true
+			continue
+		}
+		rest = append(rest, a)
+	}
+	cfg, err := config.Load(rest, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	st, where, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	n, err := dump.Import(ctx, st, stdin, dump.Options{Force: force})
+	if errors.Is(err, dump.ErrNotEmpty) {
+		return fmt.Errorf("the %s already holds data; pass --force to import anyway: %w", where, err)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "imported %d rows into the %s\n", n, where)
+	return nil
+}
+
+// packageCommand builds the zip Azure Functions deploys.
+func packageCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("package", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	out := fs.String("out", "dist", "directory that receives adfscim.zip")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	root, err := deploy.FindRepoRoot(".")
+	if err != nil {
+		return err
+	}
+	zip, err := deploy.Package(ctx, deploy.Options{RepoRoot: root, OutDir: *out})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, zip)
+	return nil
+}
+
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	cfg, err := config.Load(args, getenv, stderr)
 	if err != nil {
 		return err
 	}
 	log := newLogger(cfg.LogLevel, stdout)
-	st, where, err := openStore(cfg)
+	st, where, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 
-	auth, err := newStaticAuth(cfg.BearerToken)
+	auth, err := openTokens(ctx, cfg, st, log)
 	if err != nil {
 		return err
 	}
@@ -112,6 +214,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	srv := handlers.New(handlers.Options{
 		Directory: dir,
 		Auth:      auth,
+		Limiter:   tokens.NewFailureLimiter(tokens.LimiterOptions{}),
 		Logger:    log,
 		BaseURL:   cfg.BaseURL,
 		Timers: map[string]handlers.TimerFunc{
@@ -129,6 +232,16 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
 	url := "http://" + ln.Addr().String() + handlers.ScimPrefix
 	log.Info().Str("url", url).Str("store", where).Msg("adfscim serving")
+	if local, ok := auth.(*tokens.Local); ok && cfg.BearerToken == "" {
+		// First start of a local deployment: make a token and show it once.
+		value, err := local.Bootstrap(ctx)
+		if err != nil {
+			return err
+		}
+		if value != "" {
+			fmt.Fprintf(stderr, "\nadfscim: SCIM endpoint %s\nadfscim: generated a bearer token for client %q (shown only now; only its digest is kept):\n\n    %s\n\n", url, tokens.BootstrapClient, value)
+		}
+	}
 
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
@@ -144,20 +257,72 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	return hs.Shutdown(shutdownCtx)
 }
 
-// staticAuth accepts one configured token with every scope.
-type staticAuth struct{ digest [32]byte }
-
-func newStaticAuth(token string) (*staticAuth, error) {
-	if token == "" {
-		return nil, errors.New("SCIM_BEARER_TOKEN is required")
-	}
-	return &staticAuth{digest: sha256.Sum256([]byte(token))}, nil
+// tokenSource is what both token sources offer.
+type tokenSource interface {
+	tokens.Authenticator
+	tokens.Manager
 }
 
-func (a *staticAuth) Authenticate(_ context.Context, token string) (handlers.Identity, error) {
-	d := sha256.Sum256([]byte(token))
-	if subtle.ConstantTimeCompare(d[:], a.digest[:]) != 1 {
-		return handlers.Identity{}, errors.New("unknown token")
+// openTokens selects the token source: Key Vault when KEYVAULT_URL is set
+// (refreshed in the background until ctx ends), else the local source on
+// the store.
+func openTokens(ctx context.Context, cfg config.Config, st store.Store, log zerolog.Logger) (tokenSource, error) {
+	if cfg.KeyVaultURL == "" {
+		return tokens.NewLocal(st, tokens.LocalOptions{StaticToken: cfg.BearerToken})
 	}
-	return handlers.Identity{Client: "local", Scopes: []string{handlers.ScopeScimRead, handlers.ScopeScimWrite, handlers.ScopeOpsRead, handlers.ScopeOpsWrite}}, nil
+	cred, err := azureCredential(cfg)
+	if err != nil {
+		return nil, err
+	}
+	kv, err := azsecrets.NewClient(cfg.KeyVaultURL, cred, nil)
+	if err != nil {
+		return nil, fmt.Errorf("key vault: %w", err)
+	}
+	src, err := keyvault.New(kv, keyvault.Options{Interval: cfg.TokenRefresh, Grace: cfg.TokenGrace, Logger: &log})
+	if err != nil {
+		return nil, err
+	}
+	go src.Run(ctx)
+	return src, nil
+}
+
+// azureCredential is the identity for every Azure call: the user-assigned
+// managed identity named by AZURE_CLIENT_ID, or the default chain (which
+// honours AZURE_AUTHORITY_HOST for sovereign clouds).
+func azureCredential(cfg config.Config) (azcore.TokenCredential, error) {
+	if cfg.AzureClientID != "" {
+		return azidentity.NewManagedIdentityCredential(&azidentity.ManagedIdentityCredentialOptions{
+			ID: azidentity.ClientID(cfg.AzureClientID),
+		})
+	}
+	return azidentity.NewDefaultAzureCredential(nil)
+}
+
+// tokenCommand runs `adfscim token create|rotate|list|revoke` on the
+// configured source.
+func tokenCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := config.Load(nil, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	var m tokens.Manager
+	if cfg.KeyVaultURL == "" {
+		st, _, err := openStore(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		src, err := tokens.NewLocal(st, tokens.LocalOptions{})
+		if err != nil {
+			return err
+		}
+		m = src
+	} else {
+		src, err := openTokens(ctx, cfg, nil, newLogger(cfg.LogLevel, stderr))
+		if err != nil {
+			return err
+		}
+		m = src
+	}
+	return tokens.RunCLI(ctx, args, m, stdout, stderr)
 }

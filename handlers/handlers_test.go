@@ -4,11 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -18,7 +16,8 @@ import (
 	"github.com/adfscim/adfscim/handlers"
 	"github.com/adfscim/adfscim/internal/directory"
 	"github.com/adfscim/adfscim/internal/store"
-	"github.com/adfscim/adfscim/internal/store/bolt"
+	"github.com/adfscim/adfscim/internal/store/enginetest"
+	"github.com/adfscim/adfscim/internal/tokens"
 )
 
 const testToken = "test-token-value-0123456789"
@@ -28,14 +27,18 @@ type tokenAuth struct{}
 
 const readToken = "read-only-token-value"
 
-func (tokenAuth) Authenticate(_ context.Context, token string) (handlers.Identity, error) {
+func (tokenAuth) Authenticate(_ context.Context, token string) (tokens.Client, error) {
 	switch token {
 	case testToken:
-		return handlers.Identity{Client: "test", Scopes: []string{handlers.ScopeScimRead, handlers.ScopeScimWrite}}, nil
+		return tokens.Client{Name: "test", Scopes: []tokens.Scope{tokens.ScimRead, tokens.ScimWrite}}, nil
 	case readToken:
-		return handlers.Identity{Client: "reader", Scopes: []string{handlers.ScopeScimRead}}, nil
+		return tokens.Client{Name: "reader", Scopes: []tokens.Scope{tokens.ScimRead}}, nil
+	case writeOnlyToken:
+		return tokens.Client{Name: "writer", Scopes: []tokens.Scope{tokens.ScimWrite}}, nil
+	case noScopeToken:
+		return tokens.Client{Name: "ops", Scopes: []tokens.Scope{tokens.OpsRead, tokens.OpsWrite}}, nil
 	}
-	return handlers.Identity{}, errors.New("unknown token")
+	return tokens.Client{}, tokens.ErrUnknownToken
 }
 
 type env struct {
@@ -49,11 +52,7 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	st, err := bolt.Open(filepath.Join(t.TempDir(), "test.db"), bolt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := enginetest.Open(t)
 	e := &env{t: t, st: st, logs: &bytes.Buffer{}}
 	h := handlers.New(handlers.Options{
 		Directory: directory.New(st, directory.Options{}),

@@ -318,6 +318,8 @@ type PatchResult struct {
 	RemoveAll      bool
 	ReplaceMembers []scim.Member // with ReplaceSet: the whole new member list
 	ReplaceSet     bool
+	// Ignored lists paths that named no attribute (logged, not rejected).
+	Ignored []string
 }
 
 // Patcher applies a PATCH request to a copy of a resource's attributes
@@ -336,7 +338,7 @@ func (s *Service) Patch(ctx context.Context, typ, id string, apply Patcher, ifMa
 		if err != nil {
 			return nil, err
 		}
-		rw := &rewrite{attrs: n.Attrs, changed: pr.Changed, unknown: n.Unknown}
+		rw := &rewrite{attrs: n.Attrs, changed: pr.Changed, unknown: append(n.Unknown, pr.Ignored...)}
 		switch {
 		case pr.ReplaceSet:
 			rw.replaceMembers, rw.membersSet = pr.ReplaceMembers, true
