@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"runtime"
 	"sync"
@@ -13,7 +14,9 @@ import (
 	"time"
 
 	"github.com/adfscim/adfscim/internal/store"
+	"github.com/adfscim/adfscim/internal/store/azuritetest"
 	"github.com/adfscim/adfscim/internal/store/bolt"
+	"github.com/adfscim/adfscim/internal/store/tables"
 )
 
 // engine opens a fresh, empty store for one test.
@@ -26,7 +29,31 @@ type engine struct {
 func engines() []engine {
 	return []engine{
 		{"bolt", func(t testing.TB) store.Store { return openBolt(t) }},
+		{"tables", func(t testing.TB) store.Store { return openTables(t, azuritetest.Shared(t), "") }},
 	}
+}
+
+func TestMain(m *testing.M) { os.Exit(azuritetest.Main(m)) }
+
+var tablePrefixes atomic.Int64
+
+// openTables opens the Table Storage engine on the Azurite at conn, with
+// tables of its own unless prefix names shared ones.
+func openTables(t testing.TB, conn, prefix string) store.Store {
+	t.Helper()
+	if prefix == "" {
+		prefix = fmt.Sprintf("a%dx%d", os.Getpid(), tablePrefixes.Add(1))
+	}
+	s, err := tables.Open(context.Background(), tables.Options{ConnectionString: conn, TablePrefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return s
 }
 
 // openBolt opens a fresh embedded store in the test's temporary directory.

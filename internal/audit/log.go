@@ -36,8 +36,9 @@ type Options struct {
 	// MaxBatchRecords caps how many records go into one atomic batch
 	// (default and maximum store.MaxBatchOps-1, one op is the head).
 	MaxBatchRecords int
-	// MaxBatchBytes caps the payload of one batch (default 2 MiB, half of
-	// Table Storage's 4 MiB transaction limit).
+	// MaxBatchBytes caps the record bodies of one batch (default and
+	// maximum half of store.MaxBatchDataSize, leaving room for the chain
+	// fields and the head row).
 	MaxBatchBytes int
 	// MaxAttempts bounds the optimistic retries of one batch (default 100).
 	MaxAttempts int
@@ -53,8 +54,8 @@ func (o Options) withDefaults() Options {
 	if o.MaxBatchRecords <= 0 || o.MaxBatchRecords > store.MaxBatchOps-1 {
 		o.MaxBatchRecords = store.MaxBatchOps - 1
 	}
-	if o.MaxBatchBytes <= 0 {
-		o.MaxBatchBytes = 2 << 20
+	if o.MaxBatchBytes <= 0 || o.MaxBatchBytes > store.MaxBatchDataSize/2 {
+		o.MaxBatchBytes = store.MaxBatchDataSize / 2
 	}
 	if o.MaxAttempts <= 0 {
 		o.MaxAttempts = 100
