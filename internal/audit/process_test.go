@@ -35,7 +35,7 @@ func TestTwoProcessWriters(t *testing.T) {
 		return
 	}
 	conn := azuritetest.Shared(t)
-	prefix := fmt.Sprintf("p%dx", os.Getpid())
+	prefix := fmt.Sprintf("p%dx%d", os.Getpid(), tablePrefixes.Add(1))
 	s := openTables(t, conn, prefix)
 	var wg sync.WaitGroup
 	outs := make([][]byte, 2)
