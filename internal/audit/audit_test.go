@@ -758,3 +758,18 @@ func TestIdleInstanceAfterExpiry(t *testing.T) {
 		})
 	}
 }
+
+func TestEmptyTrail(t *testing.T) {
+	for _, e := range engines() {
+		t.Run(e.name, func(t *testing.T) {
+			s := e.open(t)
+			if res := mustVerify(t, s); !res.OK || res.Records != 0 || res.Days != 0 {
+				t.Errorf("verify of an empty trail: %+v", res)
+			}
+			p, err := New(s, Options{}).Query(context.Background(), Filter{})
+			if err != nil || len(p.Records) != 0 || p.Next != "" {
+				t.Errorf("query of an empty trail: %+v %v", p, err)
+			}
+		})
+	}
+}
