@@ -483,7 +483,7 @@ func TestExpire(t *testing.T) {
 			s := e.open(t)
 			l, c := trail(t, s, 5, 3) // 20260301..05, seq 1..15
 			ctx := context.Background()
-			res, err := l.Expire(ctx, time.Date(2026, 3, 3, 12, 0, 0, 0, time.UTC), "retention")
+			res, err := l.Expire(ctx, time.Date(2026, 3, 3, 12, 0, 0, 0, time.UTC))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -545,7 +545,7 @@ func TestExpireInterruptedThenResumed(t *testing.T) {
 			_, c := trail(t, s, 4, 2) // 20260301..04
 			ctx := context.Background()
 			before := time.Date(2026, 3, 3, 0, 0, 0, 0, time.UTC)
-			if _, err := New(failDeletes{s}, Options{Now: c.Now}).Expire(ctx, before, "retention"); !errors.Is(err, store.ErrUnavailable) {
+			if _, err := New(failDeletes{s}, Options{Now: c.Now}).Expire(ctx, before); !errors.Is(err, store.ErrUnavailable) {
 				t.Fatalf("interrupted expiry: err = %v", err)
 			}
 			// The expiry is recorded, the days are still there: the trail
@@ -553,7 +553,7 @@ func TestExpireInterruptedThenResumed(t *testing.T) {
 			if v := mustVerify(t, s); !v.OK || v.FirstDay != "20260303" {
 				t.Fatalf("after an interrupted expiry: %+v %v", v, v.Break)
 			}
-			res, err := New(s, Options{Now: c.Now}).Expire(ctx, before, "retention")
+			res, err := New(s, Options{Now: c.Now}).Expire(ctx, before)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -746,7 +746,7 @@ func TestIdleInstanceAfterExpiry(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if _, err := busy.Expire(ctx, c.Now().AddDate(0, 0, -1), "retention"); err != nil {
+			if _, err := busy.Expire(ctx, c.Now().AddDate(0, 0, -1)); err != nil {
 				t.Fatal(err)
 			}
 			if err := idle.Append(ctx, rec("entra", ActionUserDelete, "after")); err != nil {

@@ -150,7 +150,7 @@ func cliExpire(ctx context.Context, args []string, s store.Store, stdout, stderr
 		fmt.Fprintln(stderr, "audit expire: -before is required")
 		return ExitError
 	}
-	res, err := New(s, Options{}).Expire(ctx, before.t, *actor)
+	res, err := New(s, Options{}).ExpireAs(ctx, before.t, *actor)
 	if err != nil {
 		fmt.Fprintf(stderr, "audit expire: %v\n", err)
 		if errors.Is(err, ErrNotRecorded) {

@@ -26,7 +26,14 @@ type ExpireResult struct {
 // because of that record. The open day is never removed. Expire is safe to
 // re-run after an interruption: days before the trail's start are leftovers
 // that Verify skips and the next Expire finishes deleting.
-func (l *Log) Expire(ctx context.Context, before time.Time, actor string) (ExpireResult, error) {
+//
+// The record names the actor "retention"; ExpireAs names another.
+func (l *Log) Expire(ctx context.Context, before time.Time) (ExpireResult, error) {
+	return l.ExpireAs(ctx, before, "retention")
+}
+
+// ExpireAs is Expire recorded under actor (an operator running the CLI).
+func (l *Log) ExpireAs(ctx context.Context, before time.Time, actor string) (ExpireResult, error) {
 	h, err := l.openHead(ctx)
 	if err != nil {
 		return ExpireResult{}, err

@@ -259,6 +259,11 @@ func Export(ctx context.Context, s store.Store, since time.Time, format string, 
 	}
 }
 
+// Export writes the trail of l's store; see the package function Export.
+func (l *Log) Export(ctx context.Context, since time.Time, format string, w io.Writer) error {
+	return Export(ctx, l.s, since, format, w)
+}
+
 // csvSafe defuses spreadsheet formula injection in a CSV cell.
 func csvSafe(c string) string {
 	if c != "" && strings.ContainsRune("=+-@\t\r", rune(c[0])) {

@@ -289,3 +289,26 @@ func TestRunCLI(t *testing.T) {
 		})
 	}
 }
+
+func TestRunCLIExpire(t *testing.T) {
+	s := openBolt(t)
+	story(t, s) // 20260410 (seq 1-3) and 20260411 (seq 4-5)
+	ctx := context.Background()
+	var out, errb bytes.Buffer
+	if code := RunCLI(ctx, []string{"expire", "-before", "2026-04-11", "-actor", "ops-alice"}, s, &out, &errb); code != ExitOK {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	if !strings.Contains(out.String(), "removed 1 days (4 rows); the trail now starts at 20260411") {
+		t.Errorf("stdout %q", out.String())
+	}
+	p, err := New(s, Options{}).Query(ctx, Filter{Action: ActionAuditExpire})
+	if err != nil || len(p.Records) != 1 || p.Records[0].Actor != "ops-alice" {
+		t.Fatalf("expiry record: %+v %v", p.Records, err)
+	}
+	if res := mustVerify(t, s); !res.OK || res.FirstSeq != 4 {
+		t.Errorf("after expiry: %+v %v", res, res.Break)
+	}
+	if code := RunCLI(ctx, []string{"expire"}, s, &out, &errb); code != ExitError {
+		t.Errorf("expire without -before: exit %d", code)
+	}
+}
