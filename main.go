@@ -31,6 +31,7 @@ import (
 	"github.com/adfscim/adfscim/internal/config"
 	"github.com/adfscim/adfscim/internal/deploy"
 	"github.com/adfscim/adfscim/internal/directory"
+	"github.com/adfscim/adfscim/internal/scim"
 	"github.com/adfscim/adfscim/internal/store"
 	"github.com/adfscim/adfscim/internal/store/bolt"
 	"github.com/adfscim/adfscim/internal/store/dump"
@@ -210,7 +211,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	dir := directory.New(st, directory.Options{})
+	userExt, groupExt, err := scim.ParseExtensions([]byte(cfg.SchemaExtensions))
+	if err != nil {
+		return fmt.Errorf("ADFSCIM_SCHEMA_EXTENSIONS: %w", err)
+	}
+	dir := directory.New(st, directory.Options{UserExtensions: userExt, GroupExtensions: groupExt})
 	srv := handlers.New(handlers.Options{
 		Directory: dir,
 		Auth:      auth,

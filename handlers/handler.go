@@ -48,9 +48,11 @@ type Options struct {
 
 // Server is the root http.Handler.
 type Server struct {
-	opts Options
-	dir  *directory.Service
-	root http.Handler
+	opts    Options
+	dir     *directory.Service
+	root    http.Handler
+	routes  map[string]opsRoute
+	unknown unknownCounter
 }
 
 // DefaultMaxPageSize is the largest page a list returns when Options do not
@@ -67,6 +69,7 @@ func New(opts Options) *Server {
 		opts.Now = time.Now
 	}
 	s := &Server{opts: opts, dir: opts.Directory}
+	s.routes = s.opsRoutes()
 	s.root = s.recoverer(s.logRequests(http.HandlerFunc(s.route)))
 	return s
 }
@@ -85,6 +88,9 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 		return
 	case hasPrefixFold(path, ScimPrefix+"/") || strings.EqualFold(path, ScimPrefix):
 		s.authenticated(s.scim)(w, r)
+		return
+	case hasPrefixFold(path, OpsPrefix+"/"):
+		s.authenticated(s.ops)(w, r)
 		return
 	}
 	if name := strings.Trim(path, "/"); r.Method == http.MethodPost && !strings.Contains(name, "/") {

@@ -52,10 +52,15 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newEnvWith(t, directory.Options{})
+}
+
+func newEnvWith(t *testing.T, dopts directory.Options) *env {
+	t.Helper()
 	st := enginetest.Open(t)
 	e := &env{t: t, st: st, logs: &bytes.Buffer{}}
 	h := handlers.New(handlers.Options{
-		Directory: directory.New(st, directory.Options{}),
+		Directory: directory.New(st, dopts),
 		Auth:      tokenAuth{},
 		Logger:    zerolog.New(e.logs),
 		Timers: map[string]handlers.TimerFunc{

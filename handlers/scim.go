@@ -356,7 +356,9 @@ func (s *Server) changed(r *http.Request, ch *directory.Change) {
 		return
 	}
 	if len(ch.Unknown) > 0 {
-		s.opts.Logger.Warn().Str("client", identityFrom(r.Context()).Name).Str("resource", ch.Type).
+		client := identityFrom(r.Context()).Name
+		s.unknown.add(client, ch.Unknown)
+		s.opts.Logger.Warn().Str("client", client).Str("resource", ch.Type).
 			Strs("attributes", ch.Unknown).Msg("ignored attributes that match no schema")
 	}
 }

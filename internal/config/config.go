@@ -50,6 +50,9 @@ type Config struct {
 	ARMEndpoint   string
 	GraphEndpoint string
 
+	// SchemaExtensions is the JSON array of custom extension schemas.
+	SchemaExtensions string
+
 	// AuditRetentionDays is how long audit records are kept (0: forever).
 	AuditRetentionDays int
 
@@ -99,6 +102,7 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 	c.MappingFile = env("ADFSCIM_MAPPING_FILE")
 	c.ARMEndpoint = env("ADFSCIM_ARM_ENDPOINT")
 	c.GraphEndpoint = env("ADFSCIM_GRAPH_ENDPOINT")
+	c.SchemaExtensions = env("ADFSCIM_SCHEMA_EXTENSIONS")
 	days, err := strconv.Atoi(env("ADFSCIM_AUDIT_RETENTION_DAYS"))
 	if err != nil || days < 0 {
 		errs = append(errs, fmt.Errorf("ADFSCIM_AUDIT_RETENTION_DAYS=%q is not a number of days", env("ADFSCIM_AUDIT_RETENTION_DAYS")))
