@@ -12,6 +12,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/adfscim/adfscim/internal/audit"
 	"github.com/adfscim/adfscim/internal/directory"
 	"github.com/adfscim/adfscim/internal/tokens"
 )
@@ -34,6 +35,14 @@ type Options struct {
 	Auth tokens.Authenticator
 	// Limiter slows down repeated authentication failures (optional).
 	Limiter *tokens.FailureLimiter
+	// Audit receives a record of every SCIM write, authentication failure
+	// and scope denial; nil records nothing (tests of other concerns).
+	Audit audit.Auditor
+	// AuditQuery serves GET /ops/v1/audit; nil disables the endpoint.
+	AuditQuery audit.Querier
+	// Changes is told of every write that may change someone's access, to
+	// queue it for the RBAC reconciler; nil ignores them.
+	Changes func(ctx context.Context, ch *directory.Change) error
 	Logger  zerolog.Logger
 	// BaseURL, when set, is the externally visible URL of the SCIM API
 	// (https://host/scim/v2); otherwise it is derived from each request.

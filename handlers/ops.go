@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/adfscim/adfscim/internal/audit"
 	"github.com/adfscim/adfscim/internal/tokens"
 )
 
@@ -22,9 +23,13 @@ type opsRoute struct {
 
 // opsRoutes lists the operations endpoints by their path under /ops/v1.
 func (s *Server) opsRoutes() map[string]opsRoute {
-	return map[string]opsRoute{
+	routes := map[string]opsRoute{
 		"unknown-attributes": {http.MethodGet, tokens.OpsRead, s.unknownAttributes},
 	}
+	if s.opts.AuditQuery != nil {
+		routes["audit"] = opsRoute{http.MethodGet, tokens.OpsRead, audit.QueryHandler(s.opts.AuditQuery).ServeHTTP}
+	}
+	return routes
 }
 
 // ops dispatches /ops/v1/{name}.
@@ -41,7 +46,7 @@ func (s *Server) ops(w http.ResponseWriter, r *http.Request) {
 		methodNotAllowed(w, r, route.method)
 		return
 	}
-	if !requireScope(w, r, route.scope) {
+	if !s.requireScope(w, r, route.scope) {
 		return
 	}
 	route.handler(w, r)
