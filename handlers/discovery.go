@@ -94,10 +94,10 @@ func (s *Server) serviceProviderConfig(base string) spConfig {
 		Bulk:           bulkSupport{Supported: false, MaxOperations: 0, MaxPayloadSize: MaxBodyBytes},
 		Filter:         filterSupport{Supported: true, MaxResults: s.opts.MaxPageSize},
 		ChangePassword: supported{false},
-		Sort:           supported{false},
+		Sort:           supported{true},
 		ETag:           supported{true},
 		Pagination: &paginationSupport{
-			Index: true, DefaultPaginationMethod: "index",
+			Cursor: true, Index: true, DefaultPaginationMethod: "index",
 			DefaultPageSize: s.opts.MaxPageSize, MaxPageSize: s.opts.MaxPageSize,
 		},
 		AuthenticationSchemes: []authScheme{{
