@@ -221,7 +221,7 @@ func TestReplayAzureAD(t *testing.T) {
 		t.Run("update_group/"+tc.name, func(t *testing.T) {
 			e := p.e.with(t)
 			for _, n := range []string{"other1", "other2"} {
-				s.set(n, e.createUser(`{"userName":"`+newGUID()+`@contoso.com"}`)["id"].(string))
+				s.set(n, e.createUser(`{"userName":"` + newGUID() + `@contoso.com"}`)["id"].(string))
 			}
 			s.run(t, []call{{
 				name: "seed members", method: "PATCH", path: "/scim/v2/Groups/{group}",
