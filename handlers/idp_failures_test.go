@@ -121,7 +121,7 @@ func TestMemberRemovalNeverWipesTheGroup(t *testing.T) {
 }
 
 func TestStartIndexIsHonoured(t *testing.T) {
-	e := newEnv(t)
+	e := newConcurrentEnv(t)
 	const n = 23
 	all := e.createUsers(t, "page", n)
 	for _, tc := range []struct {
@@ -227,7 +227,7 @@ func TestGarbledFiltersAreInvalidFilter(t *testing.T) {
 }
 
 func TestLargeGroupPatchedOneMemberAtATime(t *testing.T) {
-	e := newEnv(t)
+	e := newConcurrentEnv(t)
 	const n = 5000
 	ids := e.createUsers(t, "big", n+3)
 	base, extra := ids[:n], ids[n:]
