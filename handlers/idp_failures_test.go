@@ -387,3 +387,75 @@ func TestPathlessPatchIsApplied(t *testing.T) {
 		})
 	}
 }
+
+// TestMembershipPatchAtomicity pins the decision for a membership PATCH
+// that names a user id this service does not know: the whole PATCH is
+// refused with 400 invalidValue and nothing of it is applied (RFC 7644
+// §3.5.2 atomicity), however many storage batches the PATCH needs. An IdP
+// then sees which id is wrong in the detail instead of a group that is
+// silently half-provisioned.
+func TestMembershipPatchAtomicity(t *testing.T) {
+	e := newConcurrentEnv(t)
+	const big = 1000
+	ids := e.createUsers(t, "atom", big+2)
+	list := func(ids []string) string {
+		var b strings.Builder
+		b.WriteByte('[')
+		for i, id := range ids {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(`{"value":"` + id + `"}`)
+		}
+		b.WriteByte(']')
+		return b.String()
+	}
+	const unknown = "2819c223-7f76-453a-919d-413861904646"
+	for _, tc := range []struct {
+		name string
+		// seed are the members before the PATCH.
+		seed []string
+		ops  []string
+		// want is the status; on 400 the members stay seed.
+		status int
+		after  []string
+	}{
+		{"1,000 members added in one PATCH", ids[:1], []string{`{"op":"Add","path":"members","value":` + list(ids[:big]) + `}`}, 204, ids[:big]},
+		{"an unknown id among two", ids[:1], []string{`{"op":"Add","path":"members","value":` + list([]string{ids[1], unknown}) + `}`}, 400, ids[:1]},
+		{"an unknown id among 1,000", ids[:1], []string{`{"op":"add","path":"members","value":` + list(append(append([]string{}, ids[1:big]...), unknown)) + `}`}, 400, ids[:1]},
+		{"an unknown id after a rename and a removal", ids[:2], []string{
+			`{"op":"Replace","path":"displayName","value":"renamed"}`,
+			`{"op":"Remove","path":"members","value":[{"value":"` + ids[0] + `"}]}`,
+			`{"op":"Add","path":"members","value":[{"value":"` + unknown + `"}]}`}, 400, ids[:2]},
+		{"an id that is not an id at all", ids[:1], []string{`{"op":"Add","path":"members","value":[{"value":"../x"}]}`}, 400, ids[:1]},
+		{"1,000 members removed by remove without a value", ids[:big], []string{`{"op":"remove","path":"members"}`}, 204, nil},
+		{"replace with 1,000 others", ids[:2], []string{`{"op":"replace","path":"members","value":` + list(ids[2:big+2]) + `}`}, 204, ids[2 : big+2]},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := e.with(t)
+			r := e.do("POST", "/scim/v2/Groups", `{"displayName":"`+tc.name+`","members":`+list(tc.seed)+`}`)
+			if r.status != http.StatusCreated {
+				t.Fatalf("create: %d %.300s", r.status, r.body)
+			}
+			gid := r.json(t)["id"].(string)
+			r = e.do("PATCH", "/scim/v2/Groups/"+gid, ops(tc.ops...))
+			if tc.status == 400 {
+				m := wantError(t, r, 400, "invalidValue")
+				if d, _ := m["detail"].(string); !strings.Contains(d, unknown) && !strings.Contains(d, "../x") {
+					t.Errorf("detail %q does not name the unknown id", d)
+				}
+			} else if r.status != tc.status {
+				t.Fatalf("PATCH: %d %.300s, want %d", r.status, r.body, tc.status)
+			}
+			g := e.do("GET", "/scim/v2/Groups/"+gid, "").json(t)
+			want := append([]string(nil), tc.after...)
+			sort.Strings(want)
+			if got := memberIDs(t, g); strings.Join(got, ",") != strings.Join(want, ",") {
+				t.Errorf("members: %d, want %d", len(got), len(want))
+			}
+			if tc.status == 400 && g["displayName"] != tc.name {
+				t.Errorf("displayName = %v after a refused PATCH", g["displayName"])
+			}
+		})
+	}
+}
