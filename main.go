@@ -29,9 +29,12 @@ import (
 
 	"github.com/adfscim/adfscim/handlers"
 	"github.com/adfscim/adfscim/internal/config"
+	"github.com/adfscim/adfscim/internal/deploy"
 	"github.com/adfscim/adfscim/internal/directory"
 	"github.com/adfscim/adfscim/internal/store"
 	"github.com/adfscim/adfscim/internal/store/bolt"
+	"github.com/adfscim/adfscim/internal/store/dump"
+	"github.com/adfscim/adfscim/internal/store/tables"
 	"github.com/adfscim/adfscim/internal/tokens"
 	"github.com/adfscim/adfscim/internal/tokens/keyvault"
 )
@@ -39,7 +42,7 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr))
 }
 
 const usage = `usage: adfscim [command] [flags]
@@ -47,9 +50,12 @@ const usage = `usage: adfscim [command] [flags]
 commands:
   serve      serve the SCIM API (the default)
   token      manage bearer tokens: token create|rotate|list|revoke (see adfscim token -h)
+  export     write the whole state as JSON lines to stdout (backups, moving engines)
+  import     read an export from stdin into an empty store (--force: a non-empty one)
+  package    build dist/adfscim.zip, the package Azure Functions deploys
 `
 
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
 	cmd := "serve"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmd, args = args[0], args[1:]
@@ -60,6 +66,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = serve(ctx, args, getenv, stdout, stderr)
 	case "token":
 		err = tokenCommand(ctx, args, getenv, stdout, stderr)
+	case "export":
+		err = exportCommand(ctx, args, getenv, stdout, stderr)
+	case "import":
+		err = importCommand(ctx, args, getenv, stdin, stdout, stderr)
+	case "package":
+		err = packageCommand(ctx, args, stdout, stderr)
 	case "help":
 		fmt.Fprint(stdout, usage)
 	default:
@@ -86,7 +98,25 @@ func newLogger(level string, w io.Writer) zerolog.Logger {
 
 // openStore opens the configured engine: Table Storage when configured,
 // else the embedded store in the data directory.
-func openStore(cfg config.Config) (store.Store, string, error) {
+func openStore(ctx context.Context, cfg config.Config) (store.Store, string, error) {
+	switch {
+	case cfg.TablesConnectionString != "":
+		st, err := tables.Open(ctx, tables.Options{ConnectionString: cfg.TablesConnectionString, Tables: deploy.Tables()})
+		if err != nil {
+			return nil, "", err
+		}
+		return st, "table storage (connection string)", nil
+	case cfg.TablesEndpoint != "":
+		cred, err := azureCredential(cfg)
+		if err != nil {
+			return nil, "", err
+		}
+		st, err := tables.Open(ctx, tables.Options{Endpoint: cfg.TablesEndpoint, Credential: cred, Tables: deploy.Tables()})
+		if err != nil {
+			return nil, "", err
+		}
+		return st, "table storage " + cfg.TablesEndpoint, nil
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, "", fmt.Errorf("data directory: %w", err)
 	}
@@ -98,13 +128,79 @@ func openStore(cfg config.Config) (store.Store, string, error) {
 	return st, "embedded store " + path, nil
 }
 
+// exportCommand writes the whole state as JSON lines to stdout.
+func exportCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := config.Load(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	st, _, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	return dump.Export(ctx, st, deploy.Tables(), stdout)
+}
+
+// importCommand reads JSON lines from stdin into the configured store. It
+// refuses a store that already holds data unless --force is given.
+func importCommand(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	force := false
+	var rest []string
+	for _, a := range args {
+		if a == "--force" || a == "-force" {
+			force = true
+			continue
+		}
+		rest = append(rest, a)
+	}
+	cfg, err := config.Load(rest, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	st, where, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	n, err := dump.Import(ctx, st, stdin, dump.Options{Force: force})
+	if errors.Is(err, dump.ErrNotEmpty) {
+		return fmt.Errorf("the %s already holds data; pass --force to import anyway: %w", where, err)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "imported %d rows into the %s\n", n, where)
+	return nil
+}
+
+// packageCommand builds the zip Azure Functions deploys.
+func packageCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("package", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	out := fs.String("out", "dist", "directory that receives adfscim.zip")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	root, err := deploy.FindRepoRoot(".")
+	if err != nil {
+		return err
+	}
+	zip, err := deploy.Package(ctx, deploy.Options{RepoRoot: root, OutDir: *out})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, zip)
+	return nil
+}
+
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	cfg, err := config.Load(args, getenv, stderr)
 	if err != nil {
 		return err
 	}
 	log := newLogger(cfg.LogLevel, stdout)
-	st, where, err := openStore(cfg)
+	st, where, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -211,7 +307,7 @@ func tokenCommand(ctx context.Context, args []string, getenv func(string) string
 	}
 	var m tokens.Manager
 	if cfg.KeyVaultURL == "" {
-		st, _, err := openStore(cfg)
+		st, _, err := openStore(ctx, cfg)
 		if err != nil {
 			return err
 		}

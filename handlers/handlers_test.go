@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -17,7 +16,7 @@ import (
 	"github.com/adfscim/adfscim/handlers"
 	"github.com/adfscim/adfscim/internal/directory"
 	"github.com/adfscim/adfscim/internal/store"
-	"github.com/adfscim/adfscim/internal/store/bolt"
+	"github.com/adfscim/adfscim/internal/store/enginetest"
 	"github.com/adfscim/adfscim/internal/tokens"
 )
 
@@ -53,11 +52,7 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	st, err := bolt.Open(filepath.Join(t.TempDir(), "test.db"), bolt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := enginetest.Open(t)
 	e := &env{t: t, st: st, logs: &bytes.Buffer{}}
 	h := handlers.New(handlers.Options{
 		Directory: directory.New(st, directory.Options{}),
