@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -16,7 +15,7 @@ import (
 
 	"github.com/adfscim/adfscim/handlers"
 	"github.com/adfscim/adfscim/internal/directory"
-	"github.com/adfscim/adfscim/internal/store/bolt"
+	"github.com/adfscim/adfscim/internal/store/enginetest"
 )
 
 // newConcurrentEnv is newEnv with a log buffer that concurrent requests
@@ -24,11 +23,7 @@ import (
 // log line, which is a data race once requests overlap.
 func newConcurrentEnv(t *testing.T) *env {
 	t.Helper()
-	st, err := bolt.Open(filepath.Join(t.TempDir(), "test.db"), bolt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := enginetest.Open(t)
 	e := &env{t: t, st: st, logs: &bytes.Buffer{}}
 	h := handlers.New(handlers.Options{
 		Directory: directory.New(st, directory.Options{}),
