@@ -222,6 +222,55 @@ func TestDialectEntraDefault(t *testing.T) {
 					wantAt(t, s.get(t, "Groups", "g", "excludedAttributes=members"), "g renamed", "displayName")
 				}),
 		)},
+		{"externalId change moves the index", []call{
+			entraUser("u", ""),
+			patchUser("u", "", ops(`{"op":"Replace","path":"externalId","value":"new-ext"}`),
+				func(t *testing.T, s *seq, u map[string]any) { wantAt(t, u, "new-ext", "externalId") }),
+			{name: "found by the new externalId", method: "GET", path: "/scim/v2/Users?" + filterQuery(`externalId eq "new-ext"`), status: 200,
+				check: func(t *testing.T, s *seq, r resp) {
+					if res := wantList(t, r, 1); len(res) == 1 && res[0]["id"] != s.id(t, "u") {
+						t.Errorf("found %v", res[0]["id"])
+					}
+				}},
+			{name: "not by the old one", method: "GET", path: "/scim/v2/Users?" + filterQuery(`externalId eq "u-ext"`), status: 200,
+				check: func(t *testing.T, s *seq, r resp) { wantList(t, r, 0) }},
+			{name: "and-ed lookups as Entra sends them", method: "GET", status: 200,
+				path:  "/scim/v2/Users?" + filterQuery(`externalId eq "new-ext" and userName eq "U@CONTOSO.COM"`),
+				check: func(t *testing.T, s *seq, r resp) { wantList(t, r, 1) }},
+			{name: "and-ed lookup that does not match", method: "GET", status: 200,
+				path:  "/scim/v2/Users?" + filterQuery(`externalId eq "new-ext" and userName eq "other@contoso.com"`),
+				check: func(t *testing.T, s *seq, r resp) { wantList(t, r, 0) }},
+		}},
+		{"renaming to a taken userName is 409 and changes nothing", []call{
+			entraUser("u", ""), entraUser("v", ""),
+			{name: "rename", method: "PATCH", path: "/scim/v2/Users/{u}", status: 409,
+				body: ops(`{"op":"Replace","path":"userName","value":"V@Contoso.com"}`, `{"op":"Replace","path":"title","value":"changed"}`),
+				check: func(t *testing.T, s *seq, r resp) {
+					wantError(t, r, 409, "uniqueness")
+					u := s.user(t, "u")
+					wantAt(t, u, "u@contoso.com", "userName")
+					wantAt(t, u, nil, "title")
+				}},
+		}},
+		{"adding a member again is harmless", append(seedGroup(),
+			patchGroup("g", "", ops(`{"op":"Add","path":"members","value":[{"value":"{u1}"}]}`), http.StatusNoContent, members("g", "u1", "u2", "u3")),
+		)},
+		{"a group PATCH that asks for attributes gets them", append(seedGroup(),
+			call{name: "PATCH with attributes", method: "PATCH", path: "/scim/v2/Groups/{g}?attributes=displayName,members", status: 200,
+				body: ops(`{"op":"Remove","path":"members","value":[{"value":"{u3}"}]}`),
+				check: func(t *testing.T, s *seq, r resp) {
+					m := r.json(t)
+					wantAt(t, m, "g", "displayName")
+					if got := memberIDs(t, m); len(got) != 2 {
+						t.Errorf("members in the answer = %v, want u1 and u2", got)
+					}
+				}},
+		)},
+		{"deleting a user takes it out of its groups", append(seedGroup(),
+			call{name: "delete u2", method: "DELETE", path: "/scim/v2/Users/{u2}", status: http.StatusNoContent,
+				check: func(t *testing.T, s *seq, r resp) { s.wantMembers(t, "g", "u1", "u3") }},
+			call{name: "u2 is gone", method: "GET", path: "/scim/v2/Users/{u2}", status: http.StatusNotFound},
+		)},
 	})
 }
 
@@ -399,6 +448,42 @@ func TestDialectOkta(t *testing.T) {
 						t.Errorf("groups = %v after emptying the group", gs)
 					}
 				}},
+		}},
+		{"group lookup, emptied by remove without a value, then deleted", []call{
+			oktaUser("u1", "one@okta.local"), oktaUser("u2", "two@okta.local"),
+			oktaGroup("g", "u1", "u2"),
+			{name: "lookup", method: "GET", status: 200, path: "/scim/v2/Groups?" + filterQuery(`displayName eq "g"`, "startIndex=1", "count=100"),
+				check: func(t *testing.T, s *seq, r resp) {
+					if res := wantList(t, r, 1); len(res) == 1 && res[0]["id"] != s.id(t, "g") {
+						t.Errorf("found %v", res[0]["id"])
+					}
+				}},
+			oktaPatchGroup("g", ops(`{"op":"remove","path":"members"}`), members("g")),
+			oktaPatchGroup("g", ops(`{"op":"add","path":"members","value":`+memberList("u2")+`}`), members("g", "u2")),
+			{name: "delete", method: "DELETE", path: "/scim/v2/Groups/{g}", status: http.StatusNoContent},
+			{name: "its members no longer list it", method: "GET", path: "/scim/v2/Users/{u2}", status: 200,
+				check: func(t *testing.T, s *seq, r resp) {
+					if gs, _ := r.json(t)["groups"].([]any); len(gs) != 0 {
+						t.Errorf("groups = %v after the group was deleted", gs)
+					}
+				}},
+			{name: "404 afterwards", method: "GET", path: "/scim/v2/Groups/{g}", status: http.StatusNotFound,
+				check: func(t *testing.T, s *seq, r resp) { wantError(t, r, 404, "") }},
+		}},
+		{"custom attributes are ignored, and logged by name", []call{
+			{name: "create with a custom attribute", method: "POST", path: "/scim/v2/Users", headers: oktaCT, status: http.StatusCreated, save: "u",
+				body: `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"c@okta.local","costCenterOkta":"CC-1","active":true}`,
+				check: func(t *testing.T, s *seq, r resp) {
+					if strings.Contains(string(r.body), "CC-1") {
+						t.Errorf("an unknown attribute was stored: %s", r.body)
+					}
+					if !strings.Contains(s.e.logs.String(), "costCenterOkta") {
+						t.Errorf("the log does not name the ignored attribute:\n%s", s.e.logs)
+					}
+				}},
+			{name: "PUT with it again", method: "PUT", path: "/scim/v2/Users/{u}", headers: oktaCT, status: 200,
+				body:  `{"id":"{u}","userName":"c@okta.local","costCenterOkta":"CC-2","active":false}`,
+				check: func(t *testing.T, s *seq, r resp) { wantAt(t, s.user(t, "u"), false, "active") }},
 		}},
 		{"errors carry the SCIM Error schema", []call{
 			{name: "401", method: "GET", path: "/scim/v2/Users?" + filterQuery(`userName eq "x"`), headers: []string{"Authorization", "Bearer not-a-token"}, status: 401,
