@@ -193,6 +193,39 @@ func TestStartIndexIsHonoured(t *testing.T) {
 	}
 }
 
+// TestPagingEdges: the edges of startIndex and count IdPs and RFC 7644
+// §3.4.2.4 define: count=0 is the total alone, startIndex below 1 is 1.
+func TestPagingEdges(t *testing.T) {
+	e := newConcurrentEnv(t)
+	e.createUsers(t, "edge", 6)
+	for _, tc := range []struct {
+		query     string
+		total     int
+		items     int
+		wantStart int
+	}{
+		{"count=0", 6, 0, 1},
+		{"startIndex=0&count=2", 6, 2, 1},
+		{"startIndex=-5&count=2", 6, 2, 1},
+		{"startIndex=6&count=10", 6, 1, 6},
+		{"startIndex=7&count=10", 6, 0, 7},
+		{filterQuery(`userName sw "edge-"`, "count=0"), 6, 0, 1},
+		{filterQuery(`userName eq "edge-3@contoso.com"`, "startIndex=1", "count=100"), 1, 1, 1},
+		{filterQuery(`userName eq "edge-3@contoso.com"`, "startIndex=2", "count=100"), 1, 0, 2},
+	} {
+		t.Run(tc.query, func(t *testing.T) {
+			r := e.with(t).do("GET", "/scim/v2/Users?"+tc.query, "")
+			res := wantList(t, r, tc.total)
+			if len(res) != tc.items {
+				t.Errorf("%d resources, want %d", len(res), tc.items)
+			}
+			if m := r.json(t); m["startIndex"] != float64(tc.wantStart) {
+				t.Errorf("startIndex = %v, want %d", m["startIndex"], tc.wantStart)
+			}
+		})
+	}
+}
+
 // TestGarbledFiltersAreInvalidFilter: a filter the server cannot apply is a
 // 400 invalidFilter, never a 500 and never a silent 200. (The parser's
 // deliberate leniencies, a bare word as a string value and "not" without
