@@ -485,6 +485,20 @@ func TestDialectOkta(t *testing.T) {
 				body:  `{"id":"{u}","userName":"c@okta.local","costCenterOkta":"CC-2","active":false}`,
 				check: func(t *testing.T, s *seq, r resp) { wantAt(t, s.user(t, "u"), false, "active") }},
 		}},
+		{"group replaced by PUT with id, meta and the member list", []call{
+			oktaUser("u1", "one@okta.local"), oktaUser("u2", "two@okta.local"), oktaUser("u3", "three@okta.local"),
+			oktaGroup("g", "u1", "u2"),
+			{name: "PUT", method: "PUT", path: "/scim/v2/Groups/{g}", headers: oktaCT, status: 200,
+				body: `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"id":"{g}","displayName":"g put",` +
+					`"members":[{"value":"{u2}","display":"two"},{"value":"{u3}","display":"three"}],"meta":{"resourceType":"Group"}}`,
+				check: func(t *testing.T, s *seq, r resp) {
+					s.wantMembers(t, "g", "u2", "u3")
+					wantAt(t, s.get(t, "Groups", "g"), "g put", "displayName")
+					if gs, _ := s.user(t, "u1")["groups"].([]any); len(gs) != 0 {
+						t.Errorf("u1.groups = %v after the PUT left it out", gs)
+					}
+				}},
+		}},
 		{"errors carry the SCIM Error schema", []call{
 			{name: "401", method: "GET", path: "/scim/v2/Users?" + filterQuery(`userName eq "x"`), headers: []string{"Authorization", "Bearer not-a-token"}, status: 401,
 				check: func(t *testing.T, s *seq, r resp) { wantError(t, r, 401, "") }},
