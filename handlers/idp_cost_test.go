@@ -26,6 +26,8 @@ type countingStore struct {
 	calls      int
 	batchOps   int
 	memberRows int
+	rows       int // rows read by Get, List and Scan
+	scans      int
 }
 
 // memberRowPrefix is how the directory keys a group's membership rows
@@ -38,6 +40,7 @@ func (c *countingStore) count(rows ...store.Entity) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.calls++
+	c.rows += len(rows)
 	for _, r := range rows {
 		if strings.HasPrefix(r.RowKey, memberRowPrefix) {
 			c.memberRows++
@@ -67,6 +70,9 @@ func (c *countingStore) Batch(ctx context.Context, table string, ops []store.Op)
 
 func (c *countingStore) Scan(ctx context.Context, table string, fn func(store.Entity) error) error {
 	c.count()
+	c.mu.Lock()
+	c.scans++
+	c.mu.Unlock()
 	return c.Store.Scan(ctx, table, func(e store.Entity) error {
 		c.count(e)
 		c.mu.Lock()
@@ -76,17 +82,22 @@ func (c *countingStore) Scan(ctx context.Context, table string, fn func(store.En
 	})
 }
 
-type cost struct{ calls, batchOps, memberRows int }
+type cost struct{ calls, batchOps, memberRows, rows, scans int }
 
 // measure returns what fn cost the store.
 func (c *countingStore) measure(fn func()) cost {
 	c.mu.Lock()
-	before := cost{c.calls, c.batchOps, c.memberRows}
+	before := c.snapshot()
 	c.mu.Unlock()
 	fn()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return cost{c.calls - before.calls, c.batchOps - before.batchOps, c.memberRows - before.memberRows}
+	now := c.snapshot()
+	return cost{now.calls - before.calls, now.batchOps - before.batchOps, now.memberRows - before.memberRows, now.rows - before.rows, now.scans - before.scans}
+}
+
+func (c *countingStore) snapshot() cost {
+	return cost{c.calls, c.batchOps, c.memberRows, c.rows, c.scans}
 }
 
 func newCountingEnv(t *testing.T) (*env, *countingStore) {
@@ -167,5 +178,48 @@ func TestGroupRequestsDoNotScaleWithMembers(t *testing.T) {
 			}
 			t.Logf("%+v", costs["large"])
 		})
+	}
+}
+
+// TestIdPLookupsAreIndexLookups: the filters Entra and Okta send before
+// every create (userName, externalId, id with eq, alone or under and) read
+// a few rows, never the whole directory.
+func TestIdPLookupsAreIndexLookups(t *testing.T) {
+	e, cs := newCountingEnv(t)
+	const n = 200
+	ids := e.createUsers(t, "look", n)
+	target := ids[n/2]
+	r := e.do("PATCH", "/scim/v2/Users/"+target, ops(`{"op":"Replace","path":"externalId","value":"ext-target"}`))
+	if r.status != 200 {
+		t.Fatalf("PATCH: %d %s", r.status, r.body)
+	}
+	for _, tc := range []struct {
+		filter string
+		total  int
+	}{
+		{`userName eq "look-100@contoso.com"`, 1},
+		{`userName eq "LOOK-100@CONTOSO.COM"`, 1},
+		{`userName eq "` + newGUID() + `"`, 0},
+		{`externalId eq "ext-target"`, 1},
+		{`id eq "` + target + `"`, 1},
+		{`externalId eq "ext-target" and userName eq "look-100@contoso.com"`, 1},
+		{`userName eq "look-100@contoso.com" and active eq false`, 0},
+		{`userName eq "look-100@contoso.com" and (title pr or not (title pr))`, 1},
+	} {
+		t.Run(tc.filter, func(t *testing.T) {
+			c := cs.measure(func() {
+				wantList(t, e.with(t).do("GET", "/scim/v2/Users?"+filterQuery(tc.filter, "startIndex=1", "count=100"), ""), tc.total)
+			})
+			if c.scans != 0 || c.rows > 4 {
+				t.Errorf("the lookup read %d rows in %d scans among %d users: not an index lookup", c.rows, c.scans, n)
+			}
+		})
+	}
+	// Positive control: a filter no index answers reads every user.
+	c := cs.measure(func() {
+		wantList(t, e.do("GET", "/scim/v2/Users?"+filterQuery(`title pr`), ""), 0)
+	})
+	if c.rows < n {
+		t.Errorf("a filter on title read %d rows, want >= %d: the counting store misses reads", c.rows, n)
 	}
 }
