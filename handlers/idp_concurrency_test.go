@@ -2,6 +2,7 @@ package handlers_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/adfscim/adfscim/handlers"
 	"github.com/adfscim/adfscim/internal/directory"
+	"github.com/adfscim/adfscim/internal/store"
 	"github.com/adfscim/adfscim/internal/store/enginetest"
 )
 
@@ -166,5 +168,136 @@ func TestConcurrentMembershipAndUserPatches(t *testing.T) {
 		if gs, _ := u["groups"].([]any); len(gs) != 1 || gs[0].(map[string]any)["value"] != gid {
 			t.Errorf("user %s: groups = %v, want [%s]", uid, u["groups"], gid)
 		}
+	}
+}
+
+// TestConcurrentRetriesOfOneCreate: an IdP that times out re-sends its
+// POST, and Entra runs several workers per tenant, so the same userName or
+// group displayName can arrive many times at once, in different cases.
+// Exactly one request creates; every other one is 409 uniqueness.
+func TestConcurrentRetriesOfOneCreate(t *testing.T) {
+	for _, tc := range []struct {
+		typ, attr, value string
+	}{
+		{"Users", "userName", "retried@contoso.com"},
+		{"Groups", "displayName", "Retried Group"},
+	} {
+		t.Run(tc.typ, func(t *testing.T) {
+			e := newConcurrentEnv(t)
+			const n = 16
+			statuses := make([]int, n)
+			bodies := make([][]byte, n)
+			var wg sync.WaitGroup
+			start := make(chan struct{})
+			for i := 0; i < n; i++ {
+				v := tc.value
+				if i%2 == 1 {
+					v = strings.ToUpper(v)
+				}
+				wg.Add(1)
+				go func(i int) {
+					defer wg.Done()
+					<-start
+					var err error
+					statuses[i], bodies[i], err = e.send("POST", "/scim/v2/"+tc.typ, `{"`+tc.attr+`":"`+v+`","externalId":"x-`+strconv.Itoa(i)+`"}`)
+					if err != nil {
+						statuses[i] = -1
+						bodies[i] = []byte(err.Error())
+					}
+				}(i)
+			}
+			close(start)
+			wg.Wait()
+			created := 0
+			for i, st := range statuses {
+				switch st {
+				case http.StatusCreated:
+					created++
+				case http.StatusConflict:
+					if !strings.Contains(string(bodies[i]), `"scimType":"uniqueness"`) {
+						t.Errorf("409 without scimType uniqueness: %s", bodies[i])
+					}
+				default:
+					t.Errorf("request %d: %d %s, want 201 or 409", i, st, bodies[i])
+				}
+			}
+			if created != 1 {
+				t.Errorf("%d requests created the resource, want exactly 1", created)
+			}
+			wantList(t, e.do("GET", "/scim/v2/"+tc.typ+"?"+filterQuery(tc.attr+` eq "`+tc.value+`"`), ""), 1)
+			wantList(t, e.do("GET", "/scim/v2/"+tc.typ, ""), 1)
+		})
+	}
+}
+
+// TestConcurrentDeleteAndMembershipAdd: a leaver is deleted while a group
+// PATCH adds the same user. Whichever wins, no group may keep a member
+// that is no user: that dangling row would grant a deleted person access.
+func TestConcurrentDeleteAndMembershipAdd(t *testing.T) {
+	e := newConcurrentEnv(t)
+	const n = 24
+	ids := e.createUsers(t, "leaver", n)
+	r := e.do("POST", "/scim/v2/Groups", `{"displayName":"g"}`)
+	if r.status != http.StatusCreated {
+		t.Fatalf("create group: %d %s", r.status, r.body)
+	}
+	gid := r.json(t)["id"].(string)
+	var (
+		wg             sync.WaitGroup
+		mu             sync.Mutex
+		errs           []string
+		added, refused int
+	)
+	start := make(chan struct{})
+	for _, uid := range ids {
+		wg.Add(2)
+		go func(uid string) {
+			defer wg.Done()
+			<-start
+			st, b, err := e.send("DELETE", "/scim/v2/Users/"+uid, "")
+			if err != nil || st != http.StatusNoContent {
+				mu.Lock()
+				errs = append(errs, fmt.Sprintf("DELETE %s: %d %s %v", uid, st, b, err))
+				mu.Unlock()
+			}
+		}(uid)
+		go func(uid string) {
+			defer wg.Done()
+			<-start
+			st, b, err := e.send("PATCH", "/scim/v2/Groups/"+gid, ops(`{"op":"Add","path":"members","value":[{"value":"`+uid+`"}]}`))
+			// 204 when the add came first (the delete then removes the
+			// membership), 400 naming the user when the delete came first.
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil && st == http.StatusNoContent:
+				added++
+			case err == nil && st == http.StatusBadRequest && strings.Contains(string(b), uid):
+				refused++
+			default:
+				errs = append(errs, fmt.Sprintf("PATCH add %s: %d %s %v", uid, st, b, err))
+			}
+		}(uid)
+	}
+	close(start)
+	wg.Wait()
+	for _, msg := range errs {
+		t.Error(msg)
+	}
+	t.Logf("adds first: %d, deletes first: %d", added, refused)
+	if ms := memberIDs(t, e.do("GET", "/scim/v2/Groups/"+gid, "").json(t)); len(ms) != 0 {
+		t.Errorf("the group keeps %d deleted users as members: %v", len(ms), ms)
+	}
+	wantList(t, e.do("GET", "/scim/v2/Users", ""), 0)
+	// No membership row of any kind survives in the store.
+	if err := e.st.Scan(context.Background(), directory.Table, func(en store.Entity) error {
+		for _, uid := range ids {
+			if strings.Contains(en.RowKey, uid) {
+				t.Errorf("row %q survives the deletion of %s", en.RowKey, uid)
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
 	}
 }
