@@ -499,6 +499,31 @@ func TestDialectOkta(t *testing.T) {
 					}
 				}},
 		}},
+		{"lookups that name the attributes they want", []call{
+			oktaUser("u", "attrs@okta.local"),
+			{name: "attributes=userName", method: "GET", status: 200,
+				path: "/scim/v2/Users?" + filterQuery(`userName eq "attrs@okta.local"`, "attributes=userName", "startIndex=1", "count=100"),
+				check: func(t *testing.T, s *seq, r resp) {
+					res := wantList(t, r, 1)
+					if len(res) != 1 {
+						return
+					}
+					wantAt(t, res[0], s.id(t, "u"), "id")
+					wantAt(t, res[0], "attrs@okta.local", "userName")
+					for _, k := range []string{"emails", "name", "displayName", "active"} {
+						if _, ok := res[0][k]; ok {
+							t.Errorf("%s returned although only userName was asked for", k)
+						}
+					}
+				}},
+			{name: "excludedAttributes=emails,name", method: "GET", path: "/scim/v2/Users/{u}?excludedAttributes=emails,name", status: 200,
+				check: func(t *testing.T, s *seq, r resp) {
+					m := r.json(t)
+					wantAt(t, m, nil, "emails")
+					wantAt(t, m, nil, "name")
+					wantAt(t, m, "attrs@okta.local", "userName")
+				}},
+		}},
 		{"errors carry the SCIM Error schema", []call{
 			{name: "401", method: "GET", path: "/scim/v2/Users?" + filterQuery(`userName eq "x"`), headers: []string{"Authorization", "Bearer not-a-token"}, status: 401,
 				check: func(t *testing.T, s *seq, r resp) { wantError(t, r, 401, "") }},
