@@ -150,7 +150,7 @@ func (s *Server) discovery(w http.ResponseWriter, r *http.Request, what, id stri
 		methodNotAllowed(w, r, "GET")
 		return
 	}
-	if !requireScope(w, r, tokens.ScimRead) {
+	if !s.requireScope(w, r, tokens.ScimRead) {
 		return
 	}
 	base := s.baseURL(r)

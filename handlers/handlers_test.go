@@ -9,11 +9,13 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/rs/zerolog"
 
 	"github.com/adfscim/adfscim/handlers"
+	"github.com/adfscim/adfscim/internal/audit"
 	"github.com/adfscim/adfscim/internal/directory"
 	"github.com/adfscim/adfscim/internal/store"
 	"github.com/adfscim/adfscim/internal/store/enginetest"
@@ -48,16 +50,33 @@ type env struct {
 	logs *bytes.Buffer
 	// timerRuns counts ReconcileRbac invocations.
 	timerRuns int
+	audit     *audit.Log
+	// changes are the access changes the handlers reported.
+	mu      sync.Mutex
+	changes []*directory.Change
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newEnvWith(t, directory.Options{})
+}
+
+func newEnvWith(t *testing.T, dopts directory.Options) *env {
+	t.Helper()
 	st := enginetest.Open(t)
-	e := &env{t: t, st: st, logs: &bytes.Buffer{}}
+	e := &env{t: t, st: st, logs: &bytes.Buffer{}, audit: audit.New(st, audit.Options{})}
 	h := handlers.New(handlers.Options{
-		Directory: directory.New(st, directory.Options{}),
-		Auth:      tokenAuth{},
-		Logger:    zerolog.New(e.logs),
+		Directory:  directory.New(st, dopts),
+		Audit:      e.audit,
+		AuditQuery: e.audit,
+		Changes: func(_ context.Context, ch *directory.Change) error {
+			e.mu.Lock()
+			defer e.mu.Unlock()
+			e.changes = append(e.changes, ch)
+			return nil
+		},
+		Auth:   tokenAuth{},
+		Logger: zerolog.New(e.logs),
 		Timers: map[string]handlers.TimerFunc{
 			"ReconcileRbac": func(ctx context.Context, pastDue bool) ([]string, error) {
 				e.timerRuns++
