@@ -11,26 +11,30 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/adfscim/adfscim/handlers"
+	"github.com/adfscim/adfscim/internal/audit"
 	"github.com/adfscim/adfscim/internal/directory"
 	"github.com/adfscim/adfscim/internal/store"
 	"github.com/adfscim/adfscim/internal/store/enginetest"
 )
 
-// newConcurrentEnv is newEnv with a log buffer that concurrent requests
-// may share: newEnv's bytes.Buffer is written by every request's access
-// log line, which is a data race once requests overlap.
+// newConcurrentEnv is newEnv, audit trail included, with a log buffer that
+// concurrent requests may share: newEnv's bytes.Buffer is written by every
+// request's access log line, which is a data race once requests overlap.
 func newConcurrentEnv(t *testing.T) *env {
 	t.Helper()
 	st := enginetest.Open(t)
-	e := &env{t: t, st: st, logs: &bytes.Buffer{}}
+	e := &env{t: t, st: st, logs: &bytes.Buffer{}, audit: audit.New(st, audit.Options{})}
 	h := handlers.New(handlers.Options{
-		Directory: directory.New(st, directory.Options{}),
-		Auth:      tokenAuth{},
-		Logger:    zerolog.New(zerolog.SyncWriter(e.logs)),
+		Directory:  directory.New(st, directory.Options{}),
+		Audit:      e.audit,
+		AuditQuery: e.audit,
+		Auth:       tokenAuth{},
+		Logger:     zerolog.New(zerolog.SyncWriter(e.logs)),
 	})
 	e.srv = httptest.NewServer(h)
 	t.Cleanup(e.srv.Close)
@@ -68,12 +72,17 @@ func TestConcurrentMembershipAndUserPatches(t *testing.T) {
 		mu.Unlock()
 	}
 	// Each request names its expected outcome; a non-2xx is a failure.
+	writes := len(ids) + 1 // the creates above
 	do := func(method, path, body string) {
 		status, b, err := e.send(method, path, body)
 		if err != nil {
 			fail("%s %s: %v", method, path, err)
 		} else if status/100 != 2 {
 			fail("%s %s: %d %s", method, path, status, b)
+		} else {
+			mu.Lock()
+			writes++
+			mu.Unlock()
 		}
 	}
 	start := make(chan struct{})
@@ -168,6 +177,14 @@ func TestConcurrentMembershipAndUserPatches(t *testing.T) {
 		if gs, _ := u["groups"].([]any); len(gs) != 1 || gs[0].(map[string]any)["value"] != gid {
 			t.Errorf("user %s: groups = %v, want [%s]", uid, u["groups"], gid)
 		}
+	}
+	// Every write is in the audit trail once, and the chain holds.
+	res, err := audit.Verify(context.Background(), e.st, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.OK || res.Records != writes {
+		t.Errorf("audit trail: ok %v, %d records for %d writes; break %v", res.OK, res.Records, writes, res.Break)
 	}
 }
 

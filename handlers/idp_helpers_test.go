@@ -16,12 +16,10 @@ import (
 // requests whose ids are the ones this server returned, and readers for
 // the resulting state.
 
-// with returns a copy of e whose failures go to t, so that a sub-test can
-// use an env made by its parent.
+// with returns a view of e whose failures go to t, so that a sub-test can
+// use an env made by its parent. The view shares e's server and store.
 func (e *env) with(t *testing.T) *env {
-	c := *e
-	c.t = t
-	return &c
+	return &env{t: t, srv: e.srv, st: e.st, logs: e.logs, audit: e.audit}
 }
 
 // call is one HTTP request of a sequence. In path and body, {name} is
