@@ -271,6 +271,21 @@ func TestDialectEntraDefault(t *testing.T) {
 				check: func(t *testing.T, s *seq, r resp) { s.wantMembers(t, "g", "u1", "u3") }},
 			call{name: "u2 is gone", method: "GET", path: "/scim/v2/Users/{u2}", status: http.StatusNotFound},
 		)},
+		{"an undeclared custom extension is ignored and logged, the rest applied", []call{
+			entraUser("u", `,"urn:ietf:params:scim:schemas:extension:CustomExt:2.0:User":{"costCenter":"A"}`),
+			patchUser("u", "", ops(
+				`{"op":"Replace","path":"urn:ietf:params:scim:schemas:extension:CustomExt:2.0:User:costCenter","value":"B"}`,
+				`{"op":"Replace","path":"title","value":"Engineer"}`),
+				func(t *testing.T, s *seq, u map[string]any) {
+					wantAt(t, u, "Engineer", "title")
+					if strings.Contains(mustMarshal(t, u), "CustomExt") {
+						t.Errorf("the unknown extension was stored: %v", u)
+					}
+					if !strings.Contains(s.e.logs.String(), "CustomExt:2.0:User:costCenter") {
+						t.Errorf("the log does not name the ignored attribute:\n%s", s.e.logs)
+					}
+				}),
+		}},
 	})
 }
 
