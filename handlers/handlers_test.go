@@ -47,7 +47,7 @@ type env struct {
 	t    *testing.T
 	srv  *httptest.Server
 	st   store.Store
-	logs *bytes.Buffer
+	logs *lockedBuffer
 	// timerRuns counts ReconcileRbac invocations.
 	timerRuns int
 	audit     *audit.Log
@@ -64,7 +64,7 @@ func newEnv(t *testing.T) *env {
 func newEnvWith(t *testing.T, dopts directory.Options) *env {
 	t.Helper()
 	st := enginetest.Open(t)
-	e := &env{t: t, st: st, logs: &bytes.Buffer{}, audit: audit.New(st, audit.Options{})}
+	e := &env{t: t, st: st, logs: &lockedBuffer{}, audit: audit.New(st, audit.Options{})}
 	h := handlers.New(handlers.Options{
 		Directory:  directory.New(st, dopts),
 		Audit:      e.audit,
@@ -79,7 +79,9 @@ func newEnvWith(t *testing.T, dopts directory.Options) *env {
 		Logger: zerolog.New(e.logs),
 		Timers: map[string]handlers.TimerFunc{
 			"ReconcileRbac": func(ctx context.Context, pastDue bool) ([]string, error) {
+				e.mu.Lock()
 				e.timerRuns++
+				e.mu.Unlock()
 				return []string{"reconciled"}, nil
 			},
 		},
@@ -409,4 +411,28 @@ func TestFunctionsHostShapes(t *testing.T) {
 	if e.timerRuns != 1 {
 		t.Errorf("timer ran %d times, want 1", e.timerRuns)
 	}
+}
+
+// lockedBuffer is a log sink that tests may read while servers write to it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func (l *lockedBuffer) Bytes() []byte {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]byte(nil), l.b.Bytes()...)
 }

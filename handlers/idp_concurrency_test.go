@@ -1,11 +1,9 @@
 package handlers_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"sort"
 	"strconv"
 	"strings"
@@ -13,33 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
-	"github.com/adfscim/adfscim/handlers"
 	"github.com/adfscim/adfscim/internal/audit"
 	"github.com/adfscim/adfscim/internal/directory"
 	"github.com/adfscim/adfscim/internal/store"
-	"github.com/adfscim/adfscim/internal/store/enginetest"
 )
-
-// newConcurrentEnv is newEnv, audit trail included, with a log buffer that
-// concurrent requests may share: newEnv's bytes.Buffer is written by every
-// request's access log line, which is a data race once requests overlap.
-func newConcurrentEnv(t *testing.T) *env {
-	t.Helper()
-	st := enginetest.Open(t)
-	e := &env{t: t, st: st, logs: &bytes.Buffer{}, audit: audit.New(st, audit.Options{})}
-	h := handlers.New(handlers.Options{
-		Directory:  directory.New(st, directory.Options{}),
-		Audit:      e.audit,
-		AuditQuery: e.audit,
-		Auth:       tokenAuth{},
-		Logger:     zerolog.New(zerolog.SyncWriter(e.logs)),
-	})
-	e.srv = httptest.NewServer(h)
-	t.Cleanup(e.srv.Close)
-	return e
-}
 
 // TestConcurrentMembershipAndUserPatches: IdPs send many requests at once
 // (Entra at 25+ per second). 32 connections add distinct members to one
@@ -53,7 +28,7 @@ func TestConcurrentMembershipAndUserPatches(t *testing.T) {
 		perWorker  = 2 // members each adder adds, one PATCH each
 		patchesPer = 4 // sequential PATCHes per user and connection
 	)
-	e := newConcurrentEnv(t)
+	e := newEnv(t)
 	ids := e.createUsers(t, "conc", workers*perWorker)
 	r := e.do("POST", "/scim/v2/Groups", `{"displayName":"contended"}`)
 	if r.status != http.StatusCreated {
@@ -200,7 +175,7 @@ func TestConcurrentRetriesOfOneCreate(t *testing.T) {
 		{"Groups", "displayName", "Retried Group"},
 	} {
 		t.Run(tc.typ, func(t *testing.T) {
-			e := newConcurrentEnv(t)
+			e := newEnv(t)
 			const n = 16
 			statuses := make([]int, n)
 			bodies := make([][]byte, n)
@@ -251,7 +226,7 @@ func TestConcurrentRetriesOfOneCreate(t *testing.T) {
 // PATCH adds the same user. Whichever wins, no group may keep a member
 // that is no user: that dangling row would grant a deleted person access.
 func TestConcurrentDeleteAndMembershipAdd(t *testing.T) {
-	e := newConcurrentEnv(t)
+	e := newEnv(t)
 	const n = 24
 	ids := e.createUsers(t, "leaver", n)
 	r := e.do("POST", "/scim/v2/Groups", `{"displayName":"g"}`)

@@ -1,7 +1,6 @@
 package handlers_test
 
 import (
-	"bytes"
 	"context"
 	"net/http"
 	"net/http/httptest"
@@ -103,11 +102,11 @@ func (c *countingStore) snapshot() cost {
 func newCountingEnv(t *testing.T) (*env, *countingStore) {
 	t.Helper()
 	cs := &countingStore{Store: enginetest.Open(t)}
-	e := &env{t: t, st: cs, logs: &bytes.Buffer{}}
+	e := &env{t: t, st: cs, logs: &lockedBuffer{}}
 	h := handlers.New(handlers.Options{
 		Directory: directory.New(cs, directory.Options{}),
 		Auth:      tokenAuth{},
-		Logger:    zerolog.New(zerolog.SyncWriter(e.logs)),
+		Logger:    zerolog.New(e.logs),
 	})
 	e.srv = httptest.NewServer(h)
 	t.Cleanup(e.srv.Close)

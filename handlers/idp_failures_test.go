@@ -121,7 +121,7 @@ func TestMemberRemovalNeverWipesTheGroup(t *testing.T) {
 }
 
 func TestStartIndexIsHonoured(t *testing.T) {
-	e := newConcurrentEnv(t)
+	e := newEnv(t)
 	const n = 23
 	all := e.createUsers(t, "page", n)
 	for _, tc := range []struct {
@@ -196,7 +196,7 @@ func TestStartIndexIsHonoured(t *testing.T) {
 // TestPagingEdges: the edges of startIndex and count IdPs and RFC 7644
 // §3.4.2.4 define: count=0 is the total alone, startIndex below 1 is 1.
 func TestPagingEdges(t *testing.T) {
-	e := newConcurrentEnv(t)
+	e := newEnv(t)
 	e.createUsers(t, "edge", 6)
 	for _, tc := range []struct {
 		query     string
@@ -260,7 +260,7 @@ func TestGarbledFiltersAreInvalidFilter(t *testing.T) {
 }
 
 func TestLargeGroupPatchedOneMemberAtATime(t *testing.T) {
-	e := newConcurrentEnv(t)
+	e := newEnv(t)
 	const n = 5000
 	ids := e.createUsers(t, "big", n+3)
 	base, extra := ids[:n], ids[n:]
@@ -428,7 +428,7 @@ func TestPathlessPatchIsApplied(t *testing.T) {
 // then sees which id is wrong in the detail instead of a group that is
 // silently half-provisioned.
 func TestMembershipPatchAtomicity(t *testing.T) {
-	e := newConcurrentEnv(t)
+	e := newEnv(t)
 	const big = 1000
 	ids := e.createUsers(t, "atom", big+2)
 	list := func(ids []string) string {
