@@ -59,8 +59,8 @@ type Config struct {
 	// LogLevel is zerolog's level name.
 	LogLevel string
 
-	// Pprof, when set (flag only, for profiling by hand), is a loopback
-	// address where net/http/pprof is served.
+	// Pprof, when set (for profiling by hand), is a loopback address where
+	// net/http/pprof is served.
 	Pprof string
 }
 
@@ -113,6 +113,7 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 	}
 	c.AuditRetentionDays = days
 	c.LogLevel = env("ADFSCIM_LOG_LEVEL")
+	c.Pprof = env("ADFSCIM_PPROF_LISTEN")
 
 	fs := flag.NewFlagSet("adfscim", flag.ContinueOnError)
 	fs.SetOutput(out)
@@ -121,7 +122,7 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 	fs.StringVar(&c.BaseURL, "base-url", c.BaseURL, "external SCIM base URL (ADFSCIM_BASE_URL)")
 	fs.StringVar(&c.MappingFile, "mapping", c.MappingFile, "mapping file (ADFSCIM_MAPPING_FILE)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level (ADFSCIM_LOG_LEVEL)")
-	fs.StringVar(&c.Pprof, "pprof", "", "serve net/http/pprof on this loopback address (profiling only)")
+	fs.StringVar(&c.Pprof, "pprof", c.Pprof, "serve net/http/pprof on this loopback address (ADFSCIM_PPROF_LISTEN)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}

@@ -140,6 +140,11 @@ func Settings() []Setting {
 			Where:       Both,
 		},
 		{
+			Name:        "ADFSCIM_PPROF_LISTEN",
+			Description: "Loopback address (127.0.0.1:port) where net/http/pprof is served, for profiling by hand; empty serves nothing.",
+			Where:       Local,
+		},
+		{
 			Name:        "APPLICATIONINSIGHTS_CONNECTION_STRING",
 			Description: "Application Insights connection string; the Functions host sends its telemetry there, and so may the service. Empty turns telemetry off.",
 			Where:       Azure,
