@@ -9,8 +9,6 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"errors"
 	"flag"
 	"fmt"
@@ -24,6 +22,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
 	"github.com/rs/zerolog"
 
 	"github.com/adfscim/adfscim/handlers"
@@ -31,6 +32,8 @@ import (
 	"github.com/adfscim/adfscim/internal/directory"
 	"github.com/adfscim/adfscim/internal/store"
 	"github.com/adfscim/adfscim/internal/store/bolt"
+	"github.com/adfscim/adfscim/internal/tokens"
+	"github.com/adfscim/adfscim/internal/tokens/keyvault"
 )
 
 func main() {
@@ -43,6 +46,7 @@ const usage = `usage: adfscim [command] [flags]
 
 commands:
   serve      serve the SCIM API (the default)
+  token      manage bearer tokens: token create|rotate|list|revoke (see adfscim token -h)
 `
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
@@ -54,6 +58,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	switch cmd {
 	case "serve":
 		err = serve(ctx, args, getenv, stdout, stderr)
+	case "token":
+		err = tokenCommand(ctx, args, getenv, stdout, stderr)
 	case "help":
 		fmt.Fprint(stdout, usage)
 	default:
@@ -104,7 +110,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	defer st.Close()
 
-	auth, err := newStaticAuth(cfg.BearerToken)
+	auth, err := openTokens(ctx, cfg, st, log)
 	if err != nil {
 		return err
 	}
@@ -112,6 +118,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	srv := handlers.New(handlers.Options{
 		Directory: dir,
 		Auth:      auth,
+		Limiter:   tokens.NewFailureLimiter(tokens.LimiterOptions{}),
 		Logger:    log,
 		BaseURL:   cfg.BaseURL,
 		Timers: map[string]handlers.TimerFunc{
@@ -129,6 +136,16 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
 	url := "http://" + ln.Addr().String() + handlers.ScimPrefix
 	log.Info().Str("url", url).Str("store", where).Msg("adfscim serving")
+	if local, ok := auth.(*tokens.Local); ok && cfg.BearerToken == "" {
+		// First start of a local deployment: make a token and show it once.
+		value, err := local.Bootstrap(ctx)
+		if err != nil {
+			return err
+		}
+		if value != "" {
+			fmt.Fprintf(stderr, "\nadfscim: SCIM endpoint %s\nadfscim: generated a bearer token for client %q (shown only now; only its digest is kept):\n\n    %s\n\n", url, tokens.BootstrapClient, value)
+		}
+	}
 
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
@@ -144,20 +161,72 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	return hs.Shutdown(shutdownCtx)
 }
 
-// staticAuth accepts one configured token with every scope.
-type staticAuth struct{ digest [32]byte }
-
-func newStaticAuth(token string) (*staticAuth, error) {
-	if token == "" {
-		return nil, errors.New("SCIM_BEARER_TOKEN is required")
-	}
-	return &staticAuth{digest: sha256.Sum256([]byte(token))}, nil
+// tokenSource is what both token sources offer.
+type tokenSource interface {
+	tokens.Authenticator
+	tokens.Manager
 }
 
-func (a *staticAuth) Authenticate(_ context.Context, token string) (handlers.Identity, error) {
-	d := sha256.Sum256([]byte(token))
-	if subtle.ConstantTimeCompare(d[:], a.digest[:]) != 1 {
-		return handlers.Identity{}, errors.New("unknown token")
+// openTokens selects the token source: Key Vault when KEYVAULT_URL is set
+// (refreshed in the background until ctx ends), else the local source on
+// the store.
+func openTokens(ctx context.Context, cfg config.Config, st store.Store, log zerolog.Logger) (tokenSource, error) {
+	if cfg.KeyVaultURL == "" {
+		return tokens.NewLocal(st, tokens.LocalOptions{StaticToken: cfg.BearerToken})
 	}
-	return handlers.Identity{Client: "local", Scopes: []string{handlers.ScopeScimRead, handlers.ScopeScimWrite, handlers.ScopeOpsRead, handlers.ScopeOpsWrite}}, nil
+	cred, err := azureCredential(cfg)
+	if err != nil {
+		return nil, err
+	}
+	kv, err := azsecrets.NewClient(cfg.KeyVaultURL, cred, nil)
+	if err != nil {
+		return nil, fmt.Errorf("key vault: %w", err)
+	}
+	src, err := keyvault.New(kv, keyvault.Options{Interval: cfg.TokenRefresh, Grace: cfg.TokenGrace, Logger: &log})
+	if err != nil {
+		return nil, err
+	}
+	go src.Run(ctx)
+	return src, nil
+}
+
+// azureCredential is the identity for every Azure call: the user-assigned
+// managed identity named by AZURE_CLIENT_ID, or the default chain (which
+// honours AZURE_AUTHORITY_HOST for sovereign clouds).
+func azureCredential(cfg config.Config) (azcore.TokenCredential, error) {
+	if cfg.AzureClientID != "" {
+		return azidentity.NewManagedIdentityCredential(&azidentity.ManagedIdentityCredentialOptions{
+			ID: azidentity.ClientID(cfg.AzureClientID),
+		})
+	}
+	return azidentity.NewDefaultAzureCredential(nil)
+}
+
+// tokenCommand runs `adfscim token create|rotate|list|revoke` on the
+// configured source.
+func tokenCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := config.Load(nil, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	var m tokens.Manager
+	if cfg.KeyVaultURL == "" {
+		st, _, err := openStore(cfg)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		src, err := tokens.NewLocal(st, tokens.LocalOptions{})
+		if err != nil {
+			return err
+		}
+		m = src
+	} else {
+		src, err := openTokens(ctx, cfg, nil, newLogger(cfg.LogLevel, stderr))
+		if err != nil {
+			return err
+		}
+		m = src
+	}
+	return tokens.RunCLI(ctx, args, m, stdout, stderr)
 }

@@ -130,7 +130,7 @@ func request(method, url, token, body string) (int, []byte, error) {
 // and checks that every write answered 2xx is there, complete, and that no
 // half-written resource exists.
 func TestKillMidWriteKeepsAcknowledgedWrites(t *testing.T) {
-	const token = "kill-test-token"
+	const token = "kill-test-token-0123456789abcdefghij"
 	dataDir := t.TempDir()
 	env := []string{"ADFSCIM_DATA_DIR=" + dataDir, "SCIM_BEARER_TOKEN=" + token}
 	p := start(t, env...)

@@ -64,7 +64,7 @@ func TestMicrosoftPostmanCollection(t *testing.T) {
 	}
 	collection["item"] = items
 
-	const token = "postman-collection-token"
+	const token = "postman-collection-token-0123456789abc"
 	p := start(t, "ADFSCIM_DATA_DIR="+t.TempDir(), "SCIM_BEARER_TOKEN="+token)
 	u, err := url.Parse(p.url)
 	if err != nil {

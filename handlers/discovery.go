@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/adfscim/adfscim/internal/scim"
+	"github.com/adfscim/adfscim/internal/tokens"
 )
 
 type supported struct {
@@ -149,7 +150,7 @@ func (s *Server) discovery(w http.ResponseWriter, r *http.Request, what, id stri
 		methodNotAllowed(w, r, "GET")
 		return
 	}
-	if !requireScope(w, r, ScopeScimRead) {
+	if !requireScope(w, r, tokens.ScimRead) {
 		return
 	}
 	base := s.baseURL(r)

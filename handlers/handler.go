@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/adfscim/adfscim/internal/directory"
+	"github.com/adfscim/adfscim/internal/tokens"
 )
 
 // ScimPrefix is the base path of the SCIM API.
@@ -22,43 +23,6 @@ const ScimPrefix = "/scim/v2"
 // also advertised in ServiceProviderConfig as bulk.maxPayloadSize.
 const MaxBodyBytes = 1 << 20
 
-// Scopes a bearer token may carry.
-const (
-	ScopeScimRead  = "scim.read"
-	ScopeScimWrite = "scim.write"
-	ScopeOpsRead   = "ops.read"
-	ScopeOpsWrite  = "ops.write"
-)
-
-// Identity is the authenticated client of a request.
-type Identity struct {
-	Client string
-	Scopes []string
-}
-
-// Has reports whether the identity carries scope.
-func (id Identity) Has(scope string) bool {
-	for _, s := range id.Scopes {
-		if s == scope {
-			return true
-		}
-	}
-	return false
-}
-
-// Authenticator checks a bearer token. It returns an error for any token it
-// does not accept; the error text is logged, never shown to the client.
-type Authenticator interface {
-	Authenticate(ctx context.Context, token string) (Identity, error)
-}
-
-// FailureLimiter slows down repeated authentication failures from one
-// source. Allow is asked before a token is checked; Failed records a failure.
-type FailureLimiter interface {
-	Allow(source string) bool
-	Failed(source string)
-}
-
 // TimerFunc runs one invocation of a timer-triggered function and returns
 // lines for the Functions host's log.
 type TimerFunc func(ctx context.Context, pastDue bool) (logs []string, err error)
@@ -66,9 +30,11 @@ type TimerFunc func(ctx context.Context, pastDue bool) (logs []string, err error
 // Options wire the HTTP layer to the services.
 type Options struct {
 	Directory *directory.Service
-	Auth      Authenticator
-	Limiter   FailureLimiter // optional
-	Logger    zerolog.Logger
+	// Auth checks bearer tokens: the Key Vault or the local source.
+	Auth tokens.Authenticator
+	// Limiter slows down repeated authentication failures (optional).
+	Limiter *tokens.FailureLimiter
+	Logger  zerolog.Logger
 	// BaseURL, when set, is the externally visible URL of the SCIM API
 	// (https://host/scim/v2); otherwise it is derived from each request.
 	BaseURL string

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -19,6 +18,7 @@ import (
 	"github.com/adfscim/adfscim/internal/directory"
 	"github.com/adfscim/adfscim/internal/store"
 	"github.com/adfscim/adfscim/internal/store/bolt"
+	"github.com/adfscim/adfscim/internal/tokens"
 )
 
 const testToken = "test-token-value-0123456789"
@@ -28,14 +28,18 @@ type tokenAuth struct{}
 
 const readToken = "read-only-token-value"
 
-func (tokenAuth) Authenticate(_ context.Context, token string) (handlers.Identity, error) {
+func (tokenAuth) Authenticate(_ context.Context, token string) (tokens.Client, error) {
 	switch token {
 	case testToken:
-		return handlers.Identity{Client: "test", Scopes: []string{handlers.ScopeScimRead, handlers.ScopeScimWrite}}, nil
+		return tokens.Client{Name: "test", Scopes: []tokens.Scope{tokens.ScimRead, tokens.ScimWrite}}, nil
 	case readToken:
-		return handlers.Identity{Client: "reader", Scopes: []string{handlers.ScopeScimRead}}, nil
+		return tokens.Client{Name: "reader", Scopes: []tokens.Scope{tokens.ScimRead}}, nil
+	case writeOnlyToken:
+		return tokens.Client{Name: "writer", Scopes: []tokens.Scope{tokens.ScimWrite}}, nil
+	case noScopeToken:
+		return tokens.Client{Name: "ops", Scopes: []tokens.Scope{tokens.OpsRead, tokens.OpsWrite}}, nil
 	}
-	return handlers.Identity{}, errors.New("unknown token")
+	return tokens.Client{}, tokens.ErrUnknownToken
 }
 
 type env struct {

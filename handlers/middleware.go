@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"runtime/debug"
@@ -9,14 +10,12 @@ import (
 	"time"
 
 	"github.com/adfscim/adfscim/internal/scim"
+	"github.com/adfscim/adfscim/internal/tokens"
 )
 
 type ctxKey int
 
-const (
-	ctxIdentity ctxKey = iota
-	ctxRequestInfo
-)
+const ctxRequestInfo ctxKey = iota
 
 // requestInfo collects what the access log line reports about a request.
 type requestInfo struct {
@@ -33,9 +32,9 @@ func infoFrom(ctx context.Context) *requestInfo {
 	return ri
 }
 
-func identityFrom(ctx context.Context) Identity {
-	id, _ := ctx.Value(ctxIdentity).(Identity)
-	return id
+func identityFrom(ctx context.Context) tokens.Client {
+	c, _ := tokens.ClientFrom(ctx)
+	return c
 }
 
 // statusWriter remembers the status code written.
@@ -134,51 +133,45 @@ func sourceOf(r *http.Request) string {
 	return host
 }
 
-// authenticated checks the bearer token before next runs.
+// authenticated checks the bearer token before next runs. The token is
+// always checked, so a valid one is never throttled; failures from a source
+// that keeps failing are slowed down (429).
 func (s *Server) authenticated(next http.HandlerFunc) http.HandlerFunc {
+	guard := tokens.Guard{Auth: s.opts.Auth, Limiter: s.opts.Limiter}
 	return func(w http.ResponseWriter, r *http.Request) {
 		src := sourceOf(r)
-		if s.opts.Limiter != nil && !s.opts.Limiter.Allow(src) {
+		token, ok := tokens.BearerToken(r.Header.Get("Authorization"))
+		if !ok {
+			if s.opts.Limiter != nil {
+				s.opts.Limiter.Failed(src)
+			}
+			s.authFailed(w, r, src, "missing bearer token", "a bearer token is required (Authorization: Bearer <token>)")
+			return
+		}
+		c, err := guard.Authenticate(r.Context(), src, token)
+		if errors.Is(err, tokens.ErrThrottled) {
+			s.opts.Logger.Warn().Str("source", src).Str("path", r.URL.Path).Msg("authentication failures throttled")
 			w.Header().Set("Retry-After", "1")
 			writeError(w, r, scim.Errorf(http.StatusTooManyRequests, "", "too many failed authentication attempts; retry later"))
 			return
 		}
-		token, ok := bearerToken(r)
-		if !ok {
-			s.authFailed(w, r, src, "missing bearer token", "a bearer token is required (Authorization: Bearer <token>)")
-			return
-		}
-		id, err := s.opts.Auth.Authenticate(r.Context(), token)
 		if err != nil {
 			s.authFailed(w, r, src, err.Error(), "the bearer token is not valid")
 			return
 		}
-		infoFrom(r.Context()).client = id.Client
-		next(w, r.WithContext(context.WithValue(r.Context(), ctxIdentity, id)))
+		infoFrom(r.Context()).client = c.Name
+		next(w, r.WithContext(tokens.WithClient(r.Context(), c)))
 	}
 }
 
 func (s *Server) authFailed(w http.ResponseWriter, r *http.Request, src, reason, detail string) {
-	if s.opts.Limiter != nil {
-		s.opts.Limiter.Failed(src)
-	}
 	s.opts.Logger.Warn().Str("source", src).Str("reason", reason).Str("path", r.URL.Path).Msg("authentication failed")
 	w.Header().Set("WWW-Authenticate", `Bearer realm="adfscim"`)
 	writeError(w, r, scim.Errorf(http.StatusUnauthorized, "", "%s", detail))
 }
 
-func bearerToken(r *http.Request) (string, bool) {
-	h := r.Header.Get("Authorization")
-	scheme, token, ok := strings.Cut(h, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return "", false
-	}
-	token = strings.TrimSpace(token)
-	return token, token != ""
-}
-
 // requireScope answers 403 unless the request's identity carries scope.
-func requireScope(w http.ResponseWriter, r *http.Request, scope string) bool {
+func requireScope(w http.ResponseWriter, r *http.Request, scope tokens.Scope) bool {
 	if identityFrom(r.Context()).Has(scope) {
 		return true
 	}

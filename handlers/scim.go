@@ -12,6 +12,7 @@ import (
 
 	"github.com/adfscim/adfscim/internal/directory"
 	"github.com/adfscim/adfscim/internal/scim"
+	"github.com/adfscim/adfscim/internal/tokens"
 )
 
 // scim dispatches the routes under /scim/v2.
@@ -219,7 +220,7 @@ func (s *Server) writeResource(w http.ResponseWriter, r *http.Request, rd *rende
 }
 
 func (s *Server) get(w http.ResponseWriter, r *http.Request, rt *scim.ResourceType, id string) {
-	if !requireScope(w, r, ScopeScimRead) {
+	if !requireScope(w, r, tokens.ScimRead) {
 		return
 	}
 	q := r.URL.Query()
@@ -253,7 +254,7 @@ func etagListHas(list, v string) bool {
 }
 
 func (s *Server) create(w http.ResponseWriter, r *http.Request, rt *scim.ResourceType) {
-	if !requireScope(w, r, ScopeScimWrite) {
+	if !requireScope(w, r, tokens.ScimWrite) {
 		return
 	}
 	body, _, err := readBody(w, r)
@@ -272,7 +273,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, rt *scim.Resourc
 }
 
 func (s *Server) replace(w http.ResponseWriter, r *http.Request, rt *scim.ResourceType, id string) {
-	if !requireScope(w, r, ScopeScimWrite) {
+	if !requireScope(w, r, tokens.ScimWrite) {
 		return
 	}
 	body, _, err := readBody(w, r)
@@ -297,7 +298,7 @@ func (s *Server) replace(w http.ResponseWriter, r *http.Request, rt *scim.Resour
 }
 
 func (s *Server) patch(w http.ResponseWriter, r *http.Request, rt *scim.ResourceType, id string) {
-	if !requireScope(w, r, ScopeScimWrite) {
+	if !requireScope(w, r, tokens.ScimWrite) {
 		return
 	}
 	_, raw, err := readBody(w, r)
@@ -335,7 +336,7 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, rt *scim.Resource
 }
 
 func (s *Server) delete(w http.ResponseWriter, r *http.Request, rt *scim.ResourceType, id string) {
-	if !requireScope(w, r, ScopeScimWrite) {
+	if !requireScope(w, r, tokens.ScimWrite) {
 		return
 	}
 	ch, err := s.dir.Delete(r.Context(), rt.ID, id, r.Header.Get("If-Match"))
@@ -355,7 +356,7 @@ func (s *Server) changed(r *http.Request, ch *directory.Change) {
 		return
 	}
 	if len(ch.Unknown) > 0 {
-		s.opts.Logger.Warn().Str("client", identityFrom(r.Context()).Client).Str("resource", ch.Type).
+		s.opts.Logger.Warn().Str("client", identityFrom(r.Context()).Name).Str("resource", ch.Type).
 			Strs("attributes", ch.Unknown).Msg("ignored attributes that match no schema")
 	}
 }

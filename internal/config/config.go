@@ -57,48 +57,18 @@ type Config struct {
 	LogLevel string
 }
 
-// Setting documents one environment variable.
-type Setting struct {
-	Name        string
-	Default     string
-	Description string
-}
-
-// Settings lists every environment variable Load reads, in the order the
-// README documents them.
-var Settings = []Setting{
-	{"FUNCTIONS_CUSTOMHANDLER_PORT", "", "Port the Azure Functions host asks the handler to listen on (127.0.0.1 only); set by the host."},
-	{"ADFSCIM_LISTEN", "127.0.0.1:7071", "Listen address for local runs, when FUNCTIONS_CUSTOMHANDLER_PORT is not set."},
-	{"ADFSCIM_BASE_URL", "", "Externally visible SCIM base URL (https://host/scim/v2), when a proxy hides it."},
-	{"ADFSCIM_DATA_DIR", "./.adfscim", "Directory of the embedded store (local runs without Table Storage)."},
-	{"SCIM_BEARER_TOKEN", "", "A fixed bearer token with every scope, for local runs, scripts and tests. Never use it in Azure."},
-	{"TABLES_CONNECTION_STRING", "", "Table Storage with a shared key (Azurite, or UseDevelopmentStorage=true)."},
-	{"TABLES_ENDPOINT", "", "Table Storage endpoint (https://<account>.table.core.windows.net), reached with the managed identity."},
-	{"AZURE_CLIENT_ID", "", "Client id of the user-assigned managed identity used for Azure calls."},
-	{"KEYVAULT_URL", "", "Key Vault holding the SCIM clients' bearer tokens (https://<vault>.vault.azure.net/)."},
-	{"ADFSCIM_TOKEN_GRACE", "1h", "How long the last known tokens stay valid while Key Vault cannot be reached; then every request fails closed."},
-	{"ADFSCIM_TOKEN_REFRESH", "5m", "How often the token set is re-read from Key Vault."},
-	{"ADFSCIM_MAPPING", "", "Inline JSON mapping of SCIM groups to roles on Data Factory instances."},
-	{"ADFSCIM_MAPPING_FILE", "", "File holding the mapping (when ADFSCIM_MAPPING is not set)."},
-	{"ADFSCIM_ARM_ENDPOINT", "https://management.azure.com", "Azure Resource Manager endpoint (sovereign clouds, test servers)."},
-	{"ADFSCIM_GRAPH_ENDPOINT", "", "Microsoft Graph endpoint for principal lookups by userName; empty disables them."},
-	{"ADFSCIM_AUDIT_RETENTION_DAYS", "0", "Days of audit records kept; 0 keeps them forever."},
-	{"ADFSCIM_LOG_LEVEL", "info", "Log level: debug, info, warn, error."},
-}
-
 // Load reads the environment through getenv, then the flags in args. It
 // returns flag.ErrHelp when -h was asked for (usage already written to out).
 func Load(args []string, getenv func(string) string, out io.Writer) (Config, error) {
+	defaults := make(map[string]string)
+	for _, s := range Settings() {
+		defaults[s.Name] = s.Default
+	}
 	env := func(name string) string {
 		if v := strings.TrimSpace(getenv(name)); v != "" {
 			return v
 		}
-		for _, s := range Settings {
-			if s.Name == name {
-				return s.Default
-			}
-		}
-		return ""
+		return defaults[name]
 	}
 	var c Config
 	var errs []error

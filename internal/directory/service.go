@@ -1,9 +1,11 @@
 package directory
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"strings"
 	"time"
@@ -316,6 +318,8 @@ type PatchResult struct {
 	RemoveAll      bool
 	ReplaceMembers []scim.Member // with ReplaceSet: the whole new member list
 	ReplaceSet     bool
+	// Ignored lists paths that named no attribute (logged, not rejected).
+	Ignored []string
 }
 
 // Patcher applies a PATCH request to a copy of a resource's attributes
@@ -334,7 +338,7 @@ func (s *Service) Patch(ctx context.Context, typ, id string, apply Patcher, ifMa
 		if err != nil {
 			return nil, err
 		}
-		rw := &rewrite{attrs: n.Attrs, changed: pr.Changed, unknown: n.Unknown}
+		rw := &rewrite{attrs: n.Attrs, changed: pr.Changed, unknown: append(n.Unknown, pr.Ignored...)}
 		switch {
 		case pr.ReplaceSet:
 			rw.replaceMembers, rw.membersSet = pr.ReplaceMembers, true
@@ -363,7 +367,22 @@ type rewrite struct {
 
 // maxRewriteAttempts bounds the optimistic retries of a PUT or PATCH that
 // keeps meeting concurrent writers.
-const maxRewriteAttempts = 16
+const maxRewriteAttempts = 64
+
+// backoff waits before optimistic retry attempt n+1: a random delay that
+// grows with n (up to ~25 ms), so that writers racing for one row spread out
+// instead of colliding again in lockstep.
+func backoff(ctx context.Context, n int) error {
+	limit := time.Duration(1<<min(n, 5)) * 800 * time.Microsecond
+	t := time.NewTimer(time.Duration(rand.Int64N(int64(limit))))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
 
 func (s *Service) rewrite(ctx context.Context, k kind, rt *scim.ResourceType, id, ifMatch, action string,
 	fn func(cur *Resource, attrs map[string]any) (*rewrite, error)) (*Resource, *Change, error) {
@@ -404,7 +423,22 @@ func (s *Service) rewrite(ctx context.Context, k kind, rt *scim.ResourceType, id
 		if err != nil {
 			return nil, nil, err
 		}
+		membership := k == groupKind && (rw.membersSet || len(rw.addMembers)+len(rw.removeMembers) > 0)
+		unchanged := bytes.Equal(data, cur.Body)
+		if unchanged && !membership {
+			// Nothing to write (an IdP re-sending what is stored): no
+			// storage transaction, no version change.
+			return cur, &Change{Type: k.name, ID: id, Action: action, Resource: cur, Unknown: rw.unknown}, nil
+		}
 		resOp := store.Op{Kind: store.Replace, Entity: entity(k.resKey(id), encodeRow(cur.Created, data)), IfMatch: e.ETag}
+		if unchanged {
+			// Only members change: touch the group row instead of rewriting
+			// it, so concurrent membership changes do not collide on it.
+			resOp = store.Op{Kind: store.Touch, Entity: entity(k.resKey(id), nil)}
+			if ifMatch != "" && ifMatch != "*" {
+				resOp.IfMatch = e.ETag
+			}
+		}
 		ops := append([]store.Op{resOp}, indexOps(k, id, oldAttrs, rw.attrs)...)
 		ch := &Change{Type: k.name, ID: id, Action: action, Changed: rw.changed, Unknown: rw.unknown}
 		if ch.Changed == nil {
@@ -417,7 +451,7 @@ func (s *Service) rewrite(ctx context.Context, k kind, rt *scim.ResourceType, id
 		res := &Resource{Type: k.name, ID: id, Body: data, Created: cur.Created, Modified: s.now().UTC()}
 
 		var etag string
-		if k == groupKind && (rw.membersSet || len(rw.addMembers)+len(rw.removeMembers) > 0) {
+		if membership {
 			adds, removes := rw.addMembers, rw.removeMembers
 			if rw.membersSet {
 				adds, removes, err = s.diffMembers(ctx, id, rw.replaceMembers)
@@ -437,6 +471,9 @@ func (s *Service) rewrite(ctx context.Context, k kind, rt *scim.ResourceType, id
 		if err != nil {
 			var be *store.BatchError
 			if errors.As(err, &be) && be.Index == 0 && (store.IsPrecondition(err) || store.IsNotFound(err)) {
+				if err := backoff(ctx, attempt); err != nil {
+					return nil, nil, err
+				}
 				continue // a concurrent writer changed the row: re-read and re-apply
 			}
 			return nil, nil, s.uniquenessErr(storeErr(err, what), k, rw.attrs)
@@ -515,6 +552,9 @@ func (s *Service) Delete(ctx context.Context, typ, id, ifMatch string) (*Change,
 		if _, err := s.st.Batch(ctx, Table, ops); err != nil {
 			var be *store.BatchError
 			if errors.As(err, &be) && be.Index == 0 && store.IsPrecondition(err) {
+				if err := backoff(ctx, attempt); err != nil {
+					return nil, err
+				}
 				continue
 			}
 			return nil, storeErr(err, what)

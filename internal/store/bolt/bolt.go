@@ -49,7 +49,11 @@ type Options struct {
 	// value fails at once if the file is locked.
 	LockTimeout time.Duration
 	// MaxBatchDelay is how long concurrent writes wait to be coalesced into
-	// one transaction. Zero means DefaultMaxBatchDelay.
+	// one transaction. Zero means DefaultMaxBatchDelay. A lone writer does
+	// not wait. Around one fsync's time is best: commits then follow each
+	// other back to back, each carrying the writes that arrived during the
+	// previous one (on the 2-core dev machine 1 ms beat 2 and 4 ms, and
+	// beat no coalescing by 2-4x, with 16 writers).
 	MaxBatchDelay time.Duration
 	// MaxBatchSize is the most Batch calls coalesced into one transaction.
 	// Zero means DefaultMaxBatchSize.
@@ -59,7 +63,7 @@ type Options struct {
 // Defaults of Options.
 const (
 	DefaultLockTimeout   = 5 * time.Second
-	DefaultMaxBatchDelay = 2 * time.Millisecond
+	DefaultMaxBatchDelay = time.Millisecond
 	DefaultMaxBatchSize  = 256
 )
 

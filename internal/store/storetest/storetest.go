@@ -54,6 +54,8 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"BatchInvalid", testBatchInvalid},
 		{"BatchMaxOps", testBatchMaxOps},
 		{"MaxDataSize", testMaxDataSize},
+		{"MaxDataSizeReplace", testMaxDataSizeReplace},
+		{"MaxBatchDataSize", testMaxBatchDataSize},
 		{"DataRoundTrip", testDataRoundTrip},
 		{"TablesIsolated", testTablesIsolated},
 		{"MissingTable", testMissingTable},
@@ -334,6 +336,8 @@ func testETagChanges(t *testing.T, s store.Store) {
 		record(fmt.Sprintf("replace %d", i), etag)
 		etag = mustBatch(t, s, table, store.Op{Kind: store.Upsert, Entity: ent("p", "r", "same")})[0]
 		record(fmt.Sprintf("upsert %d", i), etag)
+		etag = mustBatch(t, s, table, store.Op{Kind: store.Touch, Entity: ent("p", "r", "")})[0]
+		record(fmt.Sprintf("touch %d", i), etag)
 	}
 	mustBatch(t, s, table, store.Op{Kind: store.Delete, Entity: ent("p", "r", "")})
 	etag = mustBatch(t, s, table, insert("p", "r", "same"))[0]
@@ -382,6 +386,8 @@ func testBatchAtomic(t *testing.T, s store.Store) {
 		{"replace missing", store.Op{Kind: store.Replace, Entity: ent("p", "missing", "boom")}, store.ErrNotFound},
 		{"delete stale", store.Op{Kind: store.Delete, Entity: ent("p", "exists", ""), IfMatch: stale}, store.ErrPrecondition},
 		{"delete missing", store.Op{Kind: store.Delete, Entity: ent("p", "missing", "")}, store.ErrNotFound},
+		{"touch stale", store.Op{Kind: store.Touch, Entity: ent("p", "exists", ""), IfMatch: stale}, store.ErrPrecondition},
+		{"touch missing", store.Op{Kind: store.Touch, Entity: ent("p", "missing", "")}, store.ErrNotFound},
 	}
 	for _, f := range failing {
 		t.Run(f.name, func(t *testing.T) {
@@ -431,6 +437,12 @@ func testBatchInvalid(t *testing.T, s store.Store) {
 		{"row key too long", bad("p", strings.Repeat("k", store.MaxKeyLen+1))},
 		{"slash in partition key", []store.Op{insert("p/q", "ok", "x")}},
 		{"unknown kind", []store.Op{insert("p", "ok", "x"), {Kind: store.OpKind(99), Entity: ent("p", "z", "x")}}},
+		{"batch data too large", []store.Op{
+			{Kind: store.Insert, Entity: store.Entity{PartitionKey: "p", RowKey: "big1", Data: make([]byte, store.MaxDataSize)}},
+			{Kind: store.Insert, Entity: store.Entity{PartitionKey: "p", RowKey: "big2", Data: make([]byte, store.MaxDataSize)}},
+			{Kind: store.Insert, Entity: store.Entity{PartitionKey: "p", RowKey: "big3", Data: make([]byte, store.MaxDataSize)}},
+			{Kind: store.Insert, Entity: store.Entity{PartitionKey: "p", RowKey: "big4", Data: make([]byte, 1)}},
+		}},
 		{"data too large", []store.Op{insert("p", "ok", "x"), {Kind: store.Insert, Entity: store.Entity{PartitionKey: "p", RowKey: "big", Data: make([]byte, store.MaxDataSize+1)}}}},
 		{"failing op too", []store.Op{insert("p", "ok", "x"), insert("p", "exists", "x"), insert("q", "other", "x")}},
 	}
@@ -507,6 +519,62 @@ func testMaxDataSize(t *testing.T, s store.Store) {
 	}
 }
 
+// testMaxBatchDataSize writes a batch carrying exactly MaxBatchDataSize
+// bytes over many ops.
+func testMaxBatchDataSize(t *testing.T, s store.Store) {
+	const n = store.MaxBatchOps
+	ops := make([]store.Op, n)
+	want := make(map[string][]byte, n)
+	for i := range ops {
+		size := store.MaxBatchDataSize / n
+		if i == n-1 {
+			size = store.MaxBatchDataSize - (n-1)*size
+		}
+		rk := fmt.Sprintf("row%03d", i)
+		want[rk] = bytes.Repeat([]byte{byte(i)}, size)
+		ops[i] = store.Op{Kind: store.Insert, Entity: store.Entity{PartitionKey: "p", RowKey: rk, Data: want[rk]}}
+	}
+	mustBatch(t, s, table, ops...)
+	es, err := s.List(context.Background(), table, store.Query{PartitionKey: "p"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(es) != n {
+		t.Fatalf("List returned %d rows, want %d", len(es), n)
+	}
+	for _, e := range es {
+		if !bytes.Equal(e.Data, want[e.RowKey]) {
+			t.Errorf("row %q: %d bytes read back, want %d", e.RowKey, len(e.Data), len(want[e.RowKey]))
+		}
+	}
+}
+
+// testMaxDataSizeReplace checks that the limit holds for every kind of
+// write, not only for Insert.
+func testMaxDataSizeReplace(t *testing.T, s store.Store) {
+	etag := mustBatch(t, s, table, insert("p", "big", "small"))[0]
+	for i, kind := range []store.OpKind{store.Replace, store.Upsert, store.Upsert} {
+		rk := "big"
+		if i == 2 {
+			rk = "new" // an upsert that creates the row
+		}
+		big := bytes.Repeat([]byte{byte('a' + i)}, store.MaxDataSize)
+		op := store.Op{Kind: kind, Entity: store.Entity{PartitionKey: "p", RowKey: rk, Data: big}}
+		if kind == store.Replace {
+			op.IfMatch = etag
+		}
+		etags, err := s.Batch(context.Background(), table, []store.Op{op})
+		if err != nil {
+			t.Errorf("%s of %d bytes: %v", kind, len(big), err)
+			continue
+		}
+		e := mustGet(t, s, table, "p", rk)
+		if !bytes.Equal(e.Data, big) || e.ETag != etags[0] {
+			t.Errorf("%s of %d bytes: read back %d bytes, ETag %q (Batch returned %q)", kind, len(big), len(e.Data), e.ETag, etags[0])
+		}
+	}
+}
+
 func testDataRoundTrip(t *testing.T, s store.Store) {
 	cases := map[string][]byte{
 		"empty":   {},
@@ -531,7 +599,7 @@ func testDataRoundTrip(t *testing.T, s store.Store) {
 	for i := range 8 {
 		mustBatch(t, s, table,
 			store.Op{Kind: store.Upsert, Entity: ent("p", "json", fmt.Sprintf("overwritten %d", i))},
-			store.Op{Kind: store.Upsert, Entity: store.Entity{PartitionKey: "p", RowKey: "grow", Data: bytes.Repeat([]byte{byte(i)}, store.MaxDataSize)}},
+			store.Op{Kind: store.Upsert, Entity: store.Entity{PartitionKey: "p", RowKey: "grow", Data: bytes.Repeat([]byte{byte(i)}, 256<<10)}},
 		)
 	}
 	if !bytes.Equal(kept, cases["json"]) {
