@@ -75,6 +75,7 @@ func TestRunSpawned(t *testing.T) {
 		wantGroups bool
 	}{
 		{"users then lookups and creates", []string{PhaseUsers, PhaseFilter, PhasePost}, []string{PhaseFilter, PhasePost}, false},
+		{"everything", AllPhases, []string{PhaseFilter, PhasePost, PhasePatch}, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
