@@ -206,6 +206,13 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (o Opt
 	fs.SetOutput(out)
 	fs.StringVar(&o.Target, "target", "", "SCIM base URL of a running server on 127.0.0.1 (e.g. http://127.0.0.1:7071/scim/v2)")
 	fs.StringVar(&o.Spawn, "spawn", "", "path of an adfscim binary to start with a fresh store (instead of -target)")
+	fs.Func("spawn-env", "KEY=VALUE added to the spawned server's environment (repeatable)", func(v string) error {
+		if !strings.Contains(v, "=") {
+			return fmt.Errorf("%q is not KEY=VALUE", v)
+		}
+		o.SpawnEnv = append(o.SpawnEnv, v)
+		return nil
+	})
 	fs.StringVar(&o.DataDir, "data-dir", "", "data directory for the spawned server (default: a fresh temporary one, removed afterwards)")
 	fs.StringVar(&o.Token, "token", getenv("SCIM_BEARER_TOKEN"), "bearer token (SCIM_BEARER_TOKEN; generated for -spawn)")
 	fs.IntVar(&o.PID, "pid", 0, "PID of the -target server, for memory figures")

@@ -55,6 +55,9 @@ func TestParseFlags(t *testing.T) {
 		{"phases alone", []string{"-target", "http://127.0.0.1:1/scim/v2", "-phases", "filter, patch"}, func(o Options) bool {
 			return slices.Equal(o.Phases, []string{PhaseFilter, PhasePatch})
 		}},
+		{"server environment", []string{"-spawn", "x", "-spawn-env", "A=1", "-spawn-env", "ADFSCIM_LOG_LEVEL=warn"}, func(o Options) bool {
+			return slices.Equal(o.SpawnEnv, []string{"A=1", "ADFSCIM_LOG_LEVEL=warn"})
+		}},
 		{"sizes and duration", []string{"-spawn", "x", "-users", "300", "-groups", "5", "-members", "20", "-duration", "500ms", "-token", "flag"}, func(o Options) bool {
 			return o.Users == 300 && o.Groups == 5 && o.Members == 20 && o.Duration == 500*time.Millisecond && o.Token == "flag"
 		}},
