@@ -34,6 +34,7 @@ import (
 	"github.com/adfscim/adfscim/internal/config"
 	"github.com/adfscim/adfscim/internal/deploy"
 	"github.com/adfscim/adfscim/internal/directory"
+	"github.com/adfscim/adfscim/internal/loadtest"
 	"github.com/adfscim/adfscim/internal/scim"
 	"github.com/adfscim/adfscim/internal/store"
 	"github.com/adfscim/adfscim/internal/store/bolt"
@@ -58,6 +59,7 @@ commands:
   import     read an export from stdin into an empty store (--force: a non-empty one)
   package    build dist/adfscim.zip, the package Azure Functions deploys
   audit      audit verify|export|expire: check, read or trim the audit trail
+  load       drive a local server the way Entra ID does and report requests/s, latency and memory
 `
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -77,6 +79,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		err = importCommand(ctx, args, getenv, stdin, stdout, stderr)
 	case "package":
 		err = packageCommand(ctx, args, stdout, stderr)
+	case "load":
+		err = loadtest.Command(ctx, args, getenv, stdout, stderr)
 	case "audit":
 		code, err := auditCommand(ctx, args, getenv, stdout, stderr)
 		if err != nil {
