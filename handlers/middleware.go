@@ -129,15 +129,28 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 	})
 }
 
-// sourceOf names the client address for failure rate limiting.
+// sourceOf names the client address for failure rate limiting and the
+// audit trail. Behind Azure's front ends (and the Functions host, which
+// connects from loopback) the client is the right-most X-Forwarded-For
+// entry that is not a loopback address: entries to its left are whatever
+// the client itself sent, and cannot be trusted.
 func sourceOf(r *http.Request) string {
-	if f := r.Header.Get("X-Forwarded-For"); f != "" {
-		first, _, _ := strings.Cut(f, ",")
-		return strings.TrimSpace(first)
-	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		host = r.RemoteAddr
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		return host // not behind a local proxy: the peer is the client
+	}
+	hops := strings.Split(r.Header.Get("X-Forwarded-For"), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		hop := strings.TrimSpace(hops[i])
+		if h, _, err := net.SplitHostPort(hop); err == nil {
+			hop = h
+		}
+		if ip := net.ParseIP(hop); ip != nil && !ip.IsLoopback() {
+			return ip.String()
+		}
 	}
 	return host
 }
