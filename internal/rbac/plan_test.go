@@ -124,14 +124,14 @@ func TestPlan(t *testing.T) {
 			deletes: []string{"adf-a/1/dfc", "adf-a/2/dfc"}}, // adf-b is no longer mapped: not listed, not touched
 		{name: "foreign assignments are drift, never deleted",
 			extra: []Assignment{
-				foreign(factoryA, pid(7), roleDFC),                                          // shadow access
-				foreign(factoryA, pid(8), "b24988ac-6180-42a0-ab88-20f7382dd24c"),           // unmapped role: ignored
+				foreign(factoryA, pid(7), roleDFC),                                                                                  // shadow access
+				foreign(factoryA, pid(8), "b24988ac-6180-42a0-ab88-20f7382dd24c"),                                                   // unmapped role: ignored
 				foreign("/subscriptions/"+sub+"/resourceGroups/other/providers/Microsoft.DataFactory/factories/x", pid(9), roleDFC), // unmapped factory: ignored
 			},
 			drift: []string{"adf-a/7/dfc"}, covers: []bool{false}},
 		{name: "foreign assignment covering a desired one",
-			change: func(s *State) { s.Members["g1"] = append(s.Members["g1"], "u3") },
-			extra:  []Assignment{foreign(factoryA, pid(3), roleDFC)},
+			change:  func(s *State) { s.Members["g1"] = append(s.Members["g1"], "u3") },
+			extra:   []Assignment{foreign(factoryA, pid(3), roleDFC)},
 			creates: []string{"adf-b/3/dfc"}, drift: []string{"adf-a/3/dfc"}, covers: []bool{true}},
 		{name: "deterministic name without the marker is not ours",
 			change: func(s *State) { s.Members["g1"] = []string{"u1", "u2"} },
