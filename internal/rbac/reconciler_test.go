@@ -91,6 +91,27 @@ func TestGroupItemsAndGroupMode(t *testing.T) {
 	if got := e.simAssignments(t); len(got) != 0 {
 		t.Fatalf("after rename ARM holds %+v", got)
 	}
+	// Renamed back, then deleted.
+	e.dir.putGroup(Group{ID: "g2", DisplayName: "viewers", ExternalID: pid(800)})
+	if err := r.Enqueue(ctx, GroupRef("g2")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.simAssignments(t); len(got) != 1 {
+		t.Fatalf("after renaming back ARM holds %+v", got)
+	}
+	e.dir.deleteGroup("g2")
+	if err := r.Enqueue(ctx, GroupRef("g2")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.simAssignments(t); len(got) != 0 {
+		t.Fatalf("after delete ARM holds %+v", got)
+	}
 }
 
 func TestOneFailureDoesNotStopOthers(t *testing.T) {
