@@ -31,18 +31,17 @@ func forbiddenKeyRune(r rune) bool {
 // value while staying under MaxKeyLen.
 const maxEncodedLen = 512
 
-// EncodeKey turns any string into a value that is safe inside a key: '%' and
-// every forbidden character are percent-encoded, so distinct inputs stay
-// distinct and the order of plain ASCII values is kept. Inputs whose encoding
-// would be longer than 512 bytes are replaced by a digest (still distinct in
-// practice, and still deterministic).
+// EncodeKey turns any string into a value that is safe inside a key: '%',
+// every forbidden character and every byte that is not valid UTF-8 are
+// percent-encoded byte by byte (as in a URL), so distinct inputs stay distinct
+// and the order of plain ASCII values is kept. Inputs whose encoding would be
+// longer than 512 bytes are replaced by "%H" and the hex SHA-256 of the input
+// (still distinct in practice, deterministic, and never the encoding of a
+// short input, since an encoded '%' is always followed by two hex digits).
 func EncodeKey(s string) string {
-	if !utf8.ValidString(s) {
-		s = strings.ToValidUTF8(s, "\uFFFD")
-	}
-	needs := false
+	needs := !utf8.ValidString(s)
 	for _, r := range s {
-		if r == '%' || forbiddenKeyRune(r) {
+		if needs || r == '%' || forbiddenKeyRune(r) {
 			needs = true
 			break
 		}
@@ -51,16 +50,16 @@ func EncodeKey(s string) string {
 	if needs {
 		var b strings.Builder
 		b.Grow(len(s) + 8)
-		for _, r := range s {
-			if r == '%' || forbiddenKeyRune(r) {
-				if r > 0xff {
-					fmt.Fprintf(&b, "%%u%04X", r)
-				} else {
-					fmt.Fprintf(&b, "%%%02X", r)
+		for i := 0; i < len(s); {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r == '%' || forbiddenKeyRune(r) || (r == utf8.RuneError && size == 1) {
+				for _, c := range []byte(s[i : i+size]) {
+					fmt.Fprintf(&b, "%%%02X", c)
 				}
-				continue
+			} else {
+				b.WriteString(s[i : i+size])
 			}
-			b.WriteRune(r)
+			i += size
 		}
 		out = b.String()
 	}
@@ -73,7 +72,8 @@ func EncodeKey(s string) string {
 
 // ValidateBatch checks ops against the contract: 1 to MaxBatchOps operations,
 // one partition, each RowKey once, valid keys, known kinds, Data within
-// MaxDataSize. Engines call it before writing anything.
+// MaxDataSize per op and MaxBatchDataSize in all. Engines call it before
+// writing anything.
 func ValidateBatch(ops []Op) error {
 	if len(ops) == 0 {
 		return fmt.Errorf("%w: empty batch", ErrInvalid)
@@ -83,6 +83,7 @@ func ValidateBatch(ops []Op) error {
 	}
 	pk := ops[0].Entity.PartitionKey
 	seen := make(map[string]struct{}, len(ops))
+	total := 0
 	for i, op := range ops {
 		e := op.Entity
 		if e.PartitionKey != pk {
@@ -96,12 +97,15 @@ func ValidateBatch(ops []Op) error {
 		}
 		seen[e.RowKey] = struct{}{}
 		switch op.Kind {
-		case Insert, Replace, Upsert, Delete:
+		case Insert, Replace, Upsert, Delete, Touch:
 		default:
 			return fmt.Errorf("%w: op %d has unknown kind %v", ErrInvalid, i, op.Kind)
 		}
 		if len(e.Data) > MaxDataSize {
 			return fmt.Errorf("%w: op %d carries %d bytes (max %d)", ErrInvalid, i, len(e.Data), MaxDataSize)
+		}
+		if total += len(e.Data); total > MaxBatchDataSize {
+			return fmt.Errorf("%w: batch carries more than %d bytes of data", ErrInvalid, MaxBatchDataSize)
 		}
 	}
 	return nil

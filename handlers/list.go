@@ -1,0 +1,225 @@
+package handlers
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/adfscim/adfscim/internal/directory"
+	"github.com/adfscim/adfscim/internal/scim"
+	"github.com/adfscim/adfscim/internal/tokens"
+)
+
+// listParams are the query parameters of a list or .search request.
+type listParams struct {
+	filter     string
+	startIndex int
+	count      int
+	countSet   bool
+	attributes string
+	excluded   string
+	sortBy     string
+	sortOrder  string
+	// cursor is set for RFC 9865 cursor pagination ("" asks for the first page).
+	cursor    string
+	cursorSet bool
+}
+
+func listParamsFromQuery(r *http.Request) listParams {
+	q := r.URL.Query()
+	p := listParams{
+		filter:     q.Get("filter"),
+		attributes: q.Get("attributes"),
+		excluded:   q.Get("excludedAttributes"),
+		sortBy:     q.Get("sortBy"),
+		sortOrder:  q.Get("sortOrder"),
+	}
+	p.startIndex, _ = strconv.Atoi(q.Get("startIndex"))
+	if c, ok := q["cursor"]; ok {
+		p.cursor, p.cursorSet = c[0], true
+	}
+	if c := q.Get("count"); c != "" {
+		p.count, _ = strconv.Atoi(c)
+		p.countSet = true
+	}
+	return p
+}
+
+// search answers POST /{type}/.search: the list parameters in a body.
+func (s *Server) search(w http.ResponseWriter, r *http.Request, rt *scim.ResourceType) {
+	body, _, err := readBody(w, r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	var p listParams
+	for k, v := range body {
+		switch strings.ToLower(k) {
+		case "filter":
+			p.filter, _ = v.(string)
+		case "startindex":
+			p.startIndex = jsonInt(v)
+		case "count":
+			p.count, p.countSet = jsonInt(v), true
+		case "attributes":
+			p.attributes = joinStrings(v)
+		case "excludedattributes":
+			p.excluded = joinStrings(v)
+		case "sortby":
+			p.sortBy, _ = v.(string)
+		case "sortorder":
+			p.sortOrder, _ = v.(string)
+		case "cursor":
+			p.cursor, _ = v.(string)
+			p.cursorSet = true
+		}
+	}
+	s.list(w, r, rt, p)
+}
+
+func jsonInt(v any) int {
+	switch t := v.(type) {
+	case json.Number:
+		n, _ := strconv.Atoi(t.String())
+		return n
+	case string:
+		n, _ := strconv.Atoi(t)
+		return n
+	}
+	return 0
+}
+
+func joinStrings(v any) string {
+	switch t := v.(type) {
+	case string:
+		return t
+	case []any:
+		parts := make([]string, 0, len(t))
+		for _, x := range t {
+			if s, ok := x.(string); ok {
+				parts = append(parts, s)
+			}
+		}
+		return strings.Join(parts, ",")
+	}
+	return ""
+}
+
+// list answers a list or search request with a ListResponse.
+func (s *Server) list(w http.ResponseWriter, r *http.Request, rt *scim.ResourceType, p listParams) {
+	if !requireScope(w, r, tokens.ScimRead) {
+		return
+	}
+	if p.startIndex < 1 {
+		p.startIndex = 1
+	}
+	if !p.countSet || p.count > s.opts.MaxPageSize {
+		p.count = s.opts.MaxPageSize
+	}
+	if p.count < 0 {
+		p.count = 0
+	}
+	rd := s.renderer(r, rt, p.attributes, p.excluded)
+	opts := directory.ListOptions{StartIndex: p.startIndex, Count: p.count, WithRelations: rd.wantsRelations()}
+	if strings.TrimSpace(p.filter) != "" {
+		lookup, match, err := compileFilter(rt, p.filter)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		opts.Lookup, opts.Match = lookup, match
+	}
+	if p.sortBy != "" {
+		less, err := sortLess(rt, p.sortBy, p.sortOrder)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		opts.Less = less
+	}
+	if p.cursorSet {
+		if p.sortBy != "" {
+			writeError(w, r, scim.BadRequest(scim.ErrInvalidValue, "sortBy cannot be combined with cursor pagination; page with startIndex instead"))
+			return
+		}
+		after, err := decodeCursor(p.cursor)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		opts.After = after
+	}
+	res, err := s.dir.List(r.Context(), rt.ID, opts)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	b := getBuf()
+	defer putBuf(b)
+	b.WriteString(`{"schemas":["` + scim.SchemaListResponse + `"],"totalResults":`)
+	b.WriteString(strconv.Itoa(res.Total))
+	b.WriteString(`,"itemsPerPage":`)
+	b.WriteString(strconv.Itoa(len(res.Resources)))
+	if p.cursorSet {
+		if res.More && len(res.Resources) > 0 {
+			b.WriteString(`,"nextCursor":"`)
+			b.WriteString(encodeCursor(res.Resources[len(res.Resources)-1].ID))
+			b.WriteByte('"')
+		}
+	} else {
+		b.WriteString(`,"startIndex":`)
+		b.WriteString(strconv.Itoa(p.startIndex))
+	}
+	b.WriteString(`,"Resources":[`)
+	for i, item := range res.Resources {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		if err := rd.write(b, item); err != nil {
+			writeError(w, r, err)
+			return
+		}
+	}
+	b.WriteString(`]}`)
+	writeBody(w, http.StatusOK, b.Bytes())
+}
+
+// Cursors (RFC 9865) are the id of the last resource of a page, opaque to
+// clients. Positions never expire: a cursor stays valid while resources are
+// created and deleted around it.
+const cursorPrefix = "c1."
+
+func encodeCursor(id string) string {
+	return cursorPrefix + base64.RawURLEncoding.EncodeToString([]byte(id))
+}
+
+func decodeCursor(c string) (string, error) {
+	if c == "" {
+		return "", nil
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(c, cursorPrefix))
+	if err != nil || !strings.HasPrefix(c, cursorPrefix) || !validResourceID(string(raw)) {
+		return "", scim.BadRequest(scim.ErrInvalidCursor, "the cursor %q was not issued by this service", c)
+	}
+	return string(raw), nil
+}
+
+// validResourceID reports whether s has the shape of a resource id (a
+// lower-case UUID).
+func validResourceID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i, c := range s {
+		if i == 8 || i == 13 || i == 18 || i == 23 {
+			if c != '-' {
+				return false
+			}
+		} else if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}

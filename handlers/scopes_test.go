@@ -1,0 +1,63 @@
+package handlers_test
+
+import (
+	"net/http"
+	"testing"
+)
+
+// scopeAuth hands out one token per scope set, to check every route's scope.
+const (
+	writeOnlyToken = "write-only-token-value"
+	noScopeToken   = "no-scope-token-value"
+)
+
+// TestScopesOnEveryRoute sends each route a token without the scope it
+// needs (403 with a SCIM Error) and one with it (not 401/403).
+func TestScopesOnEveryRoute(t *testing.T) {
+	e := newEnv(t)
+	uid := e.createUser(`{"userName":"scoped@contoso.com"}`)["id"].(string)
+	gr := e.do("POST", "/scim/v2/Groups", `{"displayName":"scoped"}`)
+	gid := gr.json(t)["id"].(string)
+	routes := []struct {
+		method, path, body string
+		scope              string
+	}{
+		{"GET", "/scim/v2/ServiceProviderConfig", "", "scim.read"},
+		{"GET", "/scim/v2/ResourceTypes", "", "scim.read"},
+		{"GET", "/scim/v2/ResourceTypes/User", "", "scim.read"},
+		{"GET", "/scim/v2/Schemas", "", "scim.read"},
+		{"GET", "/scim/v2/Schemas/urn:ietf:params:scim:schemas:core:2.0:User", "", "scim.read"},
+		{"GET", "/scim/v2/Users", "", "scim.read"},
+		{"GET", "/scim/v2/Users/" + uid, "", "scim.read"},
+		{"POST", "/scim/v2/Users/.search", `{"schemas":["urn:ietf:params:scim:api:messages:2.0:SearchRequest"]}`, "scim.read"},
+		{"GET", "/scim/v2/Groups", "", "scim.read"},
+		{"GET", "/scim/v2/Groups/" + gid, "", "scim.read"},
+		{"POST", "/scim/v2/Groups/.search", `{"schemas":["urn:ietf:params:scim:api:messages:2.0:SearchRequest"]}`, "scim.read"},
+		{"POST", "/scim/v2/Users", `{"userName":"new@contoso.com"}`, "scim.write"},
+		{"PUT", "/scim/v2/Users/" + uid, `{"userName":"scoped@contoso.com"}`, "scim.write"},
+		{"PATCH", "/scim/v2/Users/" + uid, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","path":"active","value":true}]}`, "scim.write"},
+		{"POST", "/scim/v2/Groups", `{"displayName":"new"}`, "scim.write"},
+		{"PUT", "/scim/v2/Groups/" + gid, `{"displayName":"scoped"}`, "scim.write"},
+		{"PATCH", "/scim/v2/Groups/" + gid, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","path":"displayName","value":"scoped"}]}`, "scim.write"},
+		{"DELETE", "/scim/v2/Groups/" + gid, "", "scim.write"},
+		{"DELETE", "/scim/v2/Users/" + uid, "", "scim.write"},
+	}
+	for _, rt := range routes {
+		t.Run(rt.method+" "+rt.path, func(t *testing.T) {
+			without := noScopeToken
+			with := testToken
+			switch rt.scope {
+			case "scim.read":
+				without = writeOnlyToken
+			case "scim.write":
+				without = readToken
+			}
+			denied := e.do(rt.method, rt.path, rt.body, "Authorization", "Bearer "+without)
+			wantError(t, denied, http.StatusForbidden, "")
+			allowed := e.do(rt.method, rt.path, rt.body, "Authorization", "Bearer "+with)
+			if allowed.status == http.StatusForbidden || allowed.status == http.StatusUnauthorized || allowed.status >= 500 {
+				t.Errorf("with %s: %d %s", rt.scope, allowed.status, allowed.body)
+			}
+		})
+	}
+}

@@ -1,0 +1,238 @@
+// adfscim: one deployment per tenant.
+//
+//   az deployment group create -g <rg> -f infra/main.bicep -p infra/main.bicepparam
+//
+// Creates a user-assigned identity that the service uses for everything, a
+// storage account (shared keys off) with the service's tables and the
+// deployment container, a Key Vault for the bearer tokens (RBAC only), Log
+// Analytics and Application Insights (local auth off), a Flex Consumption
+// Function App running the Go custom handler, and on every Data Factory named
+// in `bindings` a Role Based Access Control Administrator assignment that an
+// ABAC condition limits to the roles mapped on that factory and to User and
+// Group principals. See docs/deploy.md.
+targetScope = 'resourceGroup'
+
+@description('Short name of this deployment, used in resource names: 3-11 lower-case letters and digits.')
+@minLength(3)
+@maxLength(11)
+param baseName string
+
+@description('Azure region of every resource.')
+param location string = resourceGroup().location
+
+@description('Function App name, globally unique: the SCIM endpoint is https://<appName>.azurewebsites.net/scim/v2.')
+param appName string = 'func-${baseName}-${uniqueString(resourceGroup().id, baseName)}'
+
+@description('''Group-to-role bindings: each { group, role, factories }.
+group: the SCIM group's displayName or externalId;
+role: a role definition GUID, or one of the aliases DataFactoryContributor, Reader, PipelineOperator;
+factories: Data Factory resource ids, in any resource group or subscription of the tenant.
+Written to ADFSCIM_MAPPING, and the only roles the service may assign on each factory.''')
+param bindings array = []
+
+@description('Create the custom role "Data Factory Pipeline Operator" (alias PipelineOperator in bindings).')
+param createOperatorRole bool = false
+
+@description('Name of the custom operator role; unique in the Entra tenant.')
+param operatorRoleName string = 'Data Factory Pipeline Operator'
+
+@description('Grant the service Key Vault Secrets Officer so token rotation can run inside the app. Off: operators rotate with `adfscim token rotate`.')
+param tokenRotationInApp bool = false
+
+@description('Object id of the person or group who creates and rotates tokens (Key Vault Secrets Officer on the vault); empty grants no one.')
+param secretsAdminObjectId string = ''
+
+@description('Principal type of secretsAdminObjectId.')
+@allowed([
+  'User'
+  'Group'
+])
+param secretsAdminPrincipalType string = 'User'
+
+@description('How long the last known tokens stay valid while Key Vault cannot be reached (ADFSCIM_TOKEN_GRACE), as a Go duration.')
+param tokenGrace string = '1h'
+
+@description('How often the service re-reads the tokens from Key Vault (ADFSCIM_TOKEN_REFRESH), as a Go duration.')
+param tokenRefresh string = '5m'
+
+@description('Azure Resource Manager endpoint (ADFSCIM_ARM_ENDPOINT).')
+param armEndpoint string = environment().resourceManager
+
+@description('Microsoft Graph endpoint for userPrincipalName lookups (ADFSCIM_GRAPH_ENDPOINT); empty turns them off.')
+param graphEndpoint string = ''
+
+@description('Days audit records are kept (ADFSCIM_AUDIT_RETENTION_DAYS); 0 keeps them forever.')
+@minValue(0)
+param auditRetentionDays int = 0
+
+@description('Service log level (ADFSCIM_LOG_LEVEL).')
+@allowed([
+  'debug'
+  'info'
+  'warn'
+  'error'
+])
+param logLevel string = 'info'
+
+@description('Days Log Analytics keeps data.')
+@minValue(30)
+@maxValue(730)
+param logRetentionDays int = 30
+
+@description('Most instances the Flex Consumption plan scales out to.')
+@minValue(40)
+@maxValue(1000)
+param maximumInstanceCount int = 40
+
+@description('Tags applied to every resource.')
+param tags object = {}
+
+var suffix = uniqueString(resourceGroup().id, baseName)
+var deploymentContainerName = 'app-package'
+// The service's tables (internal/deploy.Tables).
+var tableNames = [
+  'scim'
+  'rbac'
+  'audit'
+  'tokens'
+]
+
+// The custom role's GUID is fixed per subscription so a redeploy updates it.
+var operatorRoleGuid = guid(subscription().id, 'adfscim', operatorRoleName)
+var roleAliases = {
+  DataFactoryContributor: '673868aa-7521-48a0-acc6-0f60742d39f5'
+  Reader: 'acdd72a7-3385-48ef-bd42-f606fba81ae7'
+  PipelineOperator: operatorRoleGuid
+}
+
+// Bindings with every role resolved to its GUID.
+var resolvedBindings = map(bindings, b => {
+  group: b.group
+  role: contains(roleAliases, b.role) ? roleAliases[b.role] : b.role
+  factories: b.factories
+})
+
+// Every factory named by a binding, once.
+var factoryIds = union(flatten(map(resolvedBindings, b => b.factories)), [])
+
+module identity 'modules/identity.bicep' = {
+  name: 'adfscim-identity'
+  params: {
+    name: 'id-${baseName}-${suffix}'
+    location: location
+    tags: tags
+  }
+}
+
+module storage 'modules/storage.bicep' = {
+  name: 'adfscim-storage'
+  params: {
+    name: take('st${baseName}${suffix}', 24)
+    location: location
+    tags: tags
+    principalId: identity.outputs.principalId
+    deploymentContainerName: deploymentContainerName
+    tableNames: tableNames
+  }
+}
+
+module keyVault 'modules/keyvault.bicep' = {
+  name: 'adfscim-keyvault'
+  params: {
+    name: take('kv-${baseName}-${suffix}', 24)
+    location: location
+    tags: tags
+    principalId: identity.outputs.principalId
+    grantSecretsOfficer: tokenRotationInApp
+    secretsAdminObjectId: secretsAdminObjectId
+    secretsAdminPrincipalType: secretsAdminPrincipalType
+  }
+}
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'adfscim-monitoring'
+  params: {
+    workspaceName: 'log-${baseName}-${suffix}'
+    appInsightsName: 'appi-${baseName}-${suffix}'
+    location: location
+    tags: tags
+    retentionInDays: logRetentionDays
+    principalId: identity.outputs.principalId
+  }
+}
+
+module functionApp 'modules/functionapp.bicep' = {
+  name: 'adfscim-functionapp'
+  params: {
+    name: appName
+    planName: 'plan-${baseName}-${suffix}'
+    location: location
+    tags: tags
+    identityId: identity.outputs.id
+    identityClientId: identity.outputs.clientId
+    storageAccountName: storage.outputs.name
+    blobEndpoint: storage.outputs.blobEndpoint
+    deploymentContainerName: deploymentContainerName
+    appInsightsConnectionString: monitoring.outputs.connectionString
+    maximumInstanceCount: maximumInstanceCount
+    // The service's settings (internal/deploy.Settings); the module adds the
+    // host's own and APPLICATIONINSIGHTS_CONNECTION_STRING.
+    appSettings: {
+      TABLES_ENDPOINT: storage.outputs.tableEndpoint
+      AZURE_CLIENT_ID: identity.outputs.clientId
+      KEYVAULT_URL: keyVault.outputs.uri
+      ADFSCIM_TOKEN_GRACE: tokenGrace
+      ADFSCIM_TOKEN_REFRESH: tokenRefresh
+      ADFSCIM_MAPPING: string({
+        bindings: resolvedBindings
+      })
+      ADFSCIM_ARM_ENDPOINT: armEndpoint
+      ADFSCIM_GRAPH_ENDPOINT: graphEndpoint
+      ADFSCIM_AUDIT_RETENTION_DAYS: string(auditRetentionDays)
+      ADFSCIM_LOG_LEVEL: logLevel
+    }
+  }
+}
+
+module operatorRole 'modules/operator-role.bicep' = if (createOperatorRole && !empty(factoryIds)) {
+  name: 'adfscim-operator-role'
+  scope: subscription()
+  params: {
+    roleGuid: operatorRoleGuid
+    roleName: operatorRoleName
+    assignableScopes: union(map(factoryIds, f => '/subscriptions/${split(f, '/')[2]}/resourceGroups/${split(f, '/')[4]}'), [])
+  }
+}
+
+// On each factory, in its own subscription and resource group, the
+// delegation limited to the roles the bindings name for that factory.
+module factoryRbac 'modules/factory-rbac.bicep' = [for (f, i) in factoryIds: {
+  name: 'adfscim-factory-${i}'
+  scope: resourceGroup(split(f, '/')[2], split(f, '/')[4])
+  params: {
+    factoryId: f
+    principalId: identity.outputs.principalId
+    bindings: resolvedBindings
+  }
+}]
+
+@description('SCIM base URL for the identity provider.')
+output scimBaseUrl string = 'https://${functionApp.outputs.defaultHostName}/scim/v2'
+
+@description('Tenant URL for a Microsoft Entra ID provisioning job (SCIM 2.0 compliant mode).')
+output entraTenantUrl string = 'https://${functionApp.outputs.defaultHostName}/scim/v2?aadOptscim062020'
+
+@description('Function App name, for `az functionapp deploy`.')
+output functionAppName string = functionApp.outputs.name
+
+@description('Key Vault URL, for KEYVAULT_URL when running `adfscim token` from a workstation.')
+output keyVaultUrl string = keyVault.outputs.uri
+
+@description('Client id of the service\'s managed identity.')
+output identityClientId string = identity.outputs.clientId
+
+@description('Object id of the service\'s managed identity.')
+output identityPrincipalId string = identity.outputs.principalId
+
+@description('GUID of the custom operator role, when created.')
+output operatorRoleDefinitionId string = createOperatorRole ? operatorRoleGuid : ''

@@ -1,0 +1,658 @@
+package directory
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/adfscim/adfscim/internal/scim"
+	"github.com/adfscim/adfscim/internal/store"
+)
+
+// Options configure a Service.
+type Options struct {
+	// UserExtensions and GroupExtensions are extension schemas declared in
+	// configuration, on top of the enterprise User extension.
+	UserExtensions  []*scim.Schema
+	GroupExtensions []*scim.Schema
+	// Now returns the current time; time.Now when nil.
+	Now func() time.Time
+	// NewID returns a fresh resource id; random UUIDs when nil.
+	NewID func() string
+}
+
+// Service reads and writes users and groups. It is safe for concurrent use,
+// also by several processes sharing one store: every write is an atomic,
+// optimistic batch, never an in-process lock.
+type Service struct {
+	st     store.Store
+	users  *scim.ResourceType
+	groups *scim.ResourceType
+	now    func() time.Time
+	newID  func() string
+}
+
+// New returns a Service over st.
+func New(st store.Store, opts Options) *Service {
+	s := &Service{
+		st:     st,
+		users:  scim.NewUserResourceType(opts.UserExtensions...),
+		groups: scim.NewGroupResourceType(opts.GroupExtensions...),
+		now:    opts.Now,
+		newID:  opts.NewID,
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.newID == nil {
+		s.newID = uuid.NewString
+	}
+	return s
+}
+
+// UserType and GroupType return the resource types the service serves.
+func (s *Service) UserType() *scim.ResourceType  { return s.users }
+func (s *Service) GroupType() *scim.ResourceType { return s.groups }
+
+func (s *Service) kindOf(typ string) (kind, *scim.ResourceType) {
+	if typ == groupKind.name {
+		return groupKind, s.groups
+	}
+	return userKind, s.users
+}
+
+// Change describes a completed write, for the audit trail and the RBAC
+// reconciler.
+type Change struct {
+	Type     string // "User" or "Group"
+	ID       string
+	Action   string // "create", "replace", "patch", "delete"
+	Resource *Resource
+	// Changed lists the attributes the write touched.
+	Changed []string
+	// AccessChanged reports that the write may change someone's access:
+	// a user's active flag or externalId, a group's name, externalId or
+	// members, or a deletion.
+	AccessChanged bool
+	// UsersAffected are user ids whose group memberships changed.
+	UsersAffected []string
+	Unknown       []string
+}
+
+// storeErr maps store errors that are the client's business to SCIM errors
+// and leaves the others (unavailable, internal) wrapped for the HTTP layer.
+func storeErr(err error, what string) error {
+	switch {
+	case err == nil:
+		return nil
+	case store.IsNotFound(err):
+		return scim.NotFound("%s not found", what)
+	case store.IsPrecondition(err):
+		return scim.Errorf(http.StatusPreconditionFailed, "", "%s was modified by another request", what)
+	}
+	return err
+}
+
+// Create stores a new resource of typ from a client body.
+func (s *Service) Create(ctx context.Context, typ string, body map[string]any) (*Resource, *Change, error) {
+	k, rt := s.kindOf(typ)
+	n, err := scim.Normalize(body, rt)
+	if err != nil {
+		return nil, nil, err
+	}
+	id := s.newID()
+	data, err := buildBody(rt, id, n.Attrs)
+	if err != nil {
+		return nil, nil, err
+	}
+	now := s.now().UTC()
+	ops := []store.Op{{Kind: store.Insert, Entity: entity(k.resKey(id), encodeRow(now, data))}}
+	ops = append(ops, indexOps(k, id, nil, n.Attrs)...)
+	var members []scim.Member
+	if n.MembersGiven {
+		members = n.Members
+	}
+	res := &Resource{Type: k.name, ID: id, Body: data, Created: now, Modified: now}
+	ch := &Change{Type: k.name, ID: id, Action: "create", Resource: res, Changed: attrNames(n.Attrs, n.MembersGiven), AccessChanged: true, Unknown: n.Unknown}
+	if len(members) == 0 {
+		etags, err := s.st.Batch(ctx, Table, ops)
+		if err != nil {
+			return nil, nil, s.uniquenessErr(err, k, n.Attrs)
+		}
+		res.ETag = etags[0]
+		if k == groupKind {
+			res.MembersLoaded = true
+		} else {
+			res.GroupsLoaded = true
+		}
+		return res, ch, nil
+	}
+	// A group with members: the group rows and the membership rows go in as
+	// few batches as fit; with more than one batch the members are checked
+	// first so that a bad id fails the request before anything is written.
+	etag, err := s.writeMembership(ctx, id, ops, members, nil, true)
+	if err != nil {
+		return nil, nil, s.uniquenessErr(err, k, n.Attrs)
+	}
+	res.ETag = etag
+	res.Members, res.MembersLoaded = members, true
+	ch.UsersAffected = memberIDs(members)
+	return res, ch, nil
+}
+
+func (s *Service) uniquenessErr(err error, k kind, attrs map[string]any) error {
+	var be *store.BatchError
+	if errors.As(err, &be) && store.IsExists(err) && strings.HasPrefix(be.Op.Entity.RowKey, k.namePrefix) {
+		return scim.Conflict("a %s with %s %q already exists", strings.ToLower(k.name), k.uniqueAttr, attrs[k.uniqueAttr])
+	}
+	return err
+}
+
+// indexOps returns the index row changes that turn old's indexes into new's
+// (old nil: a create; new nil: a delete).
+func indexOps(k kind, id string, old, new map[string]any) []store.Op {
+	var ops []store.Op
+	oldName, _ := old[k.uniqueAttr].(string)
+	newName, _ := new[k.uniqueAttr].(string)
+	if old == nil || !strings.EqualFold(oldName, newName) || new == nil {
+		if old != nil {
+			ops = append(ops, store.Op{Kind: store.Delete, Entity: entity(k.nameKey(oldName), nil)})
+		}
+		if new != nil {
+			ops = append(ops, store.Op{Kind: store.Insert, Entity: entity(k.nameKey(newName), []byte(id))})
+		}
+	}
+	oldExt, _ := old["externalId"].(string)
+	newExt, _ := new["externalId"].(string)
+	if oldExt != newExt || new == nil {
+		if oldExt != "" {
+			ops = append(ops, store.Op{Kind: store.Delete, Entity: entity(k.extKey(oldExt, id), nil)})
+		}
+		if newExt != "" && new != nil {
+			ops = append(ops, store.Op{Kind: store.Upsert, Entity: entity(k.extKey(newExt, id), []byte(id))})
+		}
+	}
+	return ops
+}
+
+// GetOptions say which derived data a read needs.
+type GetOptions struct {
+	// WithRelations loads a user's groups or a group's members.
+	WithRelations bool
+}
+
+// Get reads one resource.
+func (s *Service) Get(ctx context.Context, typ, id string, opts GetOptions) (*Resource, error) {
+	k, _ := s.kindOf(typ)
+	if !validID(id) {
+		return nil, scim.NotFound("%s %q not found", strings.ToLower(k.name), id)
+	}
+	what := fmt.Sprintf("%s %q", strings.ToLower(k.name), id)
+	if k == userKind && opts.WithRelations {
+		// One range query returns the user row and its reverse membership rows.
+		rows, err := s.st.List(ctx, Table, store.Query{PartitionKey: Partition, Prefix: k.resKey(id)})
+		if err != nil {
+			return nil, err
+		}
+		if len(rows) == 0 || rows[0].RowKey != k.resKey(id) {
+			return nil, scim.NotFound("%s not found", what)
+		}
+		res, err := decodeRow(k.name, rows[0])
+		if err != nil {
+			return nil, err
+		}
+		res.ID = id
+		res.GroupsLoaded = true
+		for _, r := range rows[1:] {
+			res.Groups = append(res.Groups, strings.TrimPrefix(r.RowKey, k.resKey(id)+sep))
+		}
+		return res, nil
+	}
+	e, err := s.st.Get(ctx, Table, Partition, k.resKey(id))
+	if err != nil {
+		return nil, storeErr(err, what)
+	}
+	res, err := decodeRow(k.name, e)
+	if err != nil {
+		return nil, err
+	}
+	res.ID = id
+	if k == groupKind && opts.WithRelations {
+		if res.Members, err = s.members(ctx, id); err != nil {
+			return nil, err
+		}
+		res.MembersLoaded = true
+	}
+	return res, nil
+}
+
+// membersPage is how many membership rows one read returns.
+const membersPage = 1000
+
+func (s *Service) members(ctx context.Context, gid string) ([]scim.Member, error) {
+	var out []scim.Member
+	err := s.eachMember(ctx, gid, func(m scim.Member) error {
+		out = append(out, m)
+		return nil
+	})
+	return out, err
+}
+
+// eachMember streams a group's members in pages.
+func (s *Service) eachMember(ctx context.Context, gid string, fn func(scim.Member) error) error {
+	prefix := memberPrefix(gid)
+	after := ""
+	for {
+		rows, err := s.st.List(ctx, Table, store.Query{PartitionKey: Partition, Prefix: prefix, After: after, Limit: membersPage})
+		if err != nil {
+			return err
+		}
+		for _, r := range rows {
+			if err := fn(scim.Member{Value: strings.TrimPrefix(r.RowKey, prefix), Display: string(r.Data)}); err != nil {
+				return err
+			}
+		}
+		if len(rows) < membersPage {
+			return nil
+		}
+		after = rows[len(rows)-1].RowKey
+	}
+}
+
+// EachMember calls fn for every member of group gid, streaming.
+func (s *Service) EachMember(ctx context.Context, gid string, fn func(scim.Member) error) error {
+	if !validID(gid) {
+		return scim.NotFound("group %q not found", gid)
+	}
+	return s.eachMember(ctx, gid, fn)
+}
+
+func checkIfMatch(res *Resource, ifMatch string) error {
+	if ifMatch == "" || ifMatch == "*" {
+		return nil
+	}
+	for _, tag := range strings.Split(ifMatch, ",") {
+		tag = strings.TrimSpace(tag)
+		if tag == res.Version() || "W/"+tag == res.Version() {
+			return nil
+		}
+	}
+	return scim.Errorf(http.StatusPreconditionFailed, "", "the resource's version is %s, not %s", res.Version(), ifMatch)
+}
+
+// Replace overwrites a resource with a client body (PUT). ifMatch, when not
+// empty, must name the current version.
+func (s *Service) Replace(ctx context.Context, typ, id string, body map[string]any, ifMatch string) (*Resource, *Change, error) {
+	k, rt := s.kindOf(typ)
+	n, err := scim.Normalize(body, rt)
+	if err != nil {
+		return nil, nil, err
+	}
+	if bid, ok := body["id"].(string); ok && bid != "" && bid != id {
+		return nil, nil, scim.BadRequest(scim.ErrMutability, "id %q in the body does not match the resource id %q", bid, id)
+	}
+	return s.rewrite(ctx, k, rt, id, ifMatch, "replace", func(*Resource, map[string]any) (*rewrite, error) {
+		rw := &rewrite{attrs: n.Attrs, unknown: n.Unknown}
+		if n.MembersGiven {
+			rw.replaceMembers = n.Members
+			rw.membersSet = true
+		}
+		return rw, nil
+	})
+}
+
+// PatchResult is what a PATCH request does to a resource: its new
+// attributes and, for groups, the membership changes as deltas.
+type PatchResult struct {
+	Attrs          map[string]any
+	Changed        []string
+	AddMembers     []scim.Member
+	RemoveMembers  []string
+	RemoveAll      bool
+	ReplaceMembers []scim.Member // with ReplaceSet: the whole new member list
+	ReplaceSet     bool
+	// Ignored lists paths that named no attribute (logged, not rejected).
+	Ignored []string
+}
+
+// Patcher applies a PATCH request to a copy of a resource's attributes
+// (which include id and schemas).
+type Patcher func(attrs map[string]any) (*PatchResult, error)
+
+// Patch applies a PATCH request to a resource.
+func (s *Service) Patch(ctx context.Context, typ, id string, apply Patcher, ifMatch string) (*Resource, *Change, error) {
+	k, rt := s.kindOf(typ)
+	return s.rewrite(ctx, k, rt, id, ifMatch, "patch", func(cur *Resource, attrs map[string]any) (*rewrite, error) {
+		pr, err := apply(attrs)
+		if err != nil {
+			return nil, err
+		}
+		n, err := scim.Normalize(pr.Attrs, rt)
+		if err != nil {
+			return nil, err
+		}
+		rw := &rewrite{attrs: n.Attrs, changed: pr.Changed, unknown: append(n.Unknown, pr.Ignored...)}
+		switch {
+		case pr.ReplaceSet:
+			rw.replaceMembers, rw.membersSet = pr.ReplaceMembers, true
+		case pr.RemoveAll:
+			rw.replaceMembers, rw.membersSet = pr.AddMembers, true
+		default:
+			rw.addMembers, rw.removeMembers = pr.AddMembers, pr.RemoveMembers
+		}
+		if k == userKind && (len(rw.addMembers)+len(rw.removeMembers) > 0 || rw.membersSet) {
+			return nil, scim.BadRequest(scim.ErrMutability, "a user's groups are read-only: change the group's members instead")
+		}
+		return rw, nil
+	})
+}
+
+// rewrite is the outcome of a PUT or PATCH before it is written.
+type rewrite struct {
+	attrs          map[string]any
+	changed        []string
+	unknown        []string
+	addMembers     []scim.Member
+	removeMembers  []string
+	replaceMembers []scim.Member
+	membersSet     bool
+}
+
+// maxRewriteAttempts bounds the optimistic retries of a PUT or PATCH that
+// keeps meeting concurrent writers.
+const maxRewriteAttempts = 64
+
+// backoff waits before optimistic retry attempt n+1: a random delay that
+// grows with n (up to ~25 ms), so that writers racing for one row spread out
+// instead of colliding again in lockstep.
+func backoff(ctx context.Context, n int) error {
+	limit := time.Duration(1<<min(n, 5)) * 800 * time.Microsecond
+	t := time.NewTimer(time.Duration(rand.Int64N(int64(limit))))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+func (s *Service) rewrite(ctx context.Context, k kind, rt *scim.ResourceType, id, ifMatch, action string,
+	fn func(cur *Resource, attrs map[string]any) (*rewrite, error)) (*Resource, *Change, error) {
+	what := fmt.Sprintf("%s %q", strings.ToLower(k.name), id)
+	if !validID(id) {
+		return nil, nil, scim.NotFound("%s not found", what)
+	}
+	for attempt := 0; attempt < maxRewriteAttempts; attempt++ {
+		e, err := s.st.Get(ctx, Table, Partition, k.resKey(id))
+		if err != nil {
+			return nil, nil, storeErr(err, what)
+		}
+		cur, err := decodeRow(k.name, e)
+		if err != nil {
+			return nil, nil, err
+		}
+		cur.ID = id
+		if err := checkIfMatch(cur, ifMatch); err != nil {
+			return nil, nil, err
+		}
+		oldAttrs, err := cur.Attrs()
+		if err != nil {
+			return nil, nil, err
+		}
+		work, err := cur.Attrs()
+		if err != nil {
+			return nil, nil, err
+		}
+		rw, err := fn(cur, work)
+		if err != nil {
+			return nil, nil, err
+		}
+		stripServerAttrs(oldAttrs)
+		if err := checkImmutable(rt, oldAttrs, rw.attrs); err != nil {
+			return nil, nil, err
+		}
+		data, err := buildBody(rt, id, rw.attrs)
+		if err != nil {
+			return nil, nil, err
+		}
+		membership := k == groupKind && (rw.membersSet || len(rw.addMembers)+len(rw.removeMembers) > 0)
+		unchanged := bytes.Equal(data, cur.Body)
+		if unchanged && !membership {
+			// Nothing to write (an IdP re-sending what is stored): no
+			// storage transaction, no version change.
+			return cur, &Change{Type: k.name, ID: id, Action: action, Resource: cur, Unknown: rw.unknown}, nil
+		}
+		resOp := store.Op{Kind: store.Replace, Entity: entity(k.resKey(id), encodeRow(cur.Created, data)), IfMatch: e.ETag}
+		if unchanged {
+			// Only members change: touch the group row instead of rewriting
+			// it, so concurrent membership changes do not collide on it.
+			resOp = store.Op{Kind: store.Touch, Entity: entity(k.resKey(id), nil)}
+			if ifMatch != "" && ifMatch != "*" {
+				resOp.IfMatch = e.ETag
+			}
+		}
+		ops := append([]store.Op{resOp}, indexOps(k, id, oldAttrs, rw.attrs)...)
+		ch := &Change{Type: k.name, ID: id, Action: action, Changed: rw.changed, Unknown: rw.unknown}
+		if ch.Changed == nil {
+			ch.Changed = diffNames(oldAttrs, rw.attrs)
+			if rw.membersSet {
+				ch.Changed = append(ch.Changed, "members")
+			}
+		}
+		ch.AccessChanged = accessChanged(k, oldAttrs, rw)
+		res := &Resource{Type: k.name, ID: id, Body: data, Created: cur.Created, Modified: s.now().UTC()}
+
+		var etag string
+		if membership {
+			adds, removes := rw.addMembers, rw.removeMembers
+			if rw.membersSet {
+				adds, removes, err = s.diffMembers(ctx, id, rw.replaceMembers)
+				if err != nil {
+					return nil, nil, err
+				}
+			}
+			etag, err = s.writeMembership(ctx, id, ops, adds, removes, false)
+			ch.UsersAffected = append(memberIDs(adds), removes...)
+		} else {
+			var etags []string
+			etags, err = s.st.Batch(ctx, Table, ops)
+			if err == nil {
+				etag = etags[0]
+			}
+		}
+		if err != nil {
+			var be *store.BatchError
+			if errors.As(err, &be) && be.Index == 0 && (store.IsPrecondition(err) || store.IsNotFound(err)) {
+				if err := backoff(ctx, attempt); err != nil {
+					return nil, nil, err
+				}
+				continue // a concurrent writer changed the row: re-read and re-apply
+			}
+			return nil, nil, s.uniquenessErr(storeErr(err, what), k, rw.attrs)
+		}
+		res.ETag = etag
+		ch.Resource = res
+		return res, ch, nil
+	}
+	return nil, nil, scim.Errorf(http.StatusConflict, "", "%s is being changed by too many requests at once; retry", what)
+}
+
+func accessChanged(k kind, old map[string]any, rw *rewrite) bool {
+	if rw.membersSet || len(rw.addMembers)+len(rw.removeMembers) > 0 {
+		return true
+	}
+	keys := []string{"externalId"}
+	if k == userKind {
+		keys = append(keys, "active", "userName")
+	} else {
+		keys = append(keys, "displayName")
+	}
+	for _, key := range keys {
+		if fmt.Sprint(old[key]) != fmt.Sprint(rw.attrs[key]) {
+			return true
+		}
+	}
+	return false
+}
+
+// checkImmutable rejects a change of an immutable attribute that has a value.
+func checkImmutable(rt *scim.ResourceType, old, new map[string]any) error {
+	for _, a := range rt.Schema.Attributes {
+		if a.Mutability != scim.Immutable {
+			continue
+		}
+		if ov, ok := old[a.Name]; ok && fmt.Sprint(ov) != fmt.Sprint(new[a.Name]) {
+			return scim.BadRequest(scim.ErrMutability, "attribute %q is immutable", a.Name)
+		}
+	}
+	return nil
+}
+
+// Delete removes a resource and every row that refers to it.
+func (s *Service) Delete(ctx context.Context, typ, id, ifMatch string) (*Change, error) {
+	k, _ := s.kindOf(typ)
+	what := fmt.Sprintf("%s %q", strings.ToLower(k.name), id)
+	if !validID(id) {
+		return nil, scim.NotFound("%s not found", what)
+	}
+	for attempt := 0; attempt < maxRewriteAttempts; attempt++ {
+		e, err := s.st.Get(ctx, Table, Partition, k.resKey(id))
+		if err != nil {
+			return nil, storeErr(err, what)
+		}
+		cur, err := decodeRow(k.name, e)
+		if err != nil {
+			return nil, err
+		}
+		cur.ID = id
+		if err := checkIfMatch(cur, ifMatch); err != nil {
+			return nil, err
+		}
+		attrs, err := cur.Attrs()
+		if err != nil {
+			return nil, err
+		}
+		// Relations go first, the resource row last: a failure half-way
+		// leaves a resource with fewer relations, never relations without
+		// a resource.
+		affected, err := s.dropRelations(ctx, k, id)
+		if err != nil {
+			return nil, err
+		}
+		ops := []store.Op{{Kind: store.Delete, Entity: entity(k.resKey(id), nil), IfMatch: e.ETag}}
+		ops = append(ops, indexOps(k, id, attrs, nil)...)
+		if _, err := s.st.Batch(ctx, Table, ops); err != nil {
+			var be *store.BatchError
+			if errors.As(err, &be) && be.Index == 0 && store.IsPrecondition(err) {
+				if err := backoff(ctx, attempt); err != nil {
+					return nil, err
+				}
+				continue
+			}
+			return nil, storeErr(err, what)
+		}
+		return &Change{Type: k.name, ID: id, Action: "delete", Resource: cur, AccessChanged: true, UsersAffected: affected}, nil
+	}
+	return nil, scim.Errorf(http.StatusConflict, "", "%s is being changed by too many requests at once; retry", what)
+}
+
+// dropRelations removes the membership rows of a user or a group.
+func (s *Service) dropRelations(ctx context.Context, k kind, id string) ([]string, error) {
+	if k == groupKind {
+		adds, removes, err := s.diffMembers(ctx, id, nil)
+		if err != nil {
+			return nil, err
+		}
+		_ = adds
+		for start := 0; start < len(removes); start += membershipChunk(2) {
+			end := min(start+membershipChunk(2), len(removes))
+			var ops []store.Op
+			for _, uid := range removes[start:end] {
+				ops = append(ops, deleteOp(memberKey(id, uid)), deleteOp(userGroupKey(uid, id)))
+			}
+			if err := s.batchTolerant(ctx, ops); err != nil {
+				return nil, err
+			}
+		}
+		return removes, nil
+	}
+	rows, err := s.st.List(ctx, Table, store.Query{PartitionKey: Partition, Prefix: k.resKey(id) + sep, KeysOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	for start := 0; start < len(rows); start += membershipChunk(2) {
+		end := min(start+membershipChunk(2), len(rows))
+		var ops []store.Op
+		for _, r := range rows[start:end] {
+			gid := strings.TrimPrefix(r.RowKey, k.resKey(id)+sep)
+			ops = append(ops, deleteOp(memberKey(gid, id)), deleteOp(r.RowKey))
+		}
+		if err := s.batchTolerant(ctx, ops); err != nil {
+			return nil, err
+		}
+	}
+	return []string{id}, nil
+}
+
+func deleteOp(rk string) store.Op { return store.Op{Kind: store.Delete, Entity: entity(rk, nil)} }
+
+// batchTolerant applies delete ops, dropping the ones whose row is already
+// gone (a concurrent request removed it) and retrying the rest.
+func (s *Service) batchTolerant(ctx context.Context, ops []store.Op) error {
+	for len(ops) > 0 {
+		_, err := s.st.Batch(ctx, Table, ops)
+		var be *store.BatchError
+		if err == nil {
+			return nil
+		}
+		if !errors.As(err, &be) || !store.IsNotFound(err) || be.Op.Kind != store.Delete {
+			return err
+		}
+		ops = append(ops[:be.Index:be.Index], ops[be.Index+1:]...)
+	}
+	return nil
+}
+
+func attrNames(attrs map[string]any, members bool) []string {
+	var out []string
+	for k := range attrs {
+		out = append(out, k)
+	}
+	if members {
+		out = append(out, "members")
+	}
+	sortStrings(out)
+	return out
+}
+
+func diffNames(old, new map[string]any) []string {
+	var out []string
+	for k, v := range new {
+		if fmt.Sprint(old[k]) != fmt.Sprint(v) {
+			out = append(out, k)
+		}
+	}
+	for k := range old {
+		if _, ok := new[k]; !ok {
+			out = append(out, k)
+		}
+	}
+	sortStrings(out)
+	return out
+}
+
+func memberIDs(ms []scim.Member) []string {
+	out := make([]string, len(ms))
+	for i, m := range ms {
+		out[i] = m.Value
+	}
+	return out
+}

@@ -1,0 +1,328 @@
+// Command adfscim is a SCIM 2.0 service provider that turns identity
+// provider group membership into Azure RBAC role assignments on Data Factory
+// instances. It runs as an Azure Functions custom handler, or locally with
+// `go run .` on an embedded store.
+//
+// This file only wires the parts together: configuration -> store, tokens,
+// directory -> HTTP handler, and the subcommands.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
+	"github.com/rs/zerolog"
+
+	"github.com/adfscim/adfscim/handlers"
+	"github.com/adfscim/adfscim/internal/config"
+	"github.com/adfscim/adfscim/internal/deploy"
+	"github.com/adfscim/adfscim/internal/directory"
+	"github.com/adfscim/adfscim/internal/store"
+	"github.com/adfscim/adfscim/internal/store/bolt"
+	"github.com/adfscim/adfscim/internal/store/dump"
+	"github.com/adfscim/adfscim/internal/store/tables"
+	"github.com/adfscim/adfscim/internal/tokens"
+	"github.com/adfscim/adfscim/internal/tokens/keyvault"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr))
+}
+
+const usage = `usage: adfscim [command] [flags]
+
+commands:
+  serve      serve the SCIM API (the default)
+  token      manage bearer tokens: token create|rotate|list|revoke (see adfscim token -h)
+  export     write the whole state as JSON lines to stdout (backups, moving engines)
+  import     read an export from stdin into an empty store (--force: a non-empty one)
+  package    build dist/adfscim.zip, the package Azure Functions deploys
+`
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
+	cmd := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	var err error
+	switch cmd {
+	case "serve":
+		err = serve(ctx, args, getenv, stdout, stderr)
+	case "token":
+		err = tokenCommand(ctx, args, getenv, stdout, stderr)
+	case "export":
+		err = exportCommand(ctx, args, getenv, stdout, stderr)
+	case "import":
+		err = importCommand(ctx, args, getenv, stdin, stdout, stderr)
+	case "package":
+		err = packageCommand(ctx, args, stdout, stderr)
+	case "help":
+		fmt.Fprint(stdout, usage)
+	default:
+		fmt.Fprintf(stderr, "adfscim: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "adfscim %s: %v\n", cmd, err)
+		return 1
+	}
+	return 0
+}
+
+func newLogger(level string, w io.Writer) zerolog.Logger {
+	lvl, err := zerolog.ParseLevel(level)
+	if err != nil || level == "" {
+		lvl = zerolog.InfoLevel
+	}
+	return zerolog.New(w).Level(lvl).With().Timestamp().Logger()
+}
+
+// openStore opens the configured engine: Table Storage when configured,
+// else the embedded store in the data directory.
+func openStore(ctx context.Context, cfg config.Config) (store.Store, string, error) {
+	switch {
+	case cfg.TablesConnectionString != "":
+		st, err := tables.Open(ctx, tables.Options{ConnectionString: cfg.TablesConnectionString, Tables: deploy.Tables()})
+		if err != nil {
+			return nil, "", err
+		}
+		return st, "table storage (connection string)", nil
+	case cfg.TablesEndpoint != "":
+		cred, err := azureCredential(cfg)
+		if err != nil {
+			return nil, "", err
+		}
+		st, err := tables.Open(ctx, tables.Options{Endpoint: cfg.TablesEndpoint, Credential: cred, Tables: deploy.Tables()})
+		if err != nil {
+			return nil, "", err
+		}
+		return st, "table storage " + cfg.TablesEndpoint, nil
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, "", fmt.Errorf("data directory: %w", err)
+	}
+	path := filepath.Join(cfg.DataDir, "adfscim.db")
+	st, err := bolt.Open(path, bolt.Options{})
+	if err != nil {
+		return nil, "", err
+	}
+	return st, "embedded store " + path, nil
+}
+
+// exportCommand writes the whole state as JSON lines to stdout.
+func exportCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := config.Load(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	st, _, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	return dump.Export(ctx, st, deploy.Tables(), stdout)
+}
+
+// importCommand reads JSON lines from stdin into the configured store. It
+// refuses a store that already holds data unless --force is given.
+func importCommand(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	force := false
+	var rest []string
+	for _, a := range args {
+		if a == "--force" || a == "-force" {
+			force = true
+			continue
+		}
+		rest = append(rest, a)
+	}
+	cfg, err := config.Load(rest, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	st, where, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	n, err := dump.Import(ctx, st, stdin, dump.Options{Force: force})
+	if errors.Is(err, dump.ErrNotEmpty) {
+		return fmt.Errorf("the %s already holds data; pass --force to import anyway: %w", where, err)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "imported %d rows into the %s\n", n, where)
+	return nil
+}
+
+// packageCommand builds the zip Azure Functions deploys.
+func packageCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("package", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	out := fs.String("out", "dist", "directory that receives adfscim.zip")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	root, err := deploy.FindRepoRoot(".")
+	if err != nil {
+		return err
+	}
+	zip, err := deploy.Package(ctx, deploy.Options{RepoRoot: root, OutDir: *out})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, zip)
+	return nil
+}
+
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := config.Load(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg.LogLevel, stdout)
+	st, where, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	auth, err := openTokens(ctx, cfg, st, log)
+	if err != nil {
+		return err
+	}
+	dir := directory.New(st, directory.Options{})
+	srv := handlers.New(handlers.Options{
+		Directory: dir,
+		Auth:      auth,
+		Limiter:   tokens.NewFailureLimiter(tokens.LimiterOptions{}),
+		Logger:    log,
+		BaseURL:   cfg.BaseURL,
+		Timers: map[string]handlers.TimerFunc{
+			"ReconcileRbac": func(ctx context.Context, pastDue bool) ([]string, error) {
+				log.Info().Bool("past_due", pastDue).Msg("reconcile timer fired")
+				return []string{"reconcile ran"}, nil
+			},
+		},
+	})
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	url := "http://" + ln.Addr().String() + handlers.ScimPrefix
+	log.Info().Str("url", url).Str("store", where).Msg("adfscim serving")
+	if local, ok := auth.(*tokens.Local); ok && cfg.BearerToken == "" {
+		// First start of a local deployment: make a token and show it once.
+		value, err := local.Bootstrap(ctx)
+		if err != nil {
+			return err
+		}
+		if value != "" {
+			fmt.Fprintf(stderr, "\nadfscim: SCIM endpoint %s\nadfscim: generated a bearer token for client %q (shown only now; only its digest is kept):\n\n    %s\n\n", url, tokens.BootstrapClient, value)
+		}
+	}
+
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	// Finish in-flight requests, then close the store (deferred above).
+	log.Info().Msg("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return hs.Shutdown(shutdownCtx)
+}
+
+// tokenSource is what both token sources offer.
+type tokenSource interface {
+	tokens.Authenticator
+	tokens.Manager
+}
+
+// openTokens selects the token source: Key Vault when KEYVAULT_URL is set
+// (refreshed in the background until ctx ends), else the local source on
+// the store.
+func openTokens(ctx context.Context, cfg config.Config, st store.Store, log zerolog.Logger) (tokenSource, error) {
+	if cfg.KeyVaultURL == "" {
+		return tokens.NewLocal(st, tokens.LocalOptions{StaticToken: cfg.BearerToken})
+	}
+	cred, err := azureCredential(cfg)
+	if err != nil {
+		return nil, err
+	}
+	kv, err := azsecrets.NewClient(cfg.KeyVaultURL, cred, nil)
+	if err != nil {
+		return nil, fmt.Errorf("key vault: %w", err)
+	}
+	src, err := keyvault.New(kv, keyvault.Options{Interval: cfg.TokenRefresh, Grace: cfg.TokenGrace, Logger: &log})
+	if err != nil {
+		return nil, err
+	}
+	go src.Run(ctx)
+	return src, nil
+}
+
+// azureCredential is the identity for every Azure call: the user-assigned
+// managed identity named by AZURE_CLIENT_ID, or the default chain (which
+// honours AZURE_AUTHORITY_HOST for sovereign clouds).
+func azureCredential(cfg config.Config) (azcore.TokenCredential, error) {
+	if cfg.AzureClientID != "" {
+		return azidentity.NewManagedIdentityCredential(&azidentity.ManagedIdentityCredentialOptions{
+			ID: azidentity.ClientID(cfg.AzureClientID),
+		})
+	}
+	return azidentity.NewDefaultAzureCredential(nil)
+}
+
+// tokenCommand runs `adfscim token create|rotate|list|revoke` on the
+// configured source.
+func tokenCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := config.Load(nil, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	var m tokens.Manager
+	if cfg.KeyVaultURL == "" {
+		st, _, err := openStore(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		src, err := tokens.NewLocal(st, tokens.LocalOptions{})
+		if err != nil {
+			return err
+		}
+		m = src
+	} else {
+		src, err := openTokens(ctx, cfg, nil, newLogger(cfg.LogLevel, stderr))
+		if err != nil {
+			return err
+		}
+		m = src
+	}
+	return tokens.RunCLI(ctx, args, m, stdout, stderr)
+}
