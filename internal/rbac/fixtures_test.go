@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -19,6 +20,7 @@ import (
 	"github.com/adfscim/adfscim/internal/rbac/armsim"
 	"github.com/adfscim/adfscim/internal/rbac/internal/memstore"
 	"github.com/adfscim/adfscim/internal/store"
+	"github.com/adfscim/adfscim/internal/store/bolt"
 )
 
 // dir is an in-memory SCIM state implementing Directory.
@@ -225,9 +227,33 @@ type env struct {
 	dir    *dir
 }
 
-func newEnv(t testing.TB, seed uint64) *env {
+func newEnv(t testing.TB, seed uint64) *env { return newEnvOn(t, seed, memstore.New()) }
+
+// engines are the store engines the reconciler's state is tested on.
+var engines = []struct {
+	name string
+	open func(t testing.TB) store.Store
+}{
+	{"mem", func(testing.TB) store.Store { return memstore.New() }},
+	{"bolt", func(t testing.TB) store.Store {
+		st, err := bolt.Open(filepath.Join(t.TempDir(), "adfscim.db"), bolt.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = st.Close() })
+		return st
+	}},
+}
+
+// onEngines runs body once per store engine.
+func onEngines(t *testing.T, seed uint64, body func(t *testing.T, e *env)) {
+	for _, eng := range engines {
+		t.Run(eng.name, func(t *testing.T) { body(t, newEnvOn(t, seed, eng.open(t))) })
+	}
+}
+
+func newEnvOn(t testing.TB, seed uint64, st store.Store) *env {
 	t.Helper()
-	st := memstore.New()
 	sim := armsim.New(armsim.Options{Store: st, PageSize: 50})
 	e := &env{store: st, sim: sim, dir: newDir()}
 	e.faults = newFaults(sim.Transport(), seed)

@@ -14,6 +14,7 @@ import (
 // Built-in role definition ids the mapping accepts by name.
 var builtinRoles = map[string]string{
 	"data factory contributor": "673868aa-7521-48a0-acc6-0f60742d39f5",
+	"datafactorycontributor":   "673868aa-7521-48a0-acc6-0f60742d39f5", // the alias infra/main.bicep uses
 	"reader":                   "acdd72a7-3385-48ef-bd42-f606fba81ae7",
 }
 
@@ -48,7 +49,10 @@ type MappingFile struct {
 }
 
 // BindingFile is one binding as written in the mapping file. Exactly one of
-// Group (displayName) and GroupExternalID names the SCIM group.
+// Group and GroupExternalID names the SCIM group: Group matches a group's
+// displayName (case-insensitively) or its externalId (the shape
+// infra/main.bicep writes to ADFSCIM_MAPPING); GroupExternalID matches the
+// externalId only.
 type BindingFile struct {
 	Group           string   `json:"group,omitempty"`
 	GroupExternalID string   `json:"groupExternalId,omitempty"`
@@ -81,7 +85,7 @@ func (b Binding) MatchesGroup(g Group) bool {
 	if b.GroupExternalID != "" {
 		return g.ExternalID == b.GroupExternalID
 	}
-	return strings.EqualFold(g.DisplayName, b.Group)
+	return strings.EqualFold(g.DisplayName, b.Group) || (g.ExternalID != "" && g.ExternalID == b.Group)
 }
 
 // MappedRole reports whether role (a guid) appears in a binding.
@@ -104,9 +108,13 @@ var (
 func IsGUID(s string) bool { return guidRe.MatchString(s) }
 
 // LoadMapping reads a mapping from inline JSON when src starts with '{',
-// else from the file named src.
+// else from the file named src. An empty src is the empty mapping (it grants
+// nothing).
 func LoadMapping(src string) (*Mapping, error) {
 	src = strings.TrimSpace(src)
+	if src == "" {
+		return &Mapping{roles: map[string]bool{}}, nil
+	}
 	var data []byte
 	if strings.HasPrefix(src, "{") {
 		data = []byte(src)

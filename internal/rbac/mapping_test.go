@@ -90,6 +90,28 @@ func TestParseMappingErrors(t *testing.T) {
 	}
 }
 
+// The shape infra/main.bicep writes to ADFSCIM_MAPPING: no aliases, roles
+// resolved to GUIDs, group by displayName or externalId in one field.
+func TestParseMappingAsDeployed(t *testing.T) {
+	js := `{"bindings":[{"group":"Analysts","role":"` + roleDFC + `","factories":["` + factoryA + `"]},
+		{"group":"aaaaaaaa-0000-0000-0000-000000000009","role":"DataFactoryContributor","factories":["` + factoryB + `"]}]}`
+	m, err := ParseMapping([]byte(js))
+	if err != nil {
+		t.Fatal(err)
+	}
+	byExt := Group{DisplayName: "Whatever", ExternalID: "aaaaaaaa-0000-0000-0000-000000000009"}
+	if !m.Bindings[1].MatchesGroup(byExt) || m.Bindings[0].MatchesGroup(byExt) {
+		t.Error("group must match the externalId too")
+	}
+	if m.Bindings[1].RoleID != roleDFC {
+		t.Errorf("alias DataFactoryContributor resolved to %q", m.Bindings[1].RoleID)
+	}
+	empty, err := LoadMapping("  ")
+	if err != nil || len(empty.Bindings) != 0 || empty.MappedRole(roleDFC) {
+		t.Errorf("empty mapping: %+v, %v", empty, err)
+	}
+}
+
 func TestLoadMappingFileAndInline(t *testing.T) {
 	js := `{"factories":{"a":"` + factoryA + `"},"bindings":[{"group":"G","role":"Reader","factories":["a"]}]}`
 	path := filepath.Join(t.TempDir(), "mapping.json")

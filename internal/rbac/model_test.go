@@ -37,19 +37,20 @@ var modelMappings = []string{
 // reconcile, ARM must hold exactly the expected assignments, and every
 // foreign one untouched.
 func TestModelLifecycle(t *testing.T) {
-	events := 1500
+	events := 1000
 	if testing.Short() {
-		events = 500
+		events = 300
 	}
 	for _, seed := range []uint64{1, 2} {
-		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) { runModel(t, seed, events) })
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
+			onEngines(t, seed, func(t *testing.T, e *env) { runModel(t, e, seed, events) })
+		})
 	}
 }
 
-func runModel(t *testing.T, seed uint64, events int) {
+func runModel(t *testing.T, e *env, seed uint64, events int) {
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(seed, 42))
-	e := newEnv(t, seed)
 	e.faults.P429, e.faults.P500, e.faults.PTimeout, e.faults.PLost = 0.04, 0.04, 0.02, 0.02
 	e.faults.RetryAfterHeader, e.faults.RetryAfterValue = "Retry-After-Ms", "20" // ARM's ms variant, to keep the run short
 	mi := 0
