@@ -3,10 +3,12 @@ package rbac
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -20,8 +22,12 @@ import (
 	"github.com/adfscim/adfscim/internal/rbac/armsim"
 	"github.com/adfscim/adfscim/internal/rbac/internal/memstore"
 	"github.com/adfscim/adfscim/internal/store"
+	"github.com/adfscim/adfscim/internal/store/azuritetest"
 	"github.com/adfscim/adfscim/internal/store/bolt"
+	"github.com/adfscim/adfscim/internal/store/tables"
 )
+
+func TestMain(m *testing.M) { os.Exit(azuritetest.Main(m)) }
 
 // dir is an in-memory SCIM state implementing Directory.
 type dir struct {
@@ -243,6 +249,31 @@ var engines = []struct {
 		t.Cleanup(func() { _ = st.Close() })
 		return st
 	}},
+	{"tables", func(t testing.TB) store.Store {
+		conn := azuritetest.Shared(t) // skips locally without npm ci; fails in CI
+		st, err := tables.Open(context.Background(), tables.Options{ConnectionString: conn, TablePrefix: tablePrefix(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = st.Close() })
+		return st
+	}},
+}
+
+// tablePrefix isolates a test's tables in the shared Azurite account.
+func tablePrefix(t testing.TB) string {
+	var b strings.Builder
+	b.WriteString("t")
+	for _, r := range t.Name() {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
+			b.WriteRune(r)
+		}
+	}
+	s := b.String()
+	if len(s) > 40 {
+		s = s[:20] + fmt.Sprintf("%x", sha256.Sum256([]byte(s)))[:20]
+	}
+	return s
 }
 
 // onEngines runs body once per store engine.
