@@ -124,6 +124,9 @@ func (a *ARM) List(ctx context.Context, scope, principal string) ([]Assignment, 
 		filter = "principalId eq '" + strings.ToLower(principal) + "'"
 	}
 	scope = normScope(scope)
+	// The SDK splices $filter into the query unencoded; a raw space would
+	// make an invalid request line, so encode it.
+	filter = strings.ReplaceAll(filter, " ", "%20")
 	pager := a.client.NewListForScopePager(strings.TrimPrefix(scope, "/"), &armauthorization.RoleAssignmentsClientListForScopeOptions{Filter: to.Ptr(filter)})
 	var out []Assignment
 	for pager.More() {
@@ -241,4 +244,26 @@ func str(p *string) string {
 		return ""
 	}
 	return *p
+}
+
+// CloudConfig is the cloud.Configuration for an ARM endpoint and an Entra
+// authority host (both optional: empty keeps Azure public cloud's). Sovereign
+// clouds and test servers set them; the token audience is the endpoint
+// unless audience is given.
+func CloudConfig(armEndpoint, audience, authorityHost string) cloud.Configuration {
+	c := cloud.AzurePublic
+	c.Services = map[cloud.ServiceName]cloud.ServiceConfiguration{}
+	for k, v := range cloud.AzurePublic.Services {
+		c.Services[k] = v
+	}
+	if authorityHost != "" {
+		c.ActiveDirectoryAuthorityHost = authorityHost
+	}
+	if armEndpoint != "" {
+		if audience == "" {
+			audience = strings.TrimSuffix(armEndpoint, "/")
+		}
+		c.Services[cloud.ResourceManager] = cloud.ServiceConfiguration{Endpoint: armEndpoint, Audience: audience}
+	}
+	return c
 }
