@@ -124,6 +124,27 @@ func (d *dir) setMember(gid, uid string, in bool) {
 	}
 }
 
+// indexedDir is dir with the optional UserGroups index.
+type indexedDir struct{ *dir }
+
+func (d indexedDir) UserGroups(ctx context.Context, uid string, fn func(string) error) error {
+	d.mu.Lock()
+	var gs []string
+	for gid, ms := range d.members {
+		if ms[uid] {
+			gs = append(gs, gid)
+		}
+	}
+	d.mu.Unlock()
+	sort.Strings(gs)
+	for _, g := range gs {
+		if err := fn(g); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // faults injects ARM failures in front of a transport: 429 with a
 // Retry-After header, 500, a timeout before the request reaches ARM, and a
 // lost response (ARM applied the write, the client never heard).

@@ -52,6 +52,15 @@ type Directory interface {
 	User(ctx context.Context, id string) (User, error)
 }
 
+// UserGroups is an optional extension of Directory: a directory that keeps
+// memberships indexed by user implements it, and the fast path then reads
+// only the pending users' groups instead of every member of every mapped
+// group.
+type UserGroups interface {
+	// UserGroups calls fn with the id of every group the user is a member of.
+	UserGroups(ctx context.Context, userID string, fn func(groupID string) error) error
+}
+
 // PrincipalType is the ARM principalType of an assignment.
 type PrincipalType string
 
@@ -137,6 +146,25 @@ type Plan struct {
 	Problems  []string `json:"problems"`
 	Desired   int      `json:"desired"`
 	Unchanged int      `json:"unchanged"`
+}
+
+// normalize makes every list non-nil, so JSON shows [] rather than null.
+func (p *Plan) normalize() {
+	if p.Creates == nil {
+		p.Creates = []Assignment{}
+	}
+	if p.Deletes == nil {
+		p.Deletes = []Assignment{}
+	}
+	if p.Drift == nil {
+		p.Drift = []Drift{}
+	}
+	if p.Unresolved == nil {
+		p.Unresolved = []Unresolved{}
+	}
+	if p.Problems == nil {
+		p.Problems = []string{}
+	}
 }
 
 // Empty reports whether the plan changes nothing.

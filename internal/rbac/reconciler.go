@@ -2,6 +2,7 @@ package rbac
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -105,6 +106,16 @@ type Result struct {
 	Error      string     `json:"error,omitempty"`
 }
 
+// MarshalJSON shows an empty result list as [] rather than null.
+func (rep Report) MarshalJSON() ([]byte, error) {
+	type plain Report
+	if rep.Results == nil {
+		rep.Results = []Result{}
+	}
+	rep.Plan.normalize()
+	return json.Marshal(plain(rep))
+}
+
 // Report is what a drain or a reconcile did.
 type Report struct {
 	Plan     Plan      `json:"plan"`
@@ -135,8 +146,30 @@ func (r *Reconciler) snapshot(ctx context.Context, users map[string]bool) (State
 		return st, nil, fmt.Errorf("rbac: read groups: %w", err)
 	}
 	want := map[string]bool{}
+	ug, indexed := r.opts.Directory.(UserGroups)
+	if indexed && users != nil {
+		// The fast path with a directory that indexes memberships by user:
+		// read only the pending users' groups, not every member of big groups.
+		bound := map[string]bool{}
+		for _, g := range st.Groups {
+			if r.userModeGroup(g) {
+				bound[g.ID] = true
+			}
+		}
+		for uid := range users {
+			err := ug.UserGroups(ctx, uid, func(gid string) error {
+				if bound[gid] {
+					st.Members[gid] = append(st.Members[gid], uid)
+				}
+				return nil
+			})
+			if err != nil {
+				return st, nil, fmt.Errorf("rbac: read groups of %s: %w", uid, err)
+			}
+		}
+	}
 	for _, g := range st.Groups {
-		if !r.userModeGroup(g) {
+		if !r.userModeGroup(g) || (indexed && users != nil) {
 			continue
 		}
 		err := r.opts.Directory.Members(ctx, g.ID, func(uid string) error {
@@ -227,6 +260,7 @@ func (r *Reconciler) fullPlan(ctx context.Context) (Plan, State, error) {
 	}
 	p := Diff(r.opts.Mapping, desired, actual, nil)
 	p.Unresolved, p.Problems = unresolved, problems
+	p.normalize()
 	return p, st, nil
 }
 
@@ -266,6 +300,7 @@ func (r *Reconciler) targetedPlan(ctx context.Context, userIDs []string) (Plan, 
 	}
 	p := Plan{Unresolved: unresolved}
 	if len(only) == 0 {
+		p.normalize()
 		return p, st, nil
 	}
 	desired, problems := Desired(r.opts.Mapping, st)
@@ -275,6 +310,7 @@ func (r *Reconciler) targetedPlan(ctx context.Context, userIDs []string) (Plan, 
 	}
 	p = Diff(r.opts.Mapping, desired, actual, only)
 	p.Unresolved, p.Problems = unresolved, problems
+	p.normalize()
 	return p, st, nil
 }
 
