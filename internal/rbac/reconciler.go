@@ -465,14 +465,11 @@ func (r *Reconciler) settle(ctx context.Context, items []claimed, st State, resu
 		}
 		cur := st.Principals[it.ref.ID]
 		if failed[old] || failed[cur] {
-			continue
+			continue // comes back when the claim expires
 		}
-		if _, exists := st.Users[it.ref.ID]; !exists {
-			cur = "" // deleted: forget it
-		}
+		// A deleted user is forgotten; an inactive or unresolved one keeps
+		// its cached principal, so a later delete still finds its assignments.
 		_, present := st.Users[it.ref.ID]
-		// An inactive or unresolved user keeps its cached principal, so a
-		// later delete can still find its assignments.
 		if cur != old && (cur != "" || !present) {
 			if err := r.cachePrincipal(ctx, it.ref.ID, cur); err != nil {
 				errs = append(errs, err)
