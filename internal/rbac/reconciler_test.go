@@ -311,3 +311,35 @@ func TestDriftIsReportedNotDeleted(t *testing.T) {
 		}
 	})
 }
+
+func TestLeaseRenewal(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, 1)
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	m := testMapping(t)
+	a, _ := New(Options{Mapping: m, Directory: e.dir, ARM: e.arm, Store: e.store, Instance: "a", Now: clock})
+	b, _ := New(Options{Mapping: m, Directory: e.dir, ARM: e.arm, Store: e.store, Instance: "b", Now: clock})
+	etag, err := a.acquireLease(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// a renews before expiry, again and again: b never gets in.
+	for i := 0; i < 3; i++ {
+		now = now.Add(a.opts.LeaseDuration * 2 / 3)
+		if etag, err = a.renewLease(ctx, etag); err != nil {
+			t.Fatalf("renewal %d: %v", i, err)
+		}
+		if _, err := b.acquireLease(ctx); !errors.Is(err, ErrLeaseHeld) {
+			t.Fatalf("b took a renewed lease: %v", err)
+		}
+	}
+	// a stalls past expiry; b takes over, and a's renewal then fails.
+	now = now.Add(a.opts.LeaseDuration + time.Second)
+	if _, err := b.acquireLease(ctx); err != nil {
+		t.Fatalf("b could not take an expired lease: %v", err)
+	}
+	if _, err := a.renewLease(ctx, etag); err == nil {
+		t.Fatal("a renewed a lease b holds")
+	}
+}
