@@ -35,6 +35,7 @@ import (
 	"github.com/adfscim/adfscim/internal/deploy"
 	"github.com/adfscim/adfscim/internal/directory"
 	"github.com/adfscim/adfscim/internal/loadtest"
+	"github.com/adfscim/adfscim/internal/rbac"
 	"github.com/adfscim/adfscim/internal/scim"
 	"github.com/adfscim/adfscim/internal/store"
 	"github.com/adfscim/adfscim/internal/store/bolt"
@@ -55,6 +56,8 @@ const usage = `usage: adfscim [command] [flags]
 commands:
   serve      serve the SCIM API (the default)
   token      manage bearer tokens: token create|rotate|list|revoke (see adfscim token -h)
+  plan       show what a reconcile would change on the factories (dry run)
+  reconcile  apply the mapping to the factories' role assignments now
   export     write the whole state as JSON lines to stdout (backups, moving engines)
   import     read an export from stdin into an empty store (--force: a non-empty one)
   package    build dist/adfscim.zip, the package Azure Functions deploys
@@ -79,6 +82,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		err = importCommand(ctx, args, getenv, stdin, stdout, stderr)
 	case "package":
 		err = packageCommand(ctx, args, stdout, stderr)
+	case "plan", "reconcile":
+		err = rbacCommand(ctx, cmd, args, getenv, stdout, stderr)
 	case "load":
 		err = loadtest.Command(ctx, args, getenv, stdout, stderr)
 	case "audit":
@@ -234,18 +239,35 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err := trail.Append(ctx, configRecord(cfg, where, userExt, groupExt)); err != nil {
 		return fmt.Errorf("audit trail: %w", err)
 	}
+	rec, err := openReconciler(ctx, cfg, st, dir, trail, log)
+	if err != nil {
+		return err
+	}
+	go rec.Run(ctx, 30*time.Second) // applies queued changes at once; polls for other instances' items
 	srv := handlers.New(handlers.Options{
 		Directory:  dir,
 		Auth:       auth,
 		Limiter:    tokens.NewFailureLimiter(tokens.LimiterOptions{}),
 		Audit:      trail,
 		AuditQuery: trail,
+		Changes:    func(ctx context.Context, ch *directory.Change) error { return rec.Enqueue(ctx, accessRefs(ch)...) },
+		RBAC:       rec,
 		Logger:     log,
 		BaseURL:    cfg.BaseURL,
 		Timers: map[string]handlers.TimerFunc{
 			"ReconcileRbac": func(ctx context.Context, pastDue bool) ([]string, error) {
 				log.Info().Bool("past_due", pastDue).Msg("reconcile timer fired")
-				logs := []string{"reconcile ran"}
+				var logs []string
+				rep, err := rec.Reconcile(ctx, nil)
+				switch {
+				case errors.Is(err, rbac.ErrLeaseHeld):
+					logs = append(logs, "reconcile skipped: another instance holds the lease")
+				case err != nil:
+					return logs, fmt.Errorf("reconcile: %w", err)
+				default:
+					logs = append(logs, fmt.Sprintf("reconcile: %d pending items, %d created, %d deleted, %d failed, %d drift",
+						rep.Items, rep.Created, rep.Deleted, rep.Failed, len(rep.Plan.Drift)))
+				}
 				if cfg.AuditRetentionDays > 0 {
 					res, err := trail.Expire(ctx, time.Now().AddDate(0, 0, -cfg.AuditRetentionDays))
 					if err != nil {
@@ -341,6 +363,147 @@ func azureCredential(cfg config.Config) (azcore.TokenCredential, error) {
 		})
 	}
 	return azidentity.NewDefaultAzureCredential(nil)
+}
+
+// openReconciler builds the RBAC reconciler: the mapping, ARM (Azure, or
+// the simulated one in the store), principal resolution, and the audit
+// records of everything it applies.
+func openReconciler(ctx context.Context, cfg config.Config, st store.Store, dir *directory.Service, trail *audit.Log, log zerolog.Logger) (*rbac.Reconciler, error) {
+	src := cfg.Mapping
+	if src == "" {
+		src = cfg.MappingFile
+	}
+	mapping, err := rbac.LoadMapping(src)
+	if err != nil {
+		return nil, fmt.Errorf("mapping: %w", err)
+	}
+	armOpts := rbac.ARMOptions{Cloud: rbac.CloudConfig(cfg.ARMEndpoint, cfg.ARMEndpoint, "")}
+	var arm *rbac.ARM
+	var resolver rbac.Resolver
+	resolver.Attribute = cfg.PrincipalAttribute
+	if cfg.ARM == "azure" {
+		cred, err := azureCredential(cfg)
+		if err != nil {
+			return nil, err
+		}
+		armOpts.Credential = cred
+		if arm, err = rbac.NewARM(armOpts); err != nil {
+			return nil, err
+		}
+		if cfg.GraphEndpoint != "" {
+			resolver.Graph = &rbac.GraphOptions{Endpoint: cfg.GraphEndpoint, Credential: cred}
+		}
+	} else {
+		if arm, _, err = rbac.NewLocalARM(st, armOpts); err != nil {
+			return nil, err
+		}
+	}
+	return rbac.New(rbac.Options{
+		Mapping:   mapping,
+		Directory: rbac.FromDirectory(dir),
+		ARM:       arm,
+		Store:     st,
+		Resolver:  resolver,
+		Logger:    &log,
+		OnApplied: func(ctx context.Context, rep rbac.Report) {
+			for _, res := range rep.Results {
+				ev := log.Info()
+				if res.Error != "" {
+					ev = log.Error().Str("error", res.Error)
+				}
+				a := res.Assignment
+				ev.Str("op", res.Op).Str("scope", a.Scope).Str("principal", a.PrincipalID).Str("role", a.RoleID).Msg("role assignment")
+			}
+			if err := trail.Append(ctx, rbacRecords(rep)...); err != nil {
+				log.Error().Err(err).Msg("audit records of role assignment changes not written")
+			}
+		},
+	})
+}
+
+// accessRefs names the principals whose access a SCIM write may change.
+func accessRefs(ch *directory.Change) []rbac.Ref {
+	var refs []rbac.Ref
+	if ch.Type == "User" {
+		refs = append(refs, rbac.UserRef(ch.ID))
+	} else if ch.Action == "delete" || changedAny(ch.Changed, "displayName", "externalId") || ch.Action == "create" {
+		refs = append(refs, rbac.GroupRef(ch.ID))
+	}
+	for _, uid := range ch.UsersAffected {
+		if uid != ch.ID {
+			refs = append(refs, rbac.UserRef(uid))
+		}
+	}
+	return refs
+}
+
+func changedAny(changed []string, names ...string) bool {
+	for _, c := range changed {
+		for _, n := range names {
+			if strings.EqualFold(c, n) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// rbacRecords turns what the reconciler did into audit records.
+func rbacRecords(rep rbac.Report) []audit.Record {
+	var recs []audit.Record
+	target := func(a rbac.Assignment) audit.Target {
+		id := a.Scope + "/providers/Microsoft.Authorization/roleAssignments/" + a.Name
+		return audit.Target{Type: "RoleAssignment", ID: id, Display: string(a.PrincipalType) + " " + a.PrincipalID + " role " + a.RoleID}
+	}
+	changes := func(a rbac.Assignment) []audit.Change {
+		return []audit.Change{
+			{Op: "set", Path: "scope", Value: a.Scope},
+			{Op: "set", Path: "principalId", Value: a.PrincipalID},
+			{Op: "set", Path: "roleDefinitionId", Value: a.RoleID},
+			{Op: "set", Path: "scimSubject", Value: a.Subject},
+		}
+	}
+	for _, res := range rep.Results {
+		action := audit.ActionRBACAssign
+		if res.Op == "delete" {
+			action = audit.ActionRBACUnassign
+		}
+		recs = append(recs, audit.Record{
+			Actor: "reconciler", Action: action, Target: target(res.Assignment), Changes: changes(res.Assignment),
+			Outcome: audit.Outcome{Success: res.Error == "", Detail: res.Error},
+		})
+	}
+	for _, d := range rep.Plan.Drift {
+		recs = append(recs, audit.Record{
+			Actor: "reconciler", Action: audit.ActionRBACDrift, Target: target(d.Assignment), Changes: changes(d.Assignment),
+			Outcome: audit.Outcome{Success: true, Detail: "an assignment of a mapped role on a mapped factory that adfscim did not make; left alone"},
+		})
+	}
+	return recs
+}
+
+// rbacCommand runs `adfscim plan` and `adfscim reconcile` against the
+// configured store and ARM.
+func rbacCommand(ctx context.Context, command string, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := config.Load(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	st, _, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	userExt, groupExt, err := scim.ParseExtensions([]byte(cfg.SchemaExtensions))
+	if err != nil {
+		return err
+	}
+	dir := directory.New(st, directory.Options{UserExtensions: userExt, GroupExtensions: groupExt})
+	rec, err := openReconciler(ctx, cfg, st, dir, audit.New(st, audit.Options{}), newLogger(cfg.LogLevel, stderr))
+	if err != nil {
+		return err
+	}
+	return rbac.RunCLI(ctx, rec, command, stdout)
 }
 
 // tokenCommand runs `adfscim token create|rotate|list|revoke` on the

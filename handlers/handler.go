@@ -14,6 +14,7 @@ import (
 
 	"github.com/adfscim/adfscim/internal/audit"
 	"github.com/adfscim/adfscim/internal/directory"
+	"github.com/adfscim/adfscim/internal/rbac"
 	"github.com/adfscim/adfscim/internal/tokens"
 )
 
@@ -23,6 +24,13 @@ const ScimPrefix = "/scim/v2"
 // MaxBodyBytes is the largest request body accepted (413 beyond it). It is
 // also advertised in ServiceProviderConfig as bulk.maxPayloadSize.
 const MaxBodyBytes = 1 << 20
+
+// RBAC is what the operations API asks of the reconciler.
+type RBAC interface {
+	Plan(ctx context.Context) (rbac.Plan, error)
+	Assignments(ctx context.Context) ([]rbac.Assignment, error)
+	Reconcile(ctx context.Context, progress func(done, total int)) (rbac.Report, error)
+}
 
 // TimerFunc runs one invocation of a timer-triggered function and returns
 // lines for the Functions host's log.
@@ -43,7 +51,10 @@ type Options struct {
 	// Changes is told of every write that may change someone's access, to
 	// queue it for the RBAC reconciler; nil ignores them.
 	Changes func(ctx context.Context, ch *directory.Change) error
-	Logger  zerolog.Logger
+	// RBAC serves /ops/v1/plan, /ops/v1/assignments and /ops/v1/reconcile;
+	// nil disables them.
+	RBAC   RBAC
+	Logger zerolog.Logger
 	// BaseURL, when set, is the externally visible URL of the SCIM API
 	// (https://host/scim/v2); otherwise it is derived from each request.
 	BaseURL string

@@ -1,12 +1,15 @@
 package handlers
 
 import (
+	"errors"
 	"net/http"
 	"sort"
 	"strings"
 	"sync"
 
 	"github.com/adfscim/adfscim/internal/audit"
+	"github.com/adfscim/adfscim/internal/rbac"
+	"github.com/adfscim/adfscim/internal/scim"
 	"github.com/adfscim/adfscim/internal/tokens"
 )
 
@@ -25,6 +28,11 @@ type opsRoute struct {
 func (s *Server) opsRoutes() map[string]opsRoute {
 	routes := map[string]opsRoute{
 		"unknown-attributes": {http.MethodGet, tokens.OpsRead, s.unknownAttributes},
+	}
+	if s.opts.RBAC != nil {
+		routes["plan"] = opsRoute{http.MethodGet, tokens.OpsRead, s.plan}
+		routes["assignments"] = opsRoute{http.MethodGet, tokens.OpsRead, s.assignments}
+		routes["reconcile"] = opsRoute{http.MethodPost, tokens.OpsWrite, s.reconcile}
 	}
 	if s.opts.AuditQuery != nil {
 		routes["audit"] = opsRoute{http.MethodGet, tokens.OpsRead, audit.QueryHandler(s.opts.AuditQuery).ServeHTTP}
@@ -116,4 +124,43 @@ func (s *Server) unknownAttributes(w http.ResponseWriter, r *http.Request) {
 		"schemas":   []string{"urn:adfscim:api:UnknownAttributes"},
 		"Resources": s.unknown.snapshot(),
 	})
+}
+
+// plan answers GET /ops/v1/plan: what a reconcile would do now (a dry run).
+func (s *Server) plan(w http.ResponseWriter, r *http.Request) {
+	p, err := s.opts.RBAC.Plan(r.Context())
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, r, http.StatusOK, p)
+}
+
+// assignments answers GET /ops/v1/assignments: the role assignments on the
+// mapped factories, as ARM lists them.
+func (s *Server) assignments(w http.ResponseWriter, r *http.Request) {
+	as, err := s.opts.RBAC.Assignments(r.Context())
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if as == nil {
+		as = []rbac.Assignment{}
+	}
+	writeJSON(w, r, http.StatusOK, map[string]any{"assignments": as})
+}
+
+// reconcile answers POST /ops/v1/reconcile: a full reconcile now. 409 when
+// another instance is running one.
+func (s *Server) reconcile(w http.ResponseWriter, r *http.Request) {
+	rep, err := s.opts.RBAC.Reconcile(r.Context(), nil)
+	if errors.Is(err, rbac.ErrLeaseHeld) {
+		writeError(w, r, scim.Errorf(http.StatusConflict, "", "a reconcile is already running on another instance; retry later"))
+		return
+	}
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, r, http.StatusOK, rep)
 }

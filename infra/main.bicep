@@ -64,6 +64,9 @@ param graphEndpoint string = ''
 @description('Custom SCIM extension schemas (ADFSCIM_SCHEMA_EXTENSIONS): a JSON array of {id, resourceType, attributes}; empty for none.')
 param schemaExtensions string = ''
 
+@description('Full name of a user extension attribute carrying the Entra object id when externalId does not (ADFSCIM_PRINCIPAL_ATTRIBUTE); empty to rely on externalId and Graph.')
+param principalAttribute string = ''
+
 @description('Days audit records are kept (ADFSCIM_AUDIT_RETENTION_DAYS); 0 keeps them forever.')
 @minValue(0)
 param auditRetentionDays int = 0
@@ -192,6 +195,8 @@ module functionApp 'modules/functionapp.bicep' = {
       ADFSCIM_ARM_ENDPOINT: armEndpoint
       ADFSCIM_GRAPH_ENDPOINT: graphEndpoint
       ADFSCIM_SCHEMA_EXTENSIONS: schemaExtensions
+      ADFSCIM_ARM: 'azure'
+      ADFSCIM_PRINCIPAL_ATTRIBUTE: principalAttribute
       ADFSCIM_AUDIT_RETENTION_DAYS: string(auditRetentionDays)
       ADFSCIM_LOG_LEVEL: logLevel
     }

@@ -50,6 +50,12 @@ type Config struct {
 	ARMEndpoint   string
 	GraphEndpoint string
 
+	// ARM is "azure" or "simulated".
+	ARM string
+	// PrincipalAttribute names the extension attribute holding a user's
+	// Entra object id.
+	PrincipalAttribute string
+
 	// SchemaExtensions is the JSON array of custom extension schemas.
 	SchemaExtensions string
 
@@ -107,6 +113,11 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 	c.ARMEndpoint = env("ADFSCIM_ARM_ENDPOINT")
 	c.GraphEndpoint = env("ADFSCIM_GRAPH_ENDPOINT")
 	c.SchemaExtensions = env("ADFSCIM_SCHEMA_EXTENSIONS")
+	c.ARM = strings.ToLower(env("ADFSCIM_ARM"))
+	if c.ARM != "azure" && c.ARM != "simulated" {
+		errs = append(errs, fmt.Errorf("ADFSCIM_ARM=%q must be azure or simulated", c.ARM))
+	}
+	c.PrincipalAttribute = env("ADFSCIM_PRINCIPAL_ATTRIBUTE")
 	days, err := strconv.Atoi(env("ADFSCIM_AUDIT_RETENTION_DAYS"))
 	if err != nil || days < 0 {
 		errs = append(errs, fmt.Errorf("ADFSCIM_AUDIT_RETENTION_DAYS=%q is not a number of days", env("ADFSCIM_AUDIT_RETENTION_DAYS")))

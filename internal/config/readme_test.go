@@ -38,7 +38,7 @@ func TestLoadReadsEverySetting(t *testing.T) {
 	values := map[string]string{
 		"FUNCTIONS_CUSTOMHANDLER_PORT": "7123", "ADFSCIM_TOKEN_GRACE": "2h", "ADFSCIM_TOKEN_REFRESH": "1m",
 		"ADFSCIM_AUDIT_RETENTION_DAYS": "30", "ADFSCIM_LOG_LEVEL": "debug", "ADFSCIM_LISTEN": "127.0.0.1:9999",
-		"ADFSCIM_PPROF_LISTEN": "127.0.0.1:6060",
+		"ADFSCIM_PPROF_LISTEN": "127.0.0.1:6060", "ADFSCIM_ARM": "azure",
 	}
 	for _, s := range config.Settings() {
 		if s.Name == "APPLICATIONINSIGHTS_CONNECTION_STRING" {

@@ -123,6 +123,17 @@ func Settings() []Setting {
 			Where:       Both,
 		},
 		{
+			Name:        "ADFSCIM_ARM",
+			Default:     "simulated",
+			Description: "Where role assignments go: azure (Azure Resource Manager, with the managed identity) or simulated (an embedded ARM in the store, for local runs).",
+			Where:       Both,
+		},
+		{
+			Name:        "ADFSCIM_PRINCIPAL_ATTRIBUTE",
+			Description: "Full name of a user extension attribute that carries the Entra object id, when externalId does not (e.g. urn:ietf:params:scim:schemas:extension:contoso:2.0:User:objectId).",
+			Where:       Both,
+		},
+		{
 			Name:        "ADFSCIM_SCHEMA_EXTENSIONS",
 			Description: "JSON array of custom extension schemas (id, resourceType, attributes) whose attributes are stored, filterable and advertised in /Schemas.",
 			Where:       Both,

@@ -281,3 +281,9 @@ func (h *candidateHeap) sorted() []candidate {
 	sort.Slice(out, func(i, j int) bool { return h.before(out[i], out[j]) })
 	return out
 }
+
+// EachGroup calls fn for every group (without its members), in id order,
+// streaming.
+func (s *Service) EachGroup(ctx context.Context, fn func(*Resource) error) error {
+	return s.scan(ctx, groupKind, fn)
+}

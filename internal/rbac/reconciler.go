@@ -51,6 +51,10 @@ type Options struct {
 	TargetedListMax int
 	// Logger receives one line per failure; nil logs nothing.
 	Logger *zerolog.Logger
+	// OnApplied, when set, is told what every drain and reconcile planned
+	// and did (for the audit trail): each assignment created or deleted,
+	// each failure, each drift finding.
+	OnApplied func(ctx context.Context, rep Report)
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -431,7 +435,15 @@ func (r *Reconciler) Drain(ctx context.Context) (Report, error) {
 	summarize(&rep)
 	err = r.settle(ctx, items, st, rep.Results)
 	rep.Finished = r.now()
+	r.applied(ctx, rep)
 	return rep, err
+}
+
+// applied tells OnApplied about a run that changed or found something.
+func (r *Reconciler) applied(ctx context.Context, rep Report) {
+	if r.opts.OnApplied != nil && (len(rep.Results) > 0 || len(rep.Plan.Drift) > 0) {
+		r.opts.OnApplied(context.WithoutCancel(ctx), rep)
+	}
 }
 
 // settle updates the principal cache and removes the items whose changes
@@ -581,9 +593,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, progress func(done, total in
 	rep.Results = r.apply(ctx, rep.Plan, progress)
 	summarize(&rep)
 	if cause := context.Cause(ctx); cause != nil {
+		r.applied(ctx, rep)
 		return rep, cause
 	}
 	err = r.settle(ctx, items, st, rep.Results)
 	rep.Finished = r.now()
+	r.applied(ctx, rep)
 	return rep, err
 }
