@@ -205,7 +205,9 @@ type leaseRowData struct {
 	Expires time.Time `json:"expires"`
 }
 
-// acquireLease takes the lease row if it is absent, expired or already ours.
+// acquireLease takes the lease row if it is absent or expired. A lease this
+// instance holds counts as held too: one process can start two reconciles at
+// once (the timer and POST /ops/v1/reconcile), and each must exclude the other.
 func (r *Reconciler) acquireLease(ctx context.Context) (string, error) {
 	now := r.now()
 	data, _ := json.Marshal(leaseRowData{Holder: r.instance, Expires: now.Add(r.opts.LeaseDuration)})
@@ -222,7 +224,7 @@ func (r *Reconciler) acquireLease(ctx context.Context) (string, error) {
 		if err := json.Unmarshal(cur.Data, &l); err != nil {
 			return "", fmt.Errorf("rbac: lease row: %w", err)
 		}
-		if l.Holder != r.instance && now.Before(l.Expires) {
+		if now.Before(l.Expires) {
 			return "", fmt.Errorf("%w (%s until %s)", ErrLeaseHeld, l.Holder, l.Expires.Format(time.RFC3339))
 		}
 		op = store.Op{Kind: store.Replace, IfMatch: cur.ETag, Entity: ent}
