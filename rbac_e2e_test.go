@@ -1222,7 +1222,7 @@ func BenchmarkRBACFastPathLatency(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer st.Close()
+	b.Cleanup(func() { _ = st.Close() }) // after the server's cleanups (they run last-in first-out)
 	fake := newFakeARM(5)
 	fake.pageSize = 500
 	s := newE2EServer(b, st, fake, rbac.ARMOptions{}) // production defaults: 8 writes/s, burst 20
