@@ -89,7 +89,10 @@ type fakeARM struct {
 	// Faults, per request, when enabled.
 	rng                         *rand.Rand
 	p429, p500, pTimeout, pLost float64
-	injected                    map[string]int
+	// script, when set, names the faults of the next writes, in order,
+	// before the random ones ("" for none), so every kind happens.
+	script   []string
+	injected map[string]int
 	// latency, when set, delays every request (a realistic ARM).
 	latency func() time.Duration
 	// applied counts, per "PUT <name>" and "DELETE <name>", the writes that
@@ -113,10 +116,11 @@ func newFakeARM(seed uint64) *fakeARM {
 		injected: map[string]int{}, applied: map[string]int{}, changed: make(chan struct{}), quit: make(chan struct{})}
 }
 
-func (f *fakeARM) setFaults(p429, p500, pTimeout, pLost float64) {
+func (f *fakeARM) setFaults(p429, p500, pTimeout, pLost float64, script ...string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.p429, f.p500, f.pTimeout, f.pLost = p429, p500, pTimeout, pLost
+	f.script = script
 }
 
 func (f *fakeARM) notifyLocked() {
@@ -160,7 +164,9 @@ func (f *fakeARM) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	f.mu.Lock()
 	fault := ""
-	if x := f.rng.Float64(); x < f.p429 {
+	if x := f.rng.Float64(); len(f.script) > 0 && r.Method != http.MethodGet {
+		fault, f.script = f.script[0], f.script[1:]
+	} else if x < f.p429 {
 		fault = "429"
 	} else if x < f.p429+f.p500 {
 		fault = "500"
@@ -734,7 +740,7 @@ func runE2EModel(t *testing.T, st store.Store, seed uint64, events int) {
 	mappings := e2eMappings()
 	mi := 0
 	s.start(mappings[mi].JSON(), "e2e", true)
-	fake.setFaults(0.01, 0.03, 0.01, 0.03)
+	fake.setFaults(0.01, 0.03, 0.01, 0.03, "429", "", "500", "", "timeout", "", "lost")
 
 	m := &model{users: map[string]*mUser{}}
 	// The groups: Entra groups carry their object id as externalId; Okta
