@@ -124,7 +124,7 @@ func (s *Service) Create(ctx context.Context, typ string, body map[string]any) (
 	if len(members) == 0 {
 		etags, err := s.st.Batch(ctx, Table, ops)
 		if err != nil {
-			return nil, nil, s.uniquenessErr(err, k, n.Attrs)
+			return nil, nil, s.failedCreate(ctx, k, id, s.uniquenessErr(err, k, n.Attrs))
 		}
 		res.ETag = etags[0]
 		if k == groupKind {
@@ -139,12 +139,35 @@ func (s *Service) Create(ctx context.Context, typ string, body map[string]any) (
 	// first so that a bad id fails the request before anything is written.
 	etag, err := s.writeMembership(ctx, id, ops, members, nil, true)
 	if err != nil {
-		return nil, nil, s.uniquenessErr(err, k, n.Attrs)
+		return nil, nil, s.failedCreate(ctx, k, id, s.uniquenessErr(err, k, n.Attrs))
 	}
 	res.ETag = etag
 	res.Members, res.MembersLoaded = members, true
 	ch.UsersAffected = memberIDs(members)
 	return res, ch, nil
+}
+
+// undoTimeout bounds the clean-up of a create that failed part-way.
+const undoTimeout = 10 * time.Second
+
+// failedCreate undoes what a failed create may have written and returns err.
+// A client error (conflict, unknown member) wrote nothing. Any other failure
+// may have left the resource behind: a group with only the members of the
+// batches that went through, or a whole resource whose acknowledgement was
+// lost. Either would answer the identity provider's retry of the same POST
+// with 409, so the new id's rows are deleted (the id is fresh: nobody else
+// has been told it). The clean-up is best effort and outlives a cancelled
+// request; when storage is down it fails too, and what stays behind is still
+// consistent (a group with fewer members, never a member row without its
+// group or user).
+func (s *Service) failedCreate(ctx context.Context, k kind, id string, err error) error {
+	if _, ok := scim.AsError(err); ok {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), undoTimeout)
+	defer cancel()
+	_, _ = s.Delete(ctx, k.name, id, "")
+	return err
 }
 
 func (s *Service) uniquenessErr(err error, k kind, attrs map[string]any) error {
