@@ -289,7 +289,7 @@ func (s *Server) replace(w http.ResponseWriter, r *http.Request, rt *scim.Resour
 	s.changed(r, ch)
 	q := r.URL.Query()
 	rd := s.renderer(r, rt, q.Get("attributes"), q.Get("excludedAttributes"))
-	if rd.wantsRelations() {
+	if rd.wantsRelations() && !res.GroupsLoaded && !res.MembersLoaded {
 		if full, err := s.dir.Get(r.Context(), rt.ID, id, directory.GetOptions{WithRelations: true}); err == nil {
 			res = full
 		}
@@ -327,7 +327,7 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, rt *scim.Resource
 		return
 	}
 	rd := s.renderer(r, rt, q.Get("attributes"), q.Get("excludedAttributes"))
-	if rd.wantsRelations() {
+	if rd.wantsRelations() && !res.GroupsLoaded && !res.MembersLoaded {
 		if full, err := s.dir.Get(r.Context(), rt.ID, id, directory.GetOptions{WithRelations: true}); err == nil {
 			res = full
 		}
