@@ -84,6 +84,14 @@ type costCase struct {
 	want         tables.Counts
 }
 
+func memberArray(ids []string) string {
+	var vs []string
+	for _, id := range ids {
+		vs = append(vs, `{"value":"`+id+`"}`)
+	}
+	return "[" + strings.Join(vs, ",") + "]"
+}
+
 func ceilDiv(a, b int) int64 { return int64((a + b - 1) / b) }
 
 func TestStorageTransactionsPerOperation(t *testing.T) {
@@ -150,6 +158,28 @@ func TestStorageTransactionsPerOperation(t *testing.T) {
 			costCase{fmt.Sprintf("PATCH remove %d members", k), "PATCH", "/Groups/" + gid, members("remove", from, from+k), 204, removeCost(k)})
 	}
 	for _, tc := range tests {
+		_, got := c.cost(t, tc.method, tc.path, tc.body, tc.status)
+		t.Logf("%-55s %3d transactions: %d read, %d query, %d batch, %d write", tc.name, got.Total(), got.Read, got.Query, got.Batch, got.Write)
+		if got != tc.want {
+			t.Errorf("%s: %+v, want %+v", tc.name, got, tc.want)
+		}
+	}
+
+	// Whole-group operations, on a group of 120 members.
+	const m = 120
+	big := c.id(t, "/Groups", `{"displayName":"Big","members":`+memberArray(ids[:m])+`}`)
+	half := memberArray(ids[:m/2])
+	for _, tc := range []costCase{
+		{"GET group by id with 120 members", "GET", "/Groups/" + big, "", 200, tables.Counts{Read: 1, Query: 1}},
+		// PUT: read the group and its members, write the difference (60
+		// removes: 2 batches), then read both again for the answer.
+		{"PUT group keeping 60 of 120 members", "PUT", "/Groups/" + big, `{"displayName":"Big","members":` + half + `}`, 200, tables.Counts{Read: 2, Query: 2, Batch: 2}},
+		// Nothing changes: nothing is written (Okta re-sends whole groups).
+		{"PUT group, same members again", "PUT", "/Groups/" + big, `{"displayName":"Big","members":` + half + `}`, 200, tables.Counts{Read: 2, Query: 2}},
+		// DELETE: read the row and the relations, delete the relations
+		// 50 at a time, then the row with its index rows.
+		{"DELETE group of 60 members", "DELETE", "/Groups/" + big, "", 204, tables.Counts{Read: 1, Query: 1, Batch: 3}},
+	} {
 		_, got := c.cost(t, tc.method, tc.path, tc.body, tc.status)
 		t.Logf("%-55s %3d transactions: %d read, %d query, %d batch, %d write", tc.name, got.Total(), got.Read, got.Query, got.Batch, got.Write)
 		if got != tc.want {

@@ -448,6 +448,14 @@ func (s *Service) rewrite(ctx context.Context, k kind, rt *scim.ResourceType, id
 			return nil, nil, err
 		}
 		membership := k == groupKind && (rw.membersSet || len(rw.addMembers)+len(rw.removeMembers) > 0)
+		adds, removes := rw.addMembers, rw.removeMembers
+		if membership && rw.membersSet {
+			if adds, removes, err = s.diffMembers(ctx, id, rw.replaceMembers); err != nil {
+				return nil, nil, err
+			}
+			// A member list equal to the stored one changes nothing.
+			membership = len(adds)+len(removes) > 0
+		}
 		unchanged := bytes.Equal(data, cur.Body)
 		if unchanged && !membership {
 			// Nothing to write (an IdP re-sending what is stored): no
@@ -477,13 +485,6 @@ func (s *Service) rewrite(ctx context.Context, k kind, rt *scim.ResourceType, id
 
 		var etag string
 		if membership {
-			adds, removes := rw.addMembers, rw.removeMembers
-			if rw.membersSet {
-				adds, removes, err = s.diffMembers(ctx, id, rw.replaceMembers)
-				if err != nil {
-					return nil, nil, err
-				}
-			}
 			etag, err = s.writeMembership(ctx, id, ops, adds, removes, false)
 			ch.UsersAffected = append(memberIDs(adds), removes...)
 		} else {
