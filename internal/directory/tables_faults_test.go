@@ -249,6 +249,31 @@ func TestFaultsBetweenSteps(t *testing.T) {
 			},
 		},
 		{
+			name: "create a user",
+			ok:   http.StatusCreated,
+			setup: func(t *testing.T, e *faultEnv) (string, string, string, func(*testing.T)) {
+				return "POST", "/Users", `{"userName":"Lee.Gu@contoso.com","externalId":"lee"}`, func(t *testing.T) {
+					if ids := e.filterIDs(t, "/Users", `userName eq "lee.gu@contoso.com"`); len(ids) != 1 {
+						t.Errorf("%d users named Lee.Gu, want 1", len(ids))
+					}
+				}
+			},
+		},
+		{
+			name: fmt.Sprintf("add %d members by PATCH", createMembers),
+			ok:   http.StatusNoContent,
+			setup: func(t *testing.T, e *faultEnv) (string, string, string, func(*testing.T)) {
+				users := e.users(t, createMembers)
+				gid := createGroup(t, e.dir, "Grow")
+				body := `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"Add","path":"members","value":` + memberList(users) + `}]}`
+				return "PATCH", "/Groups/" + gid, body, func(t *testing.T) {
+					if got := e.groupMembers(t, gid); !slices.Equal(got, sorted(users)) {
+						t.Errorf("the group has %d members, want %d", len(got), len(users))
+					}
+				}
+			},
+		},
+		{
 			name: fmt.Sprintf("replace %d of a group's members by %d others", replaceSize, replaceSize),
 			ok:   http.StatusOK,
 			setup: func(t *testing.T, e *faultEnv) (string, string, string, func(*testing.T)) {
