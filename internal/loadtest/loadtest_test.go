@@ -1,0 +1,146 @@
+package loadtest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The harness is tested the way it is used: against a real adfscim binary
+// built from this module, spawned on a loopback port with a fresh store.
+
+// TestMain lets the test binary play `adfscim load` for the trivial handler
+// process the harness starts (Options.Self defaults to this executable).
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == "load" {
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+		err := Command(ctx, os.Args[2:], func(string) string { return "" }, os.Stdout, os.Stderr)
+		stop()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+var build struct {
+	sync.Once
+	path string
+	err  error
+}
+
+func adfscimBinary(t *testing.T) string {
+	t.Helper()
+	build.Do(func() {
+		dir, err := os.MkdirTemp("", "adfscim-loadtest-bin")
+		if err != nil {
+			build.err = err
+			return
+		}
+		build.path = filepath.Join(dir, "adfscim")
+		out, err := exec.Command("go", "build", "-o", build.path, "github.com/adfscim/adfscim").CombinedOutput()
+		if err != nil {
+			build.err = errors.New("go build: " + err.Error() + "\n" + string(out))
+		}
+	})
+	if build.err != nil {
+		t.Fatal(build.err)
+	}
+	return build.path
+}
+
+func TestRunSpawned(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and spawns the server")
+	}
+	bin := adfscimBinary(t)
+	tests := []struct {
+		name   string
+		phases []string
+		// wantPhases are the measured phases the report must hold.
+		wantPhases []string
+		wantGroups bool
+	}{
+		{"users then lookups and creates", []string{PhaseUsers, PhaseFilter, PhasePost}, []string{PhaseFilter, PhasePost}, false},
+		{"everything", AllPhases, []string{PhaseFilter, PhasePost, PhasePatch}, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var out bytes.Buffer
+			o := Options{
+				Spawn:       bin,
+				SpawnEnv:    []string{"ADFSCIM_LOG_LEVEL=warn"},
+				Users:       300,
+				Groups:      5,
+				Members:     20,
+				MemberBatch: 7,
+				Connections: 4,
+				Duration:    500 * time.Millisecond,
+				Phases:      tc.phases,
+				JSON:        true,
+			}
+			if err := Run(context.Background(), o, &out); err != nil {
+				t.Fatalf("Run: %v\n%s", err, out.String())
+			}
+			var rep Report
+			if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+				t.Fatalf("the JSON report does not parse: %v\n%s", err, out.String())
+			}
+			p := rep.Provision
+			if p == nil {
+				t.Fatal("no provisioning figures")
+			}
+			if p.Users != 300 || p.UsersExisting != 0 || p.Errors != 0 || p.UsersPerSecond <= 0 {
+				t.Errorf("users: got %d created (%d existing, %d errors, %.0f/s), want 300 new, no errors", p.Users, p.UsersExisting, p.Errors, p.UsersPerSecond)
+			}
+			if tc.wantGroups {
+				// 20 members in batches of 7: 3 PATCHes per group.
+				if p.Groups != 5 || p.MemberPatches != 15 || p.Members != 100 || p.MembersPerSecond <= 0 {
+					t.Errorf("groups: got %d groups, %d PATCHes, %d members (%.0f/s), want 5, 15, 100", p.Groups, p.MemberPatches, p.Members, p.MembersPerSecond)
+				}
+			} else if p.Groups != 0 || p.MemberPatches != 0 {
+				t.Errorf("groups ran though not asked for: %+v", p)
+			}
+			checkPhase := func(r PhaseResult) {
+				t.Helper()
+				if r.Requests <= 0 || r.Errors != 0 || r.RPS <= 0 || r.P50Ms <= 0 || r.P99Ms < r.P50Ms || r.MaxMs < r.P99Ms {
+					t.Errorf("%s: implausible figures %+v", r.Name, r)
+				}
+			}
+			if rep.Trivial == nil {
+				t.Fatal("the trivial handler was not measured")
+			}
+			checkPhase(*rep.Trivial)
+			var got []string
+			for _, r := range rep.Phases {
+				got = append(got, r.Name)
+				checkPhase(r)
+				if r.RPSRatio <= 0 || r.P99Ratio <= 0 {
+					t.Errorf("%s: no ratio to the trivial handler: %+v", r.Name, r)
+				}
+			}
+			if strings.Join(got, ",") != strings.Join(tc.wantPhases, ",") {
+				t.Errorf("measured phases %v, want %v", got, tc.wantPhases)
+			}
+			for _, when := range []string{"provision", "measurements"} {
+				m := rep.Memory[when]
+				if m.RssAnonKB <= 0 || m.VmRSSKB < m.RssAnonKB || m.StoreBytes <= 0 {
+					t.Errorf("memory after %s: %+v", when, m)
+				}
+			}
+		})
+	}
+}
