@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/adfscim/adfscim/handlers"
+	"github.com/adfscim/adfscim/internal/audit"
 	"github.com/adfscim/adfscim/internal/deploy"
 	"github.com/adfscim/adfscim/internal/directory"
 	"github.com/adfscim/adfscim/internal/store/azuritetest"
@@ -24,42 +25,59 @@ import (
 // Every Table Storage transaction is billed, so the number each SCIM
 // operation costs is part of the product. Counts are deterministic, unlike
 // time: this test reads the engine's Counter around each request sent to
-// the SCIM API (wired as main wires it) on Azurite and holds every
-// operation to its figure. docs/BENCHMARKS-storage.md explains them.
+// the SCIM API (wired as main wires it, audit trail included) on Azurite and
+// holds every operation to its figure. docs/BENCHMARKS-storage.md explains them.
 
-// costServer is the SCIM API over Table Storage with a transaction counter.
+// costServer is the SCIM API over Table Storage with transaction counters:
+// one for the directory's rows, one for the audit trail that main writes to
+// the same account (two engine instances on the same tables, so the two
+// costs can be told apart).
 type costServer struct {
-	url     string
-	counter *tables.Counter
+	url          string
+	counter      *tables.Counter
+	auditCounter *tables.Counter
+	// audit is what the audit trail spent on the last request.
+	audit tables.Counts
 }
 
 func newCostServer(t *testing.T) *costServer {
 	t.Helper()
 	conn := azuritetest.Start(t)
-	counter := new(tables.Counter)
-	st, err := tables.Open(context.Background(), tables.Options{ConnectionString: conn, Tables: deploy.Tables(), Counter: counter})
-	if err != nil {
-		t.Fatal(err)
+	c := &costServer{counter: new(tables.Counter), auditCounter: new(tables.Counter)}
+	open := func(counter *tables.Counter) *tables.Store {
+		st, err := tables.Open(context.Background(), tables.Options{ConnectionString: conn, Tables: deploy.Tables(), Counter: counter})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
 	}
+	st, auditStore := open(c.counter), open(c.auditCounter)
 	auth, err := tokens.NewLocal(st, tokens.LocalOptions{StaticToken: multiToken})
 	if err != nil {
 		t.Fatal(err)
 	}
+	trail := audit.New(auditStore, audit.Options{})
 	srv := httptest.NewServer(handlers.New(handlers.Options{
-		Directory: directory.New(st, directory.Options{}),
-		Auth:      auth,
-		Logger:    zerolog.New(io.Discard),
+		Directory:  directory.New(st, directory.Options{}),
+		Auth:       auth,
+		Limiter:    tokens.NewFailureLimiter(tokens.LimiterOptions{}),
+		Audit:      trail,
+		AuditQuery: trail,
+		Logger:     zerolog.New(io.Discard),
 	}))
 	t.Cleanup(srv.Close)
-	return &costServer{url: srv.URL + handlers.ScimPrefix, counter: counter}
+	c.url = srv.URL + handlers.ScimPrefix
+	return c
 }
 
-// cost sends a request and returns its answer and the transactions it took.
+// cost sends a request and returns its answer and the transactions it took
+// on the directory's rows; c.audit holds the audit trail's share.
 func (c *costServer) cost(t *testing.T, method, path, body string, want int) ([]byte, tables.Counts) {
 	t.Helper()
-	before := c.counter.Snapshot()
+	before, auditBefore := c.counter.Snapshot(), c.auditCounter.Snapshot()
 	status, b, err := request(method, c.url+path, multiToken, body)
 	spent := c.counter.Snapshot().Sub(before)
+	c.audit = c.auditCounter.Snapshot().Sub(auditBefore)
 	if err != nil || status != want {
 		t.Fatalf("%s %s: %d %s (%v), want %d", method, path, status, b, err, want)
 	}
@@ -74,6 +92,26 @@ func (c *costServer) id(t *testing.T, path, body string) string {
 		t.Fatal(err)
 	}
 	return r.ID
+}
+
+// check sends tc's request and holds it to its figures: tc.want on the
+// directory's rows, and one audit batch for a write (every write request
+// appends a record; requests that arrive together share a batch, one at a
+// time each pays one), none for a read.
+func (c *costServer) check(t *testing.T, tc costCase) {
+	t.Helper()
+	_, got := c.cost(t, tc.method, tc.path, tc.body, tc.status)
+	t.Logf("%-55s %3d transactions: %d read, %d query, %d batch, %d write; audit %d", tc.name, got.Total(), got.Read, got.Query, got.Batch, got.Write, c.audit.Total())
+	if got != tc.want {
+		t.Errorf("%s: %+v, want %+v", tc.name, got, tc.want)
+	}
+	wantAudit := tables.Counts{Batch: 1}
+	if tc.method == "GET" {
+		wantAudit = tables.Counts{}
+	}
+	if c.audit != wantAudit {
+		t.Errorf("%s: the audit trail spent %+v, want %+v", tc.name, c.audit, wantAudit)
+	}
 }
 
 type costCase struct {
@@ -139,6 +177,7 @@ func TestStorageTransactionsPerOperation(t *testing.T) {
 		{"filter userName eq, no match (Entra's Test Connection)", "GET", "/Users?filter=" + in(`userName eq "a1b2c3"`), "", 200, tables.Counts{Read: 1}},
 		{"filter displayName eq, without members", "GET", "/Groups?excludedAttributes=members&filter=" + in(`displayName eq "cost group"`), "", 200, tables.Counts{Read: 2}},
 		{"POST /Users", "POST", "/Users", `{"userName":"new@contoso.com","externalId":"new","name":{"givenName":"N","familyName":"U"}}`, 201, tables.Counts{Batch: 1}},
+		{"POST /Users, userName taken in another case (409)", "POST", "/Users", `{"userName":"NEW@contoso.com"}`, 409, tables.Counts{Batch: 1}},
 		{"POST /Groups without members", "POST", "/Groups", `{"displayName":"Another"}`, 201, tables.Counts{Batch: 1}},
 		{"PATCH user replace title", "PATCH", "/Users/" + ids[3], patchUser("Engineer"), 200, tables.Counts{Query: 1, Write: 1}},
 		{"PATCH user, same value again", "PATCH", "/Users/" + ids[3], patchUser("Engineer"), 200, tables.Counts{Query: 1}},
@@ -158,11 +197,7 @@ func TestStorageTransactionsPerOperation(t *testing.T) {
 			costCase{fmt.Sprintf("PATCH remove %d members", k), "PATCH", "/Groups/" + gid, members("remove", from, from+k), 204, removeCost(k)})
 	}
 	for _, tc := range tests {
-		_, got := c.cost(t, tc.method, tc.path, tc.body, tc.status)
-		t.Logf("%-55s %3d transactions: %d read, %d query, %d batch, %d write", tc.name, got.Total(), got.Read, got.Query, got.Batch, got.Write)
-		if got != tc.want {
-			t.Errorf("%s: %+v, want %+v", tc.name, got, tc.want)
-		}
+		c.check(t, tc)
 	}
 
 	// Whole-group operations, on a group of 120 members.
@@ -180,11 +215,7 @@ func TestStorageTransactionsPerOperation(t *testing.T) {
 		// 50 at a time, then the row with its index rows.
 		{"DELETE group of 60 members", "DELETE", "/Groups/" + big, "", 204, tables.Counts{Read: 1, Query: 1, Batch: 3}},
 	} {
-		_, got := c.cost(t, tc.method, tc.path, tc.body, tc.status)
-		t.Logf("%-55s %3d transactions: %d read, %d query, %d batch, %d write", tc.name, got.Total(), got.Read, got.Query, got.Batch, got.Write)
-		if got != tc.want {
-			t.Errorf("%s: %+v, want %+v", tc.name, got, tc.want)
-		}
+		c.check(t, tc)
 	}
 
 	// The answer to a user's PATCH lists the user's groups from the same
