@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -216,5 +217,87 @@ func TestTwoInstancesOneUserName(t *testing.T) {
 	all := mustJSON(t, procs[1], "GET", "/Users", "", http.StatusOK)
 	if all["totalResults"] != float64(1) {
 		t.Errorf("%v users stored, want 1", all["totalResults"])
+	}
+}
+
+// TestTwoInstancesDeletesRaceAdds: one process adds users to a group while
+// the other deletes those users, and then adds race a delete of the group
+// itself. Whatever order the requests land in, no membership outlives its
+// user or its group: the group ends empty, and no user lists a deleted group.
+func TestTwoInstancesDeletesRaceAdds(t *testing.T) {
+	procs := startPair(t)
+	const n = 16
+	add := func(uid string) string {
+		return fmt.Sprintf(`{"schemas":[%q],"Operations":[{"op":"add","path":"members","value":[{"value":%q}]}]}`, patchSchema, uid)
+	}
+	newUsers := func(prefix string) []string {
+		ids := make([]string, n)
+		for i := range ids {
+			u := mustJSON(t, procs[i%2], "POST", "/Users", fmt.Sprintf(`{"userName":"%s%02d@contoso.com"}`, prefix, i), http.StatusCreated)
+			ids[i] = u["id"].(string)
+		}
+		return ids
+	}
+	type result struct {
+		what   string
+		status int
+		body   []byte
+		err    error
+	}
+	run := func(reqs []func() result, ok map[string][]int) {
+		t.Helper()
+		out := make(chan result, len(reqs))
+		begin := make(chan struct{})
+		for _, r := range reqs {
+			go func() { <-begin; out <- r() }()
+		}
+		close(begin)
+		for range reqs {
+			r := <-out
+			if r.err != nil || !slices.Contains(ok[strings.Fields(r.what)[0]], r.status) {
+				t.Errorf("%s: %d %s (%v)", r.what, r.status, r.body, r.err)
+			}
+		}
+	}
+	send := func(p *process, method, path, body string) func() result {
+		return func() result {
+			s, b, err := request(method, p.url+path, multiToken, body)
+			return result{method + " " + path, s, b, err}
+		}
+	}
+
+	// Users deleted while they are being added.
+	users := newUsers("leaver")
+	g := mustJSON(t, procs[0], "POST", "/Groups", `{"displayName":"Leavers"}`, http.StatusCreated)["id"].(string)
+	var reqs []func() result
+	for i, uid := range users {
+		reqs = append(reqs,
+			send(procs[i%2], "PATCH", "/Groups/"+g, add(uid)),
+			send(procs[(i+1)%2], "DELETE", "/Users/"+uid, ""))
+	}
+	// An add that lands after the delete names an unknown user: 400.
+	run(reqs, map[string][]int{"PATCH": {http.StatusNoContent, http.StatusBadRequest}, "DELETE": {http.StatusNoContent}})
+	for _, p := range procs {
+		if m, _ := mustJSON(t, p, "GET", "/Groups/"+g, "", http.StatusOK)["members"].([]any); len(m) != 0 {
+			t.Errorf("group lists %d members whose users were all deleted", len(m))
+		}
+	}
+
+	// A group deleted while members are being added to it.
+	users = newUsers("joiner")
+	g = mustJSON(t, procs[0], "POST", "/Groups", `{"displayName":"Short-lived"}`, http.StatusCreated)["id"].(string)
+	reqs = nil
+	for i, uid := range users {
+		reqs = append(reqs, send(procs[i%2], "PATCH", "/Groups/"+g, add(uid)))
+		if i == n/2 {
+			reqs = append(reqs, send(procs[(i+1)%2], "DELETE", "/Groups/"+g, ""))
+		}
+	}
+	run(reqs, map[string][]int{"PATCH": {http.StatusNoContent, http.StatusNotFound}, "DELETE": {http.StatusNoContent}})
+	mustJSON(t, procs[1], "GET", "/Groups/"+g, "", http.StatusNotFound)
+	for i, uid := range users {
+		if gs, _ := mustJSON(t, procs[i%2], "GET", "/Users/"+uid, "", http.StatusOK)["groups"].([]any); len(gs) != 0 {
+			t.Errorf("user %d lists groups %v after its only group was deleted", i, gs)
+		}
 	}
 }
