@@ -302,3 +302,43 @@ func toAny(ids []string) []any {
 	}
 	return out
 }
+
+// TestReplaceWithSameMembersWritesNothing: a member list equal to the stored
+// one (Okta re-sends whole groups) writes nothing, keeps the version and
+// changes nobody's access.
+func TestReplaceWithSameMembersWritesNothing(t *testing.T) {
+	ctx := context.Background()
+	s, cs := newService(t)
+	users := createUsers(t, s, 3)
+	g, _, err := s.Create(ctx, "Group", map[string]any{"displayName": "same", "members": toAny(users)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs.reset()
+	res, ch, err := s.Patch(ctx, "Group", g.ID, func(attrs map[string]any) (*directory.PatchResult, error) {
+		return &directory.PatchResult{Attrs: attrs, ReplaceMembers: members(users), ReplaceSet: true}, nil
+	}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if batches, _ := cs.reset(); batches != 0 {
+		t.Errorf("replacing members by the same members wrote %d batches", batches)
+	}
+	if res.Version() != g.Version() || ch.AccessChanged || len(ch.UsersAffected) != 0 {
+		t.Errorf("no-op replace: version %s -> %s, access changed %v, users %v", g.Version(), res.Version(), ch.AccessChanged, ch.UsersAffected)
+	}
+	if got := memberIDs(t, s, g.ID); !equal(got, sorted(users)) {
+		t.Errorf("members after a no-op replace: %v", got)
+	}
+	// A rename that re-sends the same members changes the name only.
+	_, ch, err = s.Patch(ctx, "Group", g.ID, func(attrs map[string]any) (*directory.PatchResult, error) {
+		attrs["displayName"] = "renamed"
+		return &directory.PatchResult{Attrs: attrs, ReplaceMembers: members(users), ReplaceSet: true}, nil
+	}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !equal(ch.Changed, []string{"displayName"}) || len(ch.UsersAffected) != 0 {
+		t.Errorf("rename with the same members: changed %v, users affected %v; want only displayName", ch.Changed, ch.UsersAffected)
+	}
+}

@@ -453,8 +453,10 @@ func (s *Service) rewrite(ctx context.Context, k kind, rt *scim.ResourceType, id
 			if adds, removes, err = s.diffMembers(ctx, id, rw.replaceMembers); err != nil {
 				return nil, nil, err
 			}
-			// A member list equal to the stored one changes nothing.
+			// A member list equal to the stored one changes nothing, and
+			// is not reported as a change of anyone's access.
 			membership = len(adds)+len(removes) > 0
+			rw.membersSet = membership
 		}
 		unchanged := bytes.Equal(data, cur.Body)
 		if unchanged && !membership {
