@@ -299,7 +299,7 @@ func (s *Server) replace(w http.ResponseWriter, r *http.Request, rt *scim.Resour
 	}
 	q := r.URL.Query()
 	rd := s.renderer(r, rt, q.Get("attributes"), q.Get("excludedAttributes"))
-	if rd.wantsRelations() {
+	if rd.wantsRelations() && !res.GroupsLoaded && !res.MembersLoaded {
 		if full, err := s.dir.Get(r.Context(), rt.ID, id, directory.GetOptions{WithRelations: true}); err == nil {
 			res = full
 		}
@@ -339,7 +339,7 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, rt *scim.Resource
 		return
 	}
 	rd := s.renderer(r, rt, q.Get("attributes"), q.Get("excludedAttributes"))
-	if rd.wantsRelations() {
+	if rd.wantsRelations() && !res.GroupsLoaded && !res.MembersLoaded {
 		if full, err := s.dir.Get(r.Context(), rt.ID, id, directory.GetOptions{WithRelations: true}); err == nil {
 			res = full
 		}
