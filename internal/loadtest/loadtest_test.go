@@ -51,7 +51,24 @@ func adfscimBinary(t *testing.T) string {
 			return
 		}
 		build.path = filepath.Join(dir, "adfscim")
-		out, err := exec.Command("go", "build", "-o", build.path, "github.com/adfscim/adfscim").CombinedOutput()
+		// Built the way docs/BENCHMARKS.md says, with the overlay that adds
+		// `load` and pprof to main, so that recipe keeps compiling.
+		root, err := filepath.Abs("../..")
+		if err != nil {
+			build.err = err
+			return
+		}
+		overlay := filepath.Join(dir, "overlay.json")
+		spec, _ := json.Marshal(map[string]map[string]string{"Replace": {
+			filepath.Join(root, "zz_bench_main.go"): filepath.Join(root, "internal/loadtest/testdata/bench_main.go.txt"),
+		}})
+		if err := os.WriteFile(overlay, spec, 0o600); err != nil {
+			build.err = err
+			return
+		}
+		cmd := exec.Command("go", "build", "-overlay", overlay, "-o", build.path, ".")
+		cmd.Dir = root
+		out, err := cmd.CombinedOutput()
 		if err != nil {
 			build.err = errors.New("go build: " + err.Error() + "\n" + string(out))
 		}
@@ -63,9 +80,6 @@ func adfscimBinary(t *testing.T) string {
 }
 
 func TestRunSpawned(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and spawns the server")
-	}
 	bin := adfscimBinary(t)
 	tests := []struct {
 		name   string
@@ -73,9 +87,13 @@ func TestRunSpawned(t *testing.T) {
 		// wantPhases are the measured phases the report must hold.
 		wantPhases []string
 		wantGroups bool
+		// trivial and self place the trivial handler (self "bin": the
+		// built adfscim's own `load -serve-trivial`).
+		trivial, self string
 	}{
-		{"users then lookups and creates", []string{PhaseUsers, PhaseFilter, PhasePost}, []string{PhaseFilter, PhasePost}, false},
-		{"everything", AllPhases, []string{PhaseFilter, PhasePost, PhasePatch}, true},
+		{"users then lookups and creates", []string{PhaseUsers, PhaseFilter, PhasePost}, []string{PhaseFilter, PhasePost}, false, "", ""},
+		{"everything, trivial handler run by adfscim load", AllPhases, []string{PhaseFilter, PhasePost, PhasePatch}, true, TrivialProcess, "bin"},
+		{"trivial handler in process", []string{PhaseUsers, PhaseFilter}, []string{PhaseFilter}, false, TrivialInProcess, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -91,6 +109,10 @@ func TestRunSpawned(t *testing.T) {
 				Duration:    500 * time.Millisecond,
 				Phases:      tc.phases,
 				JSON:        true,
+				Trivial:     tc.trivial,
+			}
+			if tc.self == "bin" {
+				o.Self = bin
 			}
 			if err := Run(context.Background(), o, &out); err != nil {
 				t.Fatalf("Run: %v\n%s", err, out.String())
