@@ -166,3 +166,38 @@ func TestRunSpawned(t *testing.T) {
 		})
 	}
 }
+
+// A run that could not do what it was asked must fail, never print figures
+// as if it had.
+func TestRunFailsHonestly(t *testing.T) {
+	bin := adfscimBinary(t)
+	tests := []struct {
+		name  string
+		o     Options
+		check func(error) bool
+	}{
+		{
+			"provisioning cut short by its time bound",
+			Options{Phases: []string{PhaseUsers}, ProvisionTimeout: time.Nanosecond},
+			func(err error) bool {
+				return errors.Is(err, ErrRequestsFailed) && strings.Contains(err.Error(), "did not finish within")
+			},
+		},
+		{
+			"measuring a store nobody provisioned",
+			Options{Phases: []string{PhaseFilter}},
+			func(err error) bool { return err != nil && strings.Contains(err.Error(), "provision first") },
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			o := tc.o
+			o.Spawn, o.Users, o.Groups, o.Members, o.Connections, o.Duration = bin, 50, 1, 5, 2, 200*time.Millisecond
+			var out bytes.Buffer
+			err := Run(context.Background(), o, &out)
+			if !tc.check(err) {
+				t.Errorf("Run returned %v\n%s", err, out.String())
+			}
+		})
+	}
+}
