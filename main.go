@@ -15,8 +15,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -28,10 +30,16 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/adfscim/adfscim/handlers"
+	"github.com/adfscim/adfscim/internal/audit"
 	"github.com/adfscim/adfscim/internal/config"
+	"github.com/adfscim/adfscim/internal/deploy"
 	"github.com/adfscim/adfscim/internal/directory"
+	"github.com/adfscim/adfscim/internal/loadtest"
+	"github.com/adfscim/adfscim/internal/scim"
 	"github.com/adfscim/adfscim/internal/store"
 	"github.com/adfscim/adfscim/internal/store/bolt"
+	"github.com/adfscim/adfscim/internal/store/dump"
+	"github.com/adfscim/adfscim/internal/store/tables"
 	"github.com/adfscim/adfscim/internal/tokens"
 	"github.com/adfscim/adfscim/internal/tokens/keyvault"
 )
@@ -39,7 +47,7 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr))
 }
 
 const usage = `usage: adfscim [command] [flags]
@@ -47,9 +55,14 @@ const usage = `usage: adfscim [command] [flags]
 commands:
   serve      serve the SCIM API (the default)
   token      manage bearer tokens: token create|rotate|list|revoke (see adfscim token -h)
+  export     write the whole state as JSON lines to stdout (backups, moving engines)
+  import     read an export from stdin into an empty store (--force: a non-empty one)
+  package    build dist/adfscim.zip, the package Azure Functions deploys
+  audit      audit verify|export|expire: check, read or trim the audit trail
+  load       drive a local server the way Entra ID does and report requests/s, latency and memory
 `
 
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
 	cmd := "serve"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmd, args = args[0], args[1:]
@@ -60,6 +73,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = serve(ctx, args, getenv, stdout, stderr)
 	case "token":
 		err = tokenCommand(ctx, args, getenv, stdout, stderr)
+	case "export":
+		err = exportCommand(ctx, args, getenv, stdout, stderr)
+	case "import":
+		err = importCommand(ctx, args, getenv, stdin, stdout, stderr)
+	case "package":
+		err = packageCommand(ctx, args, stdout, stderr)
+	case "load":
+		err = loadtest.Command(ctx, args, getenv, stdout, stderr)
+	case "audit":
+		code, err := auditCommand(ctx, args, getenv, stdout, stderr)
+		if err != nil {
+			fmt.Fprintf(stderr, "adfscim audit: %v\n", err)
+		}
+		return code
 	case "help":
 		fmt.Fprint(stdout, usage)
 	default:
@@ -86,7 +113,25 @@ func newLogger(level string, w io.Writer) zerolog.Logger {
 
 // openStore opens the configured engine: Table Storage when configured,
 // else the embedded store in the data directory.
-func openStore(cfg config.Config) (store.Store, string, error) {
+func openStore(ctx context.Context, cfg config.Config) (store.Store, string, error) {
+	switch {
+	case cfg.TablesConnectionString != "":
+		st, err := tables.Open(ctx, tables.Options{ConnectionString: cfg.TablesConnectionString, Tables: deploy.Tables()})
+		if err != nil {
+			return nil, "", err
+		}
+		return st, "table storage (connection string)", nil
+	case cfg.TablesEndpoint != "":
+		cred, err := azureCredential(cfg)
+		if err != nil {
+			return nil, "", err
+		}
+		st, err := tables.Open(ctx, tables.Options{Endpoint: cfg.TablesEndpoint, Credential: cred, Tables: deploy.Tables()})
+		if err != nil {
+			return nil, "", err
+		}
+		return st, "table storage " + cfg.TablesEndpoint, nil
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, "", fmt.Errorf("data directory: %w", err)
 	}
@@ -98,13 +143,79 @@ func openStore(cfg config.Config) (store.Store, string, error) {
 	return st, "embedded store " + path, nil
 }
 
+// exportCommand writes the whole state as JSON lines to stdout.
+func exportCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := config.Load(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	st, _, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	return dump.Export(ctx, st, deploy.Tables(), stdout)
+}
+
+// importCommand reads JSON lines from stdin into the configured store. It
+// refuses a store that already holds data unless --force is given.
+func importCommand(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	force := false
+	var rest []string
+	for _, a := range args {
+		if a == "--force" || a == "-force" {
+			force = true
+			continue
+		}
+		rest = append(rest, a)
+	}
+	cfg, err := config.Load(rest, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	st, where, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	n, err := dump.Import(ctx, st, stdin, dump.Options{Force: force})
+	if errors.Is(err, dump.ErrNotEmpty) {
+		return fmt.Errorf("the %s already holds data; pass --force to import anyway: %w", where, err)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "imported %d rows into the %s\n", n, where)
+	return nil
+}
+
+// packageCommand builds the zip Azure Functions deploys.
+func packageCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("package", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	out := fs.String("out", "dist", "directory that receives adfscim.zip")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	root, err := deploy.FindRepoRoot(".")
+	if err != nil {
+		return err
+	}
+	zip, err := deploy.Package(ctx, deploy.Options{RepoRoot: root, OutDir: *out})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, zip)
+	return nil
+}
+
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	cfg, err := config.Load(args, getenv, stderr)
 	if err != nil {
 		return err
 	}
 	log := newLogger(cfg.LogLevel, stdout)
-	st, where, err := openStore(cfg)
+	st, where, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -114,17 +225,35 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	dir := directory.New(st, directory.Options{})
+	userExt, groupExt, err := scim.ParseExtensions([]byte(cfg.SchemaExtensions))
+	if err != nil {
+		return fmt.Errorf("ADFSCIM_SCHEMA_EXTENSIONS: %w", err)
+	}
+	dir := directory.New(st, directory.Options{UserExtensions: userExt, GroupExtensions: groupExt})
+	trail := audit.New(st, audit.Options{})
+	if err := trail.Append(ctx, configRecord(cfg, where, userExt, groupExt)); err != nil {
+		return fmt.Errorf("audit trail: %w", err)
+	}
 	srv := handlers.New(handlers.Options{
-		Directory: dir,
-		Auth:      auth,
-		Limiter:   tokens.NewFailureLimiter(tokens.LimiterOptions{}),
-		Logger:    log,
-		BaseURL:   cfg.BaseURL,
+		Directory:  dir,
+		Auth:       auth,
+		Limiter:    tokens.NewFailureLimiter(tokens.LimiterOptions{}),
+		Audit:      trail,
+		AuditQuery: trail,
+		Logger:     log,
+		BaseURL:    cfg.BaseURL,
 		Timers: map[string]handlers.TimerFunc{
 			"ReconcileRbac": func(ctx context.Context, pastDue bool) ([]string, error) {
 				log.Info().Bool("past_due", pastDue).Msg("reconcile timer fired")
-				return []string{"reconcile ran"}, nil
+				logs := []string{"reconcile ran"}
+				if cfg.AuditRetentionDays > 0 {
+					res, err := trail.Expire(ctx, time.Now().AddDate(0, 0, -cfg.AuditRetentionDays))
+					if err != nil {
+						return logs, fmt.Errorf("audit retention: %w", err)
+					}
+					logs = append(logs, fmt.Sprintf("audit retention: %+v", res))
+				}
+				return logs, nil
 			},
 		},
 	})
@@ -147,6 +276,18 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 	}
 
+	if cfg.Pprof != "" {
+		// Profiling by hand only: loopback, never in the default mux.
+		pp := http.NewServeMux()
+		pp.HandleFunc("/debug/pprof/", pprof.Index)
+		pp.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		pp.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		pp.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		go func() {
+			err := (&http.Server{Addr: cfg.Pprof, Handler: pp, ReadHeaderTimeout: 10 * time.Second}).ListenAndServe()
+			log.Error().Err(err).Msg("pprof server stopped")
+		}()
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {
@@ -203,30 +344,92 @@ func azureCredential(cfg config.Config) (azcore.TokenCredential, error) {
 }
 
 // tokenCommand runs `adfscim token create|rotate|list|revoke` on the
-// configured source.
+// configured source, recording every change in the audit trail.
 func tokenCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	cfg, err := config.Load(nil, getenv, stderr)
 	if err != nil {
 		return err
 	}
+	st, _, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
 	var m tokens.Manager
 	if cfg.KeyVaultURL == "" {
-		st, _, err := openStore(cfg)
-		if err != nil {
-			return err
-		}
-		defer st.Close()
 		src, err := tokens.NewLocal(st, tokens.LocalOptions{})
 		if err != nil {
 			return err
 		}
 		m = src
 	} else {
-		src, err := openTokens(ctx, cfg, nil, newLogger(cfg.LogLevel, stderr))
+		src, err := openTokens(ctx, cfg, st, newLogger(cfg.LogLevel, stderr))
 		if err != nil {
 			return err
 		}
 		m = src
 	}
+	trail := audit.New(st, audit.Options{})
+	operator := "cli:" + currentUser()
+	m = tokens.Audited(m, func(ctx context.Context, action, client string, scopes []tokens.Scope, err error) error {
+		out := audit.Outcome{Success: err == nil}
+		if err != nil {
+			out.Detail = err.Error()
+		}
+		var changes []audit.Change
+		if len(scopes) > 0 {
+			changes = []audit.Change{{Op: "set", Path: "scopes", Value: tokens.FormatScopes(scopes)}}
+		}
+		return trail.Append(ctx, audit.Record{Actor: operator, Action: action,
+			Target: audit.Target{Type: "Token", ID: client}, Changes: changes, Outcome: out})
+	})
 	return tokens.RunCLI(ctx, args, m, stdout, stderr)
+}
+
+// currentUser names the operator running a CLI command, for the trail.
+func currentUser() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	return "unknown"
+}
+
+// configRecord is the audit record of a configuration load: what the
+// service runs with, never a secret.
+func configRecord(cfg config.Config, where string, userExt, groupExt []*scim.Schema) audit.Record {
+	tokenSource := "local"
+	if cfg.KeyVaultURL != "" {
+		tokenSource = "keyvault " + cfg.KeyVaultURL
+	}
+	var exts []string
+	for _, s := range append(userExt, groupExt...) {
+		exts = append(exts, s.ID)
+	}
+	return audit.Record{
+		Actor:  "system",
+		Action: audit.ActionConfigLoad,
+		Target: audit.Target{Type: "Config", ID: "serve"},
+		Changes: []audit.Change{
+			{Op: "set", Path: "store", Value: where},
+			{Op: "set", Path: "tokens", Value: tokenSource},
+			{Op: "set", Path: "staticToken", Value: cfg.BearerToken != ""},
+			{Op: "set", Path: "schemaExtensions", Value: exts},
+			{Op: "set", Path: "auditRetentionDays", Value: cfg.AuditRetentionDays},
+		},
+		Outcome: audit.Outcome{Success: true},
+	}
+}
+
+// auditCommand runs `adfscim audit verify|export|expire`.
+func auditCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) (int, error) {
+	cfg, err := config.Load(nil, getenv, stderr)
+	if err != nil {
+		return 2, err
+	}
+	st, _, err := openStore(ctx, cfg)
+	if err != nil {
+		return 2, err
+	}
+	defer st.Close()
+	return audit.RunCLI(ctx, args, st, stdout, stderr), nil
 }

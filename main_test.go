@@ -2,6 +2,9 @@ package main
 
 import (
 	"bufio"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -233,4 +236,69 @@ func TestKillMidWriteKeepsAcknowledgedWrites(t *testing.T) {
 		}
 	}
 	t.Logf("%d writes acknowledged before SIGKILL, %d users after restart", len(acked), list.TotalResults)
+}
+
+// TestLogsNeverCarrySecrets runs a whole local session — first start with a
+// generated token, provisioning with passwords, failed logins with other
+// tokens, a restart — and scans everything the process logged.
+func TestLogsNeverCarrySecrets(t *testing.T) {
+	dataDir := t.TempDir()
+	p := start(t, "ADFSCIM_DATA_DIR="+dataDir, "SCIM_BEARER_TOKEN=", "ADFSCIM_LOG_LEVEL=debug")
+	// The generated token is shown once, on stderr, in the banner.
+	var token string
+	for i := 0; i < 200 && token == ""; i++ {
+		for _, line := range strings.Split(p.logs.String(), "\n") {
+			if f := strings.Fields(line); len(f) == 1 && len(f[0]) == 43 {
+				token = f[0]
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if token == "" {
+		t.Fatalf("no generated token in the output:\n%s", p.logs)
+	}
+	const password = "Sup3r-Secret-Passw0rd!"
+	const wrongToken = "an-attacker-token-value-that-is-long-enough"
+	status, body, err := request("POST", p.url+"/Users", token,
+		`{"userName":"carol@contoso.com","password":"`+password+`","active":true}`)
+	if err != nil || status != http.StatusCreated {
+		t.Fatalf("POST with the generated token: %d %s %v", status, body, err)
+	}
+	var u struct{ ID string }
+	_ = json.Unmarshal(body, &u)
+	request("PATCH", p.url+"/Users/"+u.ID, token,
+		`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","path":"password","value":"`+password+`2"}]}`)
+	request("PUT", p.url+"/Users/"+u.ID, token, `{"userName":"carol@contoso.com","password":"`+password+`3"}`)
+	for i := 0; i < 3; i++ {
+		if st, _, _ := request("GET", p.url+"/Users", wrongToken, ""); st != http.StatusUnauthorized {
+			t.Errorf("a wrong token got %d", st)
+		}
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	_ = p.cmd.Wait()
+	// A second start shows no token again and still accepts the first.
+	q := start(t, "ADFSCIM_DATA_DIR="+dataDir, "SCIM_BEARER_TOKEN=")
+	if st, _, _ := request("GET", q.url+"/Users", token, ""); st != http.StatusOK {
+		t.Errorf("the generated token stopped working after a restart: %d", st)
+	}
+	all := p.logs.String() + q.logs.String()
+	if n := strings.Count(all, token); n != 1 {
+		t.Errorf("the generated token appears %d times in the output; want once (the first banner)", n)
+	}
+	for _, secret := range []string{password, wrongToken} {
+		if strings.Contains(all, secret) {
+			t.Errorf("the output contains the secret %q:\n%s", secret, all)
+		}
+	}
+	d := sha256.Sum256([]byte(token))
+	for _, form := range []string{hex.EncodeToString(d[:]), base64.StdEncoding.EncodeToString(d[:]), base64.RawURLEncoding.EncodeToString(d[:])} {
+		if strings.Contains(all, form) || strings.Contains(all, form[:16]) {
+			t.Errorf("the output contains the token's digest")
+		}
+	}
+	if !strings.Contains(all, `"message":"authentication failed"`) {
+		t.Errorf("failed logins were not logged at all")
+	}
 }

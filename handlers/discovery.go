@@ -94,10 +94,10 @@ func (s *Server) serviceProviderConfig(base string) spConfig {
 		Bulk:           bulkSupport{Supported: false, MaxOperations: 0, MaxPayloadSize: MaxBodyBytes},
 		Filter:         filterSupport{Supported: true, MaxResults: s.opts.MaxPageSize},
 		ChangePassword: supported{false},
-		Sort:           supported{false},
+		Sort:           supported{true},
 		ETag:           supported{true},
 		Pagination: &paginationSupport{
-			Index: true, DefaultPaginationMethod: "index",
+			Cursor: true, Index: true, DefaultPaginationMethod: "index",
 			DefaultPageSize: s.opts.MaxPageSize, MaxPageSize: s.opts.MaxPageSize,
 		},
 		AuthenticationSchemes: []authScheme{{
@@ -150,7 +150,7 @@ func (s *Server) discovery(w http.ResponseWriter, r *http.Request, what, id stri
 		methodNotAllowed(w, r, "GET")
 		return
 	}
-	if !requireScope(w, r, tokens.ScimRead) {
+	if !s.requireScope(w, r, tokens.ScimRead) {
 		return
 	}
 	base := s.baseURL(r)

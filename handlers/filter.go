@@ -1,6 +1,8 @@
 package handlers
 
 import (
+	"strings"
+
 	"github.com/adfscim/adfscim/internal/directory"
 	"github.com/adfscim/adfscim/internal/scim"
 	"github.com/adfscim/adfscim/internal/scim/filter"
@@ -25,6 +27,12 @@ func compileFilter(rt *scim.ResourceType, f string) (*directory.Lookup, func(map
 	var lookup *directory.Lookup
 	if attr, value, ok := e.LookupFor(indexedAttrs(rt)...); ok {
 		lookup = &directory.Lookup{Attr: attr, Value: value}
+		if e.Op == filter.OpEq && e.Attr.Sub == "" && (e.Attr.URN == "" || strings.EqualFold(e.Attr.URN, rt.Schema.ID)) {
+			// The filter is exactly the lookup, and the index compares as the
+			// attribute does (case-insensitive userName and displayName,
+			// exact externalId and id): every hit matches, nothing to decode.
+			return lookup, nil, nil
+		}
 	}
 	return lookup, func(attrs map[string]any) bool { return e.Match(attrs, rt) }, nil
 }

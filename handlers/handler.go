@@ -12,6 +12,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/adfscim/adfscim/internal/audit"
 	"github.com/adfscim/adfscim/internal/directory"
 	"github.com/adfscim/adfscim/internal/tokens"
 )
@@ -34,6 +35,14 @@ type Options struct {
 	Auth tokens.Authenticator
 	// Limiter slows down repeated authentication failures (optional).
 	Limiter *tokens.FailureLimiter
+	// Audit receives a record of every SCIM write, authentication failure
+	// and scope denial; nil records nothing (tests of other concerns).
+	Audit audit.Auditor
+	// AuditQuery serves GET /ops/v1/audit; nil disables the endpoint.
+	AuditQuery audit.Querier
+	// Changes is told of every write that may change someone's access, to
+	// queue it for the RBAC reconciler; nil ignores them.
+	Changes func(ctx context.Context, ch *directory.Change) error
 	Logger  zerolog.Logger
 	// BaseURL, when set, is the externally visible URL of the SCIM API
 	// (https://host/scim/v2); otherwise it is derived from each request.
@@ -48,9 +57,11 @@ type Options struct {
 
 // Server is the root http.Handler.
 type Server struct {
-	opts Options
-	dir  *directory.Service
-	root http.Handler
+	opts    Options
+	dir     *directory.Service
+	root    http.Handler
+	routes  map[string]opsRoute
+	unknown unknownCounter
 }
 
 // DefaultMaxPageSize is the largest page a list returns when Options do not
@@ -67,6 +78,7 @@ func New(opts Options) *Server {
 		opts.Now = time.Now
 	}
 	s := &Server{opts: opts, dir: opts.Directory}
+	s.routes = s.opsRoutes()
 	s.root = s.recoverer(s.logRequests(http.HandlerFunc(s.route)))
 	return s
 }
@@ -85,6 +97,9 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 		return
 	case hasPrefixFold(path, ScimPrefix+"/") || strings.EqualFold(path, ScimPrefix):
 		s.authenticated(s.scim)(w, r)
+		return
+	case hasPrefixFold(path, OpsPrefix+"/"):
+		s.authenticated(s.ops)(w, r)
 		return
 	}
 	if name := strings.Trim(path, "/"); r.Method == http.MethodPost && !strings.Contains(name, "/") {

@@ -7,17 +7,18 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/rs/zerolog"
 
 	"github.com/adfscim/adfscim/handlers"
+	"github.com/adfscim/adfscim/internal/audit"
 	"github.com/adfscim/adfscim/internal/directory"
 	"github.com/adfscim/adfscim/internal/store"
-	"github.com/adfscim/adfscim/internal/store/bolt"
+	"github.com/adfscim/adfscim/internal/store/enginetest"
 	"github.com/adfscim/adfscim/internal/tokens"
 )
 
@@ -46,26 +47,41 @@ type env struct {
 	t    *testing.T
 	srv  *httptest.Server
 	st   store.Store
-	logs *bytes.Buffer
+	logs *lockedBuffer
 	// timerRuns counts ReconcileRbac invocations.
 	timerRuns int
+	audit     *audit.Log
+	// changes are the access changes the handlers reported.
+	mu      sync.Mutex
+	changes []*directory.Change
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	st, err := bolt.Open(filepath.Join(t.TempDir(), "test.db"), bolt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	e := &env{t: t, st: st, logs: &bytes.Buffer{}}
+	return newEnvWith(t, directory.Options{})
+}
+
+func newEnvWith(t *testing.T, dopts directory.Options) *env {
+	t.Helper()
+	st := enginetest.Open(t)
+	e := &env{t: t, st: st, logs: &lockedBuffer{}, audit: audit.New(st, audit.Options{})}
 	h := handlers.New(handlers.Options{
-		Directory: directory.New(st, directory.Options{}),
-		Auth:      tokenAuth{},
-		Logger:    zerolog.New(e.logs),
+		Directory:  directory.New(st, dopts),
+		Audit:      e.audit,
+		AuditQuery: e.audit,
+		Changes: func(_ context.Context, ch *directory.Change) error {
+			e.mu.Lock()
+			defer e.mu.Unlock()
+			e.changes = append(e.changes, ch)
+			return nil
+		},
+		Auth:   tokenAuth{},
+		Logger: zerolog.New(e.logs),
 		Timers: map[string]handlers.TimerFunc{
 			"ReconcileRbac": func(ctx context.Context, pastDue bool) ([]string, error) {
+				e.mu.Lock()
 				e.timerRuns++
+				e.mu.Unlock()
 				return []string{"reconciled"}, nil
 			},
 		},
@@ -395,4 +411,28 @@ func TestFunctionsHostShapes(t *testing.T) {
 	if e.timerRuns != 1 {
 		t.Errorf("timer ran %d times, want 1", e.timerRuns)
 	}
+}
+
+// lockedBuffer is a log sink that tests may read while servers write to it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func (l *lockedBuffer) Bytes() []byte {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]byte(nil), l.b.Bytes()...)
 }

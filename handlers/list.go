@@ -109,7 +109,7 @@ func joinStrings(v any) string {
 
 // list answers a list or search request with a ListResponse.
 func (s *Server) list(w http.ResponseWriter, r *http.Request, rt *scim.ResourceType, p listParams) {
-	if !requireScope(w, r, tokens.ScimRead) {
+	if !s.requireScope(w, r, tokens.ScimRead) {
 		return
 	}
 	if p.startIndex < 1 {

@@ -9,6 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
+
+	"github.com/adfscim/adfscim/internal/audit"
 	"github.com/adfscim/adfscim/internal/scim"
 	"github.com/adfscim/adfscim/internal/tokens"
 )
@@ -19,9 +22,10 @@ const ctxRequestInfo ctxKey = iota
 
 // requestInfo collects what the access log line reports about a request.
 type requestInfo struct {
-	route  string
-	client string
-	err    error // the cause of a 5xx, for the log only
+	route     string
+	client    string
+	requestID string // the Functions invocation id, or one made up here
+	err       error  // the cause of a 5xx, for the log only
 }
 
 func infoFrom(ctx context.Context) *requestInfo {
@@ -74,7 +78,11 @@ func invocationID(r *http.Request) string {
 func (s *Server) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		ri := &requestInfo{}
+		ri := &requestInfo{requestID: invocationID(r)}
+		if ri.requestID == "" {
+			ri.requestID = uuid.NewString()
+		}
+		w.Header().Set("X-Request-Id", ri.requestID)
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), ctxRequestInfo, ri)))
 		route := ri.route
@@ -90,6 +98,7 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 			Int("status", sw.status).
 			Float64("duration_ms", float64(time.Since(start).Microseconds())/1000).
 			Int("bytes", sw.bytes)
+		ev = ev.Str("request_id", ri.requestID)
 		if id := invocationID(r); id != "" {
 			ev = ev.Str("invocation_id", id)
 		}
@@ -120,15 +129,28 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 	})
 }
 
-// sourceOf names the client address for failure rate limiting.
+// sourceOf names the client address for failure rate limiting and the
+// audit trail. Behind Azure's front ends (and the Functions host, which
+// connects from loopback) the client is the right-most X-Forwarded-For
+// entry that is not a loopback address: entries to its left are whatever
+// the client itself sent, and cannot be trusted.
 func sourceOf(r *http.Request) string {
-	if f := r.Header.Get("X-Forwarded-For"); f != "" {
-		first, _, _ := strings.Cut(f, ",")
-		return strings.TrimSpace(first)
-	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		host = r.RemoteAddr
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		return host // not behind a local proxy: the peer is the client
+	}
+	hops := strings.Split(r.Header.Get("X-Forwarded-For"), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		hop := strings.TrimSpace(hops[i])
+		if h, _, err := net.SplitHostPort(hop); err == nil {
+			hop = h
+		}
+		if ip := net.ParseIP(hop); ip != nil && !ip.IsLoopback() {
+			return ip.String()
+		}
 	}
 	return host
 }
@@ -146,6 +168,7 @@ func (s *Server) authenticated(next http.HandlerFunc) http.HandlerFunc {
 				s.opts.Limiter.Failed(src)
 			}
 			s.authFailed(w, r, src, "missing bearer token", "a bearer token is required (Authorization: Bearer <token>)")
+			s.recordAuth(r, audit.ActionAuthFailure, "", "no bearer token", http.StatusUnauthorized)
 			return
 		}
 		c, err := guard.Authenticate(r.Context(), src, token)
@@ -157,6 +180,7 @@ func (s *Server) authenticated(next http.HandlerFunc) http.HandlerFunc {
 		}
 		if err != nil {
 			s.authFailed(w, r, src, err.Error(), "the bearer token is not valid")
+			s.recordAuth(r, audit.ActionAuthFailure, "", "the bearer token is not valid", http.StatusUnauthorized)
 			return
 		}
 		infoFrom(r.Context()).client = c.Name
@@ -170,11 +194,15 @@ func (s *Server) authFailed(w http.ResponseWriter, r *http.Request, src, reason,
 	writeError(w, r, scim.Errorf(http.StatusUnauthorized, "", "%s", detail))
 }
 
-// requireScope answers 403 unless the request's identity carries scope.
-func requireScope(w http.ResponseWriter, r *http.Request, scope tokens.Scope) bool {
-	if identityFrom(r.Context()).Has(scope) {
+// requireScope answers 403 (and records the denial) unless the request's
+// identity carries scope.
+func (s *Server) requireScope(w http.ResponseWriter, r *http.Request, scope tokens.Scope) bool {
+	c := identityFrom(r.Context())
+	if c.Has(scope) {
 		return true
 	}
-	writeError(w, r, scim.Errorf(http.StatusForbidden, "", "this token lacks the %s scope", scope))
+	detail := "this token lacks the " + string(scope) + " scope"
+	s.recordAuth(r, audit.ActionAuthForbidden, c.Name, detail, http.StatusForbidden)
+	writeError(w, r, scim.Errorf(http.StatusForbidden, "", "%s", detail))
 	return false
 }

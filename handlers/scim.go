@@ -220,7 +220,7 @@ func (s *Server) writeResource(w http.ResponseWriter, r *http.Request, rd *rende
 }
 
 func (s *Server) get(w http.ResponseWriter, r *http.Request, rt *scim.ResourceType, id string) {
-	if !requireScope(w, r, tokens.ScimRead) {
+	if !s.requireScope(w, r, tokens.ScimRead) {
 		return
 	}
 	q := r.URL.Query()
@@ -254,39 +254,49 @@ func etagListHas(list, v string) bool {
 }
 
 func (s *Server) create(w http.ResponseWriter, r *http.Request, rt *scim.ResourceType) {
-	if !requireScope(w, r, tokens.ScimWrite) {
+	if !s.requireScope(w, r, tokens.ScimWrite) {
 		return
 	}
-	body, _, err := readBody(w, r)
+	body, raw, err := readBody(w, r)
 	if err != nil {
-		writeError(w, r, err)
+		s.failWrite(w, r, rt, "create", "", raw, err)
 		return
 	}
 	res, ch, err := s.dir.Create(r.Context(), rt.ID, body)
 	if err != nil {
-		writeError(w, r, err)
+		s.failWrite(w, r, rt, "create", "", raw, err)
 		return
 	}
-	s.changed(r, ch)
+	if !s.changed(w, r, rt, "create", raw, ch) {
+		return
+	}
 	q := r.URL.Query()
 	s.writeResource(w, r, s.renderer(r, rt, q.Get("attributes"), q.Get("excludedAttributes")), res, http.StatusCreated)
 }
 
+// failWrite records a failed write and answers with its error.
+func (s *Server) failWrite(w http.ResponseWriter, r *http.Request, rt *scim.ResourceType, verb, id string, raw []byte, err error) {
+	_ = s.recordWrite(r, rt, verb, id, raw, nil, err)
+	writeError(w, r, err)
+}
+
 func (s *Server) replace(w http.ResponseWriter, r *http.Request, rt *scim.ResourceType, id string) {
-	if !requireScope(w, r, tokens.ScimWrite) {
+	if !s.requireScope(w, r, tokens.ScimWrite) {
 		return
 	}
-	body, _, err := readBody(w, r)
+	body, raw, err := readBody(w, r)
 	if err != nil {
-		writeError(w, r, err)
+		s.failWrite(w, r, rt, "replace", id, raw, err)
 		return
 	}
 	res, ch, err := s.dir.Replace(r.Context(), rt.ID, id, body, r.Header.Get("If-Match"))
 	if err != nil {
-		writeError(w, r, err)
+		s.failWrite(w, r, rt, "replace", id, raw, err)
 		return
 	}
-	s.changed(r, ch)
+	if !s.changed(w, r, rt, "replace", raw, ch) {
+		return
+	}
 	q := r.URL.Query()
 	rd := s.renderer(r, rt, q.Get("attributes"), q.Get("excludedAttributes"))
 	if rd.wantsRelations() {
@@ -298,25 +308,27 @@ func (s *Server) replace(w http.ResponseWriter, r *http.Request, rt *scim.Resour
 }
 
 func (s *Server) patch(w http.ResponseWriter, r *http.Request, rt *scim.ResourceType, id string) {
-	if !requireScope(w, r, tokens.ScimWrite) {
+	if !s.requireScope(w, r, tokens.ScimWrite) {
 		return
 	}
 	_, raw, err := readBody(w, r)
 	if err != nil {
-		writeError(w, r, err)
+		s.failWrite(w, r, rt, "patch", id, raw, err)
 		return
 	}
 	patcher, err := s.patcher(rt, id, raw)
 	if err != nil {
-		writeError(w, r, err)
+		s.failWrite(w, r, rt, "patch", id, raw, err)
 		return
 	}
 	res, ch, err := s.dir.Patch(r.Context(), rt.ID, id, patcher, r.Header.Get("If-Match"))
 	if err != nil {
-		writeError(w, r, err)
+		s.failWrite(w, r, rt, "patch", id, raw, err)
 		return
 	}
-	s.changed(r, ch)
+	if !s.changed(w, r, rt, "patch", raw, ch) {
+		return
+	}
 	q := r.URL.Query()
 	// Groups answer 204 (Entra ID expects it and it spares reading every
 	// member back); users, and any request that names attributes, get 200
@@ -336,27 +348,41 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, rt *scim.Resource
 }
 
 func (s *Server) delete(w http.ResponseWriter, r *http.Request, rt *scim.ResourceType, id string) {
-	if !requireScope(w, r, tokens.ScimWrite) {
+	if !s.requireScope(w, r, tokens.ScimWrite) {
 		return
 	}
 	ch, err := s.dir.Delete(r.Context(), rt.ID, id, r.Header.Get("If-Match"))
 	if err != nil {
-		writeError(w, r, err)
+		s.failWrite(w, r, rt, "delete", id, nil, err)
 		return
 	}
-	s.changed(r, ch)
+	if !s.changed(w, r, rt, "delete", nil, ch) {
+		return
+	}
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// changed reports a completed write to whoever listens (audit, RBAC) and
-// logs attributes that matched no schema, so an operator sees at once when
-// an IdP sends a field adfscim does not know.
-func (s *Server) changed(r *http.Request, ch *directory.Change) {
-	if ch == nil {
-		return
-	}
+// changed records a completed write in the audit trail and reports it to
+// the RBAC reconciler; it answers the request itself and returns false when
+// the record could not be written. It also logs and counts attributes that
+// matched no schema, so an operator sees at once when an IdP sends a field
+// adfscim does not know.
+func (s *Server) changed(w http.ResponseWriter, r *http.Request, rt *scim.ResourceType, verb string, raw []byte, ch *directory.Change) bool {
 	if len(ch.Unknown) > 0 {
-		s.opts.Logger.Warn().Str("client", identityFrom(r.Context()).Name).Str("resource", ch.Type).
+		client := identityFrom(r.Context()).Name
+		s.unknown.add(client, ch.Unknown)
+		s.opts.Logger.Warn().Str("client", client).Str("resource", ch.Type).
 			Strs("attributes", ch.Unknown).Msg("ignored attributes that match no schema")
 	}
+	if err := s.recordWrite(r, rt, verb, ch.ID, raw, ch, nil); err != nil {
+		writeError(w, r, err)
+		return false
+	}
+	if s.opts.Changes != nil && ch.AccessChanged {
+		if err := s.opts.Changes(r.Context(), ch); err != nil {
+			// The change is stored; the timer's sweep will apply it.
+			s.opts.Logger.Error().Err(err).Str("resource", ch.Type).Str("id", ch.ID).Msg("access change not queued; the next reconcile applies it")
+		}
+	}
+	return true
 }

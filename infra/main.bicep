@@ -61,6 +61,9 @@ param armEndpoint string = environment().resourceManager
 @description('Microsoft Graph endpoint for userPrincipalName lookups (ADFSCIM_GRAPH_ENDPOINT); empty turns them off.')
 param graphEndpoint string = ''
 
+@description('Custom SCIM extension schemas (ADFSCIM_SCHEMA_EXTENSIONS): a JSON array of {id, resourceType, attributes}; empty for none.')
+param schemaExtensions string = ''
+
 @description('Days audit records are kept (ADFSCIM_AUDIT_RETENTION_DAYS); 0 keeps them forever.')
 @minValue(0)
 param auditRetentionDays int = 0
@@ -188,6 +191,7 @@ module functionApp 'modules/functionapp.bicep' = {
       })
       ADFSCIM_ARM_ENDPOINT: armEndpoint
       ADFSCIM_GRAPH_ENDPOINT: graphEndpoint
+      ADFSCIM_SCHEMA_EXTENSIONS: schemaExtensions
       ADFSCIM_AUDIT_RETENTION_DAYS: string(auditRetentionDays)
       ADFSCIM_LOG_LEVEL: logLevel
     }

@@ -50,11 +50,18 @@ type Config struct {
 	ARMEndpoint   string
 	GraphEndpoint string
 
+	// SchemaExtensions is the JSON array of custom extension schemas.
+	SchemaExtensions string
+
 	// AuditRetentionDays is how long audit records are kept (0: forever).
 	AuditRetentionDays int
 
 	// LogLevel is zerolog's level name.
 	LogLevel string
+
+	// Pprof, when set (for profiling by hand), is a loopback address where
+	// net/http/pprof is served.
+	Pprof string
 }
 
 // Load reads the environment through getenv, then the flags in args. It
@@ -99,12 +106,14 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 	c.MappingFile = env("ADFSCIM_MAPPING_FILE")
 	c.ARMEndpoint = env("ADFSCIM_ARM_ENDPOINT")
 	c.GraphEndpoint = env("ADFSCIM_GRAPH_ENDPOINT")
+	c.SchemaExtensions = env("ADFSCIM_SCHEMA_EXTENSIONS")
 	days, err := strconv.Atoi(env("ADFSCIM_AUDIT_RETENTION_DAYS"))
 	if err != nil || days < 0 {
 		errs = append(errs, fmt.Errorf("ADFSCIM_AUDIT_RETENTION_DAYS=%q is not a number of days", env("ADFSCIM_AUDIT_RETENTION_DAYS")))
 	}
 	c.AuditRetentionDays = days
 	c.LogLevel = env("ADFSCIM_LOG_LEVEL")
+	c.Pprof = env("ADFSCIM_PPROF_LISTEN")
 
 	fs := flag.NewFlagSet("adfscim", flag.ContinueOnError)
 	fs.SetOutput(out)
@@ -113,11 +122,18 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 	fs.StringVar(&c.BaseURL, "base-url", c.BaseURL, "external SCIM base URL (ADFSCIM_BASE_URL)")
 	fs.StringVar(&c.MappingFile, "mapping", c.MappingFile, "mapping file (ADFSCIM_MAPPING_FILE)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level (ADFSCIM_LOG_LEVEL)")
+	fs.StringVar(&c.Pprof, "pprof", c.Pprof, "serve net/http/pprof on this loopback address (ADFSCIM_PPROF_LISTEN)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
 	if fs.NArg() > 0 {
 		errs = append(errs, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " ")))
+	}
+	if c.Pprof != "" {
+		host, _, err := net.SplitHostPort(c.Pprof)
+		if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+			errs = append(errs, fmt.Errorf("-pprof %q: only a loopback address (127.0.0.1:port) is allowed", c.Pprof))
+		}
 	}
 	if c.TablesConnectionString != "" && c.TablesEndpoint != "" {
 		errs = append(errs, errors.New("set TABLES_CONNECTION_STRING or TABLES_ENDPOINT, not both"))

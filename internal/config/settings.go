@@ -123,6 +123,11 @@ func Settings() []Setting {
 			Where:       Both,
 		},
 		{
+			Name:        "ADFSCIM_SCHEMA_EXTENSIONS",
+			Description: "JSON array of custom extension schemas (id, resourceType, attributes) whose attributes are stored, filterable and advertised in /Schemas.",
+			Where:       Both,
+		},
+		{
 			Name:        "ADFSCIM_AUDIT_RETENTION_DAYS",
 			Default:     "0",
 			Description: "Days audit records are kept before they may be pruned; 0 keeps them forever.",
@@ -133,6 +138,11 @@ func Settings() []Setting {
 			Default:     "info",
 			Description: "Log level: debug, info, warn or error.",
 			Where:       Both,
+		},
+		{
+			Name:        "ADFSCIM_PPROF_LISTEN",
+			Description: "Loopback address (127.0.0.1:port) where net/http/pprof is served, for profiling by hand; empty serves nothing.",
+			Where:       Local,
 		},
 		{
 			Name:        "APPLICATIONINSIGHTS_CONNECTION_STRING",

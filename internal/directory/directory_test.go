@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"path/filepath"
 	"sort"
 	"sync"
 	"testing"
@@ -12,7 +11,7 @@ import (
 	"github.com/adfscim/adfscim/internal/directory"
 	"github.com/adfscim/adfscim/internal/scim"
 	"github.com/adfscim/adfscim/internal/store"
-	"github.com/adfscim/adfscim/internal/store/bolt"
+	"github.com/adfscim/adfscim/internal/store/enginetest"
 )
 
 // countingStore counts the batches a service issues.
@@ -54,12 +53,7 @@ func (c *countingStore) reset() (batches, reads int) {
 
 func newService(t *testing.T) (*directory.Service, *countingStore) {
 	t.Helper()
-	st, err := bolt.Open(filepath.Join(t.TempDir(), "dir.db"), bolt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	cs := &countingStore{Store: st}
+	cs := &countingStore{Store: enginetest.Open(t)}
 	return directory.New(cs, directory.Options{}), cs
 }
 

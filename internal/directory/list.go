@@ -34,7 +34,8 @@ type ListOptions struct {
 	// the returned page.
 	WithRelations bool
 	// After, for cursor pagination, keeps only resources whose id sorts
-	// after it; StartIndex is then ignored.
+	// after it on the page (the total still counts them all); StartIndex is
+	// then ignored.
 	After string
 	// Less orders the results (sortBy); nil keeps the stable id order. It
 	// gets the attributes as Match does.
@@ -77,9 +78,6 @@ func (s *Service) List(ctx context.Context, typ string, opts ListOptions) (*List
 		top = &candidateHeap{less: opts.Less, limit: start - 1 + opts.Count}
 	}
 	keep := func(r *Resource) error {
-		if opts.After != "" && r.ID <= opts.After {
-			return nil
-		}
 		var attrs map[string]any
 		if opts.Match != nil || opts.Less != nil {
 			var err error
@@ -99,6 +97,9 @@ func (s *Service) List(ctx context.Context, typ string, opts ListOptions) (*List
 		if top != nil {
 			top.offer(candidate{res: r, attrs: attrs})
 			return nil
+		}
+		if opts.After != "" && r.ID <= opts.After {
+			return nil // before the cursor: counted in the total, not on the page
 		}
 		if out.Total >= start && len(out.Resources) < opts.Count {
 			out.Resources = append(out.Resources, r)
@@ -142,7 +143,8 @@ func (s *Service) List(ctx context.Context, typ string, opts ListOptions) (*List
 			return out, nil
 		}
 	}
-	if err := s.scan(ctx, k, opts.After, keep); err != nil {
+	// The whole set is scanned even after a cursor: totalResults stays exact.
+	if err := s.scan(ctx, k, keep); err != nil {
 		return nil, err
 	}
 	finish()
@@ -166,14 +168,9 @@ func isNotFound(err error) bool {
 	return ok && se.Status == http.StatusNotFound
 }
 
-// scan streams every resource row of kind k in RowKey order, starting after
-// the resource with id from (all when empty).
-func (s *Service) scan(ctx context.Context, k kind, from string, fn func(*Resource) error) error {
+// scan streams every resource row of kind k in RowKey order.
+func (s *Service) scan(ctx context.Context, k kind, fn func(*Resource) error) error {
 	after := ""
-	if from != "" {
-		// Skip from's own row and its reverse membership rows.
-		after = k.resKey(from) + "~"
-	}
 	for {
 		rows, err := s.st.List(ctx, Table, store.Query{PartitionKey: Partition, Prefix: k.resPrefix, After: after, Limit: scanPage})
 		if err != nil {

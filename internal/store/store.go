@@ -39,8 +39,8 @@ const (
 	// MaxBatchDataSize is the most Data one batch may carry in all. Table
 	// Storage refuses a batch request larger than 4 MiB and Data travels
 	// base64-encoded, so this is what fits with room left for keys and
-	// framing (measured against Azurite with 100 ops).
-	MaxBatchDataSize = 45 * 64 * 1024
+	// framing and per-operation headers (measured against Azurite with 100 ops).
+	MaxBatchDataSize = 2 << 20
 )
 
 // Entity is one row of a table.

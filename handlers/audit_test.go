@@ -1,0 +1,92 @@
+package handlers_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/adfscim/adfscim/internal/audit"
+	"github.com/adfscim/adfscim/internal/store"
+)
+
+// TestAuditTellsTheStory performs a scripted provisioning story through the
+// API and checks that the audit trail tells it completely and in order, that
+// it verifies, and that no secret value is anywhere in it.
+func TestAuditTellsTheStory(t *testing.T) {
+	e := newEnv(t)
+	const password = "Pa55word!-in-the-story"
+	u := e.createUser(`{"userName":"frank@contoso.com","password":"` + password + `","active":true}`)
+	uid := u["id"].(string)
+	e.do("PATCH", "/scim/v2/Users/"+uid, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"Replace","path":"active","value":"False"},{"op":"replace","path":"password","value":"`+password+`2"}]}`)
+	g := e.do("POST", "/scim/v2/Groups", `{"displayName":"adf-readers","members":[{"value":"`+uid+`"}]}`).json(t)
+	gid := g["id"].(string)
+	e.do("PATCH", "/scim/v2/Groups/"+gid, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"Remove","path":"members","value":[{"value":"`+uid+`"}]}]}`)
+	e.do("POST", "/scim/v2/Users", `{"userName":"FRANK@contoso.com"}`) // 409: recorded as a failure
+	e.do("DELETE", "/scim/v2/Users/"+uid, "")
+	e.do("GET", "/scim/v2/Users", "", "Authorization", "Bearer not-a-valid-token-value")
+	e.do("POST", "/scim/v2/Users", `{"userName":"mallory"}`, "Authorization", "Bearer "+readToken)
+
+	r := e.do("GET", "/ops/v1/audit?count=100", "", "Authorization", "Bearer "+noScopeToken)
+	if r.status != 200 {
+		t.Fatalf("GET /ops/v1/audit: %d %s", r.status, r.body)
+	}
+	var page struct {
+		Records []audit.Record `json:"records"`
+	}
+	if err := json.Unmarshal(r.body, &page); err != nil {
+		t.Fatal(err)
+	}
+	want := []struct {
+		action, actor, target string
+		success               bool
+	}{
+		{"user.create", "test", uid, true},
+		{"user.patch", "test", uid, true},
+		{"group.create", "test", gid, true},
+		{"group.patch", "test", gid, true},
+		{"user.create", "test", "", false},
+		{"user.delete", "test", uid, true},
+		{"auth.failure", "anonymous", "", false},
+		{"auth.forbidden", "reader", "", false},
+	}
+	if len(page.Records) != len(want) {
+		t.Fatalf("the trail has %d records, want %d:\n%s", len(page.Records), len(want), r.body)
+	}
+	for i, w := range want {
+		got := page.Records[i]
+		if got.Action != w.action || got.Actor != w.actor || got.Outcome.Success != w.success || (w.target != "" && got.Target.ID != w.target) {
+			t.Errorf("record %d = %s by %q on %s success=%v; want %s by %q on %s success=%v",
+				i, got.Action, got.Actor, got.Target.ID, got.Outcome.Success, w.action, w.actor, w.target, w.success)
+		}
+		if got.RequestID == "" {
+			t.Errorf("record %d has no request id", i)
+		}
+	}
+	if p := page.Records[1]; len(p.Changes) != 2 || p.Changes[0].Path != "active" {
+		t.Errorf("the PATCH record does not list its operations: %+v", p.Changes)
+	}
+	if d := page.Records[0].Target.Display; d != "frank@contoso.com" {
+		t.Errorf("the create record names %q, want the userName", d)
+	}
+	if !bytes.Contains(r.body, []byte(`"status":409`)) {
+		t.Errorf("the failed create's status is not recorded")
+	}
+	res, err := audit.Verify(context.Background(), e.st, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.OK || res.Records != len(want) {
+		t.Errorf("the trail does not verify: %+v", res)
+	}
+	err = e.st.Scan(context.Background(), audit.Table, func(en store.Entity) error {
+		if bytes.Contains(en.Data, []byte(password)) || bytes.Contains(en.Data, []byte("not-a-valid-token-value")) {
+			t.Errorf("audit row %s/%s carries a secret", en.PartitionKey, en.RowKey)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

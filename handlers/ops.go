@@ -1,0 +1,119 @@
+package handlers
+
+import (
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/adfscim/adfscim/internal/audit"
+	"github.com/adfscim/adfscim/internal/tokens"
+)
+
+// OpsPrefix is the base path of the operations API (/admin is reserved by
+// the Functions host).
+const OpsPrefix = "/ops/v1"
+
+// opsRoute is one operations endpoint.
+type opsRoute struct {
+	method  string
+	scope   tokens.Scope
+	handler http.HandlerFunc
+}
+
+// opsRoutes lists the operations endpoints by their path under /ops/v1.
+func (s *Server) opsRoutes() map[string]opsRoute {
+	routes := map[string]opsRoute{
+		"unknown-attributes": {http.MethodGet, tokens.OpsRead, s.unknownAttributes},
+	}
+	if s.opts.AuditQuery != nil {
+		routes["audit"] = opsRoute{http.MethodGet, tokens.OpsRead, audit.QueryHandler(s.opts.AuditQuery).ServeHTTP}
+	}
+	return routes
+}
+
+// ops dispatches /ops/v1/{name}.
+func (s *Server) ops(w http.ResponseWriter, r *http.Request) {
+	name := strings.Trim(r.URL.Path[len(OpsPrefix):], "/")
+	route, ok := s.routes[strings.ToLower(name)]
+	if !ok {
+		infoFrom(r.Context()).route = "other"
+		writeError(w, r, errNotFoundRoute(r.URL.Path))
+		return
+	}
+	infoFrom(r.Context()).route = OpsPrefix + "/" + name
+	if r.Method != route.method {
+		methodNotAllowed(w, r, route.method)
+		return
+	}
+	if !s.requireScope(w, r, route.scope) {
+		return
+	}
+	route.handler(w, r)
+}
+
+// unknownCounter counts, per client, attributes that matched no schema: the
+// most common cause of provisioning errors is an IdP attribute someone
+// renamed or added, and this shows it at once.
+type unknownCounter struct {
+	mu     sync.Mutex
+	counts map[string]map[string]int // client -> attribute -> count
+}
+
+// maxUnknownAttrs bounds the memory a misbehaving client can make us use.
+const maxUnknownAttrs = 1000
+
+func (c *unknownCounter) add(client string, attrs []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.counts == nil {
+		c.counts = make(map[string]map[string]int)
+	}
+	m := c.counts[client]
+	if m == nil {
+		m = make(map[string]int)
+		c.counts[client] = m
+	}
+	for _, a := range attrs {
+		if _, known := m[a]; !known && len(m) >= maxUnknownAttrs {
+			continue
+		}
+		m[a]++
+	}
+}
+
+type unknownAttr struct {
+	Client    string `json:"client"`
+	Attribute string `json:"attribute"`
+	Count     int    `json:"count"`
+}
+
+func (c *unknownCounter) snapshot() []unknownAttr {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := []unknownAttr{}
+	for client, m := range c.counts {
+		for a, n := range m {
+			out = append(out, unknownAttr{client, a, n})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Count != out[j].Count {
+			return out[i].Count > out[j].Count
+		}
+		if out[i].Client != out[j].Client {
+			return out[i].Client < out[j].Client
+		}
+		return out[i].Attribute < out[j].Attribute
+	})
+	return out
+}
+
+// unknownAttributes answers GET /ops/v1/unknown-attributes: the attributes
+// this instance ignored since it started, per client, most frequent first.
+func (s *Server) unknownAttributes(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, r, http.StatusOK, map[string]any{
+		"schemas":   []string{"urn:adfscim:api:UnknownAttributes"},
+		"Resources": s.unknown.snapshot(),
+	})
+}

@@ -1,0 +1,163 @@
+package audit
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/adfscim/adfscim/internal/store"
+)
+
+// Exit codes of RunCLI.
+const (
+	ExitOK     = 0 // done; for verify: the trail is intact
+	ExitBroken = 1 // verify found a break
+	ExitError  = 2 // bad usage or the store could not be read
+)
+
+// RunCLI runs "adfscim audit <verify|export|expire> [flags]"; args are the
+// words after "audit". It writes results to stdout and diagnostics to stderr
+// and returns the process exit code. main opens the store from the
+// configuration and passes it in.
+//
+//	audit verify [-from 2026-01-01] [-to 2026-12-31] [-anchor seq:hash]... [-json]
+//	audit export [-since 2026-01-01|RFC3339] [-format jsonl|csv]
+//	audit expire -before 2025-11-01 [-actor name]
+func RunCLI(ctx context.Context, args []string, s store.Store, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, "usage: adfscim audit verify|export|expire [flags]")
+		return ExitError
+	}
+	switch args[0] {
+	case "verify":
+		return cliVerify(ctx, args[1:], s, stdout, stderr)
+	case "export":
+		return cliExport(ctx, args[1:], s, stdout, stderr)
+	case "expire":
+		return cliExpire(ctx, args[1:], s, stdout, stderr)
+	}
+	fmt.Fprintf(stderr, "adfscim audit: unknown command %q (want verify, export or expire)\n", args[0])
+	return ExitError
+}
+
+// timeFlag parses a date (2006-01-02, UTC midnight) or an RFC 3339 time.
+type timeFlag struct{ t time.Time }
+
+func (f *timeFlag) String() string {
+	if f.t.IsZero() {
+		return ""
+	}
+	return f.t.Format(time.RFC3339)
+}
+
+func (f *timeFlag) Set(v string) error {
+	for _, layout := range []string{time.DateOnly, time.RFC3339Nano} {
+		if t, err := time.Parse(layout, v); err == nil {
+			f.t = t.UTC()
+			return nil
+		}
+	}
+	return fmt.Errorf("want a date (2006-01-02) or an RFC 3339 time, got %q", v)
+}
+
+// anchorFlag collects -anchor seq:hash values.
+type anchorFlag []Anchor
+
+func (f *anchorFlag) String() string { return fmt.Sprint(len(*f), " anchors") }
+
+func (f *anchorFlag) Set(v string) error {
+	a, err := ParseAnchor(v)
+	if err != nil {
+		return err
+	}
+	*f = append(*f, a)
+	return nil
+}
+
+func cliVerify(ctx context.Context, args []string, s store.Store, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("audit verify", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var from, to timeFlag
+	fs.Var(&from, "from", "first day to check (default: the oldest kept day)")
+	fs.Var(&to, "to", "last day to check (default: the newest)")
+	asJSON := fs.Bool("json", false, "print the result as JSON")
+	var anchors anchorFlag
+	fs.Var(&anchors, "anchor", "seq:hash of a record noted earlier that must still be in the trail (repeatable)")
+	if err := fs.Parse(args); err != nil {
+		return ExitError
+	}
+	res, err := VerifyAnchored(ctx, s, from.t, to.t, anchors...)
+	if err != nil {
+		fmt.Fprintf(stderr, "audit verify: %v\n", err)
+		return ExitError
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(res); err != nil {
+			return ExitError
+		}
+	} else {
+		if res.OK {
+			fmt.Fprintf(stdout, "OK: %d records in %d days (%s to %s), seq %d to %d\n", res.Records, res.Days, res.FirstDay, res.LastDay, res.FirstSeq, res.LastSeq)
+		} else {
+			fmt.Fprintf(stdout, "BROKEN: %s\n", res.Break)
+			fmt.Fprintf(stdout, "checked before the break: %d records in %d days\n", res.Records, res.Days)
+		}
+		if res.Trust != "" {
+			fmt.Fprintf(stdout, "trust: %s\n", res.Trust)
+		}
+		if res.LastHash != "" {
+			fmt.Fprintf(stdout, "last: seq %d hash %s\n", res.LastSeq, res.LastHash)
+		}
+	}
+	if !res.OK {
+		return ExitBroken
+	}
+	return ExitOK
+}
+
+func cliExport(ctx context.Context, args []string, s store.Store, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("audit export", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var since timeFlag
+	fs.Var(&since, "since", "export records at or after this date or time (default: all)")
+	format := fs.String("format", FormatJSONL, "jsonl or csv")
+	if err := fs.Parse(args); err != nil {
+		return ExitError
+	}
+	if err := Export(ctx, s, since.t, *format, stdout); err != nil {
+		fmt.Fprintf(stderr, "audit export: %v\n", err)
+		return ExitError
+	}
+	return ExitOK
+}
+
+func cliExpire(ctx context.Context, args []string, s store.Store, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("audit expire", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var before timeFlag
+	fs.Var(&before, "before", "remove the days before this date (required)")
+	actor := fs.String("actor", "cli", "actor recorded for the expiry")
+	if err := fs.Parse(args); err != nil {
+		return ExitError
+	}
+	if before.t.IsZero() {
+		fmt.Fprintln(stderr, "audit expire: -before is required")
+		return ExitError
+	}
+	res, err := New(s, Options{}).ExpireAs(ctx, before.t, *actor)
+	if err != nil {
+		fmt.Fprintf(stderr, "audit expire: %v\n", err)
+		if errors.Is(err, ErrNotRecorded) {
+			fmt.Fprintln(stderr, "nothing was removed: the expiry could not be recorded")
+		}
+		return ExitError
+	}
+	fmt.Fprintf(stdout, "removed %d days (%d rows); the trail now starts at %s\n", len(res.Days), res.Rows, res.Before)
+	return ExitOK
+}

@@ -1,0 +1,115 @@
+package audit
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/adfscim/adfscim/internal/store"
+)
+
+// ExpireResult says what Expire removed.
+type ExpireResult struct {
+	// Before is the first kept day (YYYYMMDD).
+	Before string
+	// Days lists the removed day partitions, oldest first.
+	Days []string
+	// Rows counts the rows deleted.
+	Rows int
+}
+
+// Expire removes the whole days before the UTC day of before, oldest first,
+// and records that it did: it first appends an audit.expire record naming the
+// days (Target.ID is the first kept day), then moves the trail's start
+// forward, then deletes the rows. Verify trusts the oldest kept day's genesis
+// because of that record. The open day is never removed. Expire is safe to
+// re-run after an interruption: days before the trail's start are leftovers
+// that Verify skips and the next Expire finishes deleting.
+//
+// The record names the actor "retention"; ExpireAs names another.
+func (l *Log) Expire(ctx context.Context, before time.Time) (ExpireResult, error) {
+	return l.ExpireAs(ctx, before, "retention")
+}
+
+// ExpireAs is Expire recorded under actor (an operator running the CLI).
+func (l *Log) ExpireAs(ctx context.Context, before time.Time, actor string) (ExpireResult, error) {
+	h, err := l.openHead(ctx)
+	if err != nil {
+		return ExpireResult{}, err
+	}
+	cut := min(dayOf(before), h.data.Day)
+	m, err := getMeta(ctx, l.s)
+	if err != nil {
+		return ExpireResult{}, err
+	}
+	res := ExpireResult{Before: cut}
+	// Leftovers of an interrupted run lie before m.First; look a year back
+	// for them.
+	t, _ := time.Parse(dayLayout, m.First)
+	start := t.AddDate(-1, 0, 0).Format(dayLayout)
+	keys := map[string][]string{}
+	for day := start; day < cut; day = nextDay(day) {
+		rows, err := l.s.List(ctx, Table, store.Query{PartitionKey: day, KeysOnly: true})
+		if err != nil {
+			return res, fmt.Errorf("audit: expire: list %s: %w", day, err)
+		}
+		if len(rows) == 0 {
+			continue
+		}
+		res.Days = append(res.Days, day)
+		for _, e := range rows {
+			keys[day] = append(keys[day], e.RowKey)
+		}
+	}
+	if len(res.Days) == 0 {
+		return res, nil
+	}
+	if cut > m.First {
+		rec := Record{
+			Actor:   actor,
+			Action:  ActionAuditExpire,
+			Target:  Target{Type: "Audit", ID: cut, Display: "records before " + cut},
+			Changes: []Change{{Op: "remove", Path: "days", Value: res.Days}},
+			Outcome: Outcome{Success: true},
+		}
+		if err := l.Append(ctx, rec); err != nil {
+			return res, err
+		}
+		if err := l.updateMeta(ctx, func(m *metaData) bool {
+			if m.First >= cut {
+				return false
+			}
+			m.First = cut
+			return true
+		}); err != nil {
+			return res, err
+		}
+	}
+	for _, day := range res.Days {
+		rks := keys[day]
+		// Records first, the head last, so that a partly deleted day
+		// still has its head.
+		slices.Reverse(rks)
+		for len(rks) > 0 {
+			n := min(len(rks), store.MaxBatchOps)
+			ops := make([]store.Op, n)
+			for i, rk := range rks[:n] {
+				ops[i] = store.Op{Kind: store.Delete, Entity: store.Entity{PartitionKey: day, RowKey: rk}}
+			}
+			if _, err := l.s.Batch(ctx, Table, ops); err != nil {
+				return res, fmt.Errorf("audit: expire %s: %w", day, err)
+			}
+			res.Rows += n
+			rks = rks[n:]
+		}
+	}
+	return res, nil
+}
+
+// openHead returns the head of the open day, starting a new day if needed.
+func (l *Log) openHead(ctx context.Context) (*cachedHead, error) {
+	l.sem <- struct{}{}
+	defer func() { <-l.sem }()
+	return l.currentHead(ctx)
+}

@@ -1,0 +1,327 @@
+// Package armsim is a simulated Azure Resource Manager for role assignments:
+// the armauthorization SDK's own fake server (fake.RoleAssignmentsServer),
+// backed by a store.Store so that assignments persist across restarts. It is
+// the local default when no Azure is configured, and the ARM of the tests.
+//
+// It keeps the rules the reconciler depends on: one assignment per (scope,
+// principal, role) — a second create is 409 RoleAssignmentExists; deleting a
+// missing assignment is 204; lists are paged; the atScope() filter returns
+// assignments at the scope and above; principalId eq '…' filters by principal.
+package armsim
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+
+	azfake "github.com/Azure/azure-sdk-for-go/sdk/azcore/fake"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2/fake"
+
+	"github.com/adfscim/adfscim/internal/store"
+)
+
+// Options configure the simulator.
+type Options struct {
+	Store store.Store
+	// Table holds the assignments (default "armsim").
+	Table string
+	// PageSize is the most assignments per list page (default 100).
+	PageSize int
+	// Latency is added to every call, to imitate ARM (default none).
+	Latency time.Duration
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// Sim is the simulated ARM.
+type Sim struct {
+	o Options
+}
+
+// New returns a simulator.
+func New(o Options) *Sim {
+	if o.Table == "" {
+		o.Table = "armsim"
+	}
+	if o.PageSize <= 0 {
+		o.PageSize = 100
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Sim{o: o}
+}
+
+// Transport is the azcore transport to give the RoleAssignmentsClient
+// (arm.ClientOptions.Transport) so that it talks to the simulator.
+func (s *Sim) Transport() *fake.RoleAssignmentsServerTransport {
+	return fake.NewRoleAssignmentsServerTransport(s.Server())
+}
+
+// Server is the fake server with the simulator's methods.
+func (s *Sim) Server() *fake.RoleAssignmentsServer {
+	return &fake.RoleAssignmentsServer{
+		Create:               s.create,
+		Delete:               s.delete,
+		Get:                  s.get,
+		NewListForScopePager: s.listForScope,
+	}
+}
+
+type stored struct {
+	Scope         string    `json:"scope"`
+	Name          string    `json:"name"`
+	PrincipalID   string    `json:"principalId"`
+	PrincipalType string    `json:"principalType,omitempty"`
+	RoleDefID     string    `json:"roleDefinitionId"`
+	Description   string    `json:"description,omitempty"`
+	CreatedOn     time.Time `json:"createdOn"`
+}
+
+func (a stored) model() *armauthorization.RoleAssignment {
+	ra := &armauthorization.RoleAssignment{
+		ID:   to.Ptr(a.Scope + "/providers/Microsoft.Authorization/roleAssignments/" + a.Name),
+		Name: to.Ptr(a.Name),
+		Type: to.Ptr("Microsoft.Authorization/roleAssignments"),
+		Properties: &armauthorization.RoleAssignmentProperties{
+			PrincipalID:      to.Ptr(a.PrincipalID),
+			RoleDefinitionID: to.Ptr(a.RoleDefID),
+			Scope:            to.Ptr(a.Scope),
+			Description:      to.Ptr(a.Description),
+			CreatedOn:        to.Ptr(a.CreatedOn),
+		},
+	}
+	if a.PrincipalType != "" {
+		ra.Properties.PrincipalType = to.Ptr(armauthorization.PrincipalType(a.PrincipalType))
+	}
+	return ra
+}
+
+var guidRe = regexp.MustCompile(`(?i)^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+
+// scopeKey is the partition of a scope: the SDK fake hands the scope over
+// without its leading '/', and ARM compares scopes case-insensitively.
+func normScope(scope string) string {
+	scope = strings.TrimSuffix(scope, "/")
+	if !strings.HasPrefix(scope, "/") {
+		scope = "/" + scope
+	}
+	return scope
+}
+
+func partition(scope string) string { return store.EncodeKey(strings.ToLower(normScope(scope))) }
+
+func roleGUID(id string) string {
+	i := strings.LastIndex(id, "/")
+	return strings.ToLower(id[i+1:])
+}
+
+func uniqueRow(principal, roleDefID string) string {
+	return "x:" + strings.ToLower(principal) + "|" + roleGUID(roleDefID)
+}
+
+func (s *Sim) wait(ctx context.Context) error {
+	if s.o.Latency <= 0 {
+		return nil
+	}
+	t := time.NewTimer(s.o.Latency)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Put stores an assignment directly, bypassing the API: tests use it to plant
+// assignments "someone else" made.
+func (s *Sim) Put(ctx context.Context, scope, name string, p armauthorization.RoleAssignmentProperties) error {
+	_, err := s.insert(ctx, scope, name, p)
+	return err
+}
+
+func (s *Sim) insert(ctx context.Context, scope, name string, p armauthorization.RoleAssignmentProperties) (stored, error) {
+	scope = normScope(scope)
+	a := stored{Scope: scope, Name: strings.ToLower(name), PrincipalID: strings.ToLower(deref(p.PrincipalID)),
+		RoleDefID: deref(p.RoleDefinitionID), Description: deref(p.Description), CreatedOn: s.o.Now().UTC()}
+	if p.PrincipalType != nil {
+		a.PrincipalType = string(*p.PrincipalType)
+	}
+	if !guidRe.MatchString(a.Name) || !guidRe.MatchString(a.PrincipalID) || !guidRe.MatchString(roleGUID(a.RoleDefID)) {
+		return a, errInvalid
+	}
+	data, _ := json.Marshal(a)
+	pk := partition(scope)
+	_, err := s.o.Store.Batch(ctx, s.o.Table, []store.Op{
+		{Kind: store.Insert, Entity: store.Entity{PartitionKey: pk, RowKey: "a:" + a.Name, Data: data}},
+		{Kind: store.Insert, Entity: store.Entity{PartitionKey: pk, RowKey: uniqueRow(a.PrincipalID, a.RoleDefID), Data: []byte(`"` + a.Name + `"`)}},
+	})
+	return a, err
+}
+
+var errInvalid = errors.New("invalid role assignment")
+
+func (s *Sim) create(ctx context.Context, scope, name string, params armauthorization.RoleAssignmentCreateParameters, _ *armauthorization.RoleAssignmentsClientCreateOptions) (resp azfake.Responder[armauthorization.RoleAssignmentsClientCreateResponse], errResp azfake.ErrorResponder) {
+	if err := s.wait(ctx); err != nil {
+		errResp.SetError(err)
+		return
+	}
+	if params.Properties == nil {
+		errResp.SetResponseError(http.StatusBadRequest, "InvalidRoleAssignmentRequest")
+		return
+	}
+	a, err := s.insert(ctx, scope, name, *params.Properties)
+	switch {
+	case errors.Is(err, errInvalid):
+		errResp.SetResponseError(http.StatusBadRequest, "InvalidRoleAssignmentRequest")
+	case store.IsExists(err):
+		errResp.SetResponseError(http.StatusConflict, "RoleAssignmentExists")
+	case err != nil:
+		errResp.SetError(err)
+	default:
+		resp.SetResponse(http.StatusCreated, armauthorization.RoleAssignmentsClientCreateResponse{RoleAssignment: *a.model()}, nil)
+	}
+	return
+}
+
+func (s *Sim) read(ctx context.Context, scope, name string) (stored, store.Entity, error) {
+	e, err := s.o.Store.Get(ctx, s.o.Table, partition(scope), "a:"+strings.ToLower(name))
+	if err != nil {
+		return stored{}, e, err
+	}
+	var a stored
+	if err := json.Unmarshal(e.Data, &a); err != nil {
+		return stored{}, e, fmt.Errorf("armsim: %w", err)
+	}
+	return a, e, nil
+}
+
+func (s *Sim) get(ctx context.Context, scope, name string, _ *armauthorization.RoleAssignmentsClientGetOptions) (resp azfake.Responder[armauthorization.RoleAssignmentsClientGetResponse], errResp azfake.ErrorResponder) {
+	a, _, err := s.read(ctx, scope, name)
+	switch {
+	case store.IsNotFound(err):
+		errResp.SetResponseError(http.StatusNotFound, "RoleAssignmentNotFound")
+	case err != nil:
+		errResp.SetError(err)
+	default:
+		resp.SetResponse(http.StatusOK, armauthorization.RoleAssignmentsClientGetResponse{RoleAssignment: *a.model()}, nil)
+	}
+	return
+}
+
+func (s *Sim) delete(ctx context.Context, scope, name string, _ *armauthorization.RoleAssignmentsClientDeleteOptions) (resp azfake.Responder[armauthorization.RoleAssignmentsClientDeleteResponse], errResp azfake.ErrorResponder) {
+	if err := s.wait(ctx); err != nil {
+		errResp.SetError(err)
+		return
+	}
+	a, e, err := s.read(ctx, scope, name)
+	if store.IsNotFound(err) {
+		resp.SetResponse(http.StatusNoContent, armauthorization.RoleAssignmentsClientDeleteResponse{}, nil)
+		return
+	}
+	if err != nil {
+		errResp.SetError(err)
+		return
+	}
+	pk := partition(scope)
+	_, err = s.o.Store.Batch(ctx, s.o.Table, []store.Op{
+		{Kind: store.Delete, IfMatch: e.ETag, Entity: store.Entity{PartitionKey: pk, RowKey: e.RowKey}},
+		{Kind: store.Delete, Entity: store.Entity{PartitionKey: pk, RowKey: uniqueRow(a.PrincipalID, a.RoleDefID)}},
+	})
+	switch {
+	case store.IsNotFound(err) || store.IsPrecondition(err):
+		resp.SetResponse(http.StatusNoContent, armauthorization.RoleAssignmentsClientDeleteResponse{}, nil)
+	case err != nil:
+		errResp.SetError(err)
+	default:
+		resp.SetResponse(http.StatusOK, armauthorization.RoleAssignmentsClientDeleteResponse{RoleAssignment: *a.model()}, nil)
+	}
+	return
+}
+
+var principalFilterRe = regexp.MustCompile(`(?i)^\s*(?:principalId\s+eq\s+|assignedTo\()'([0-9a-f-]{36})'\)?\s*$`)
+
+// ancestors returns scope and every scope above it.
+func ancestors(scope string) []string {
+	parts := strings.Split(strings.Trim(normScope(scope), "/"), "/")
+	var out []string
+	for n := len(parts); n >= 2; n -= 2 {
+		out = append(out, "/"+strings.Join(parts[:n], "/"))
+	}
+	return out
+}
+
+func (s *Sim) listForScope(scope string, opts *armauthorization.RoleAssignmentsClientListForScopeOptions) (resp azfake.PagerResponder[armauthorization.RoleAssignmentsClientListForScopeResponse]) {
+	ctx := context.Background() // the fake gives pagers no context
+	_ = s.wait(ctx)
+	filter := ""
+	if opts != nil && opts.Filter != nil {
+		filter = strings.TrimSpace(*opts.Filter)
+	}
+	principal := ""
+	switch {
+	case filter == "" || strings.EqualFold(filter, "atScope()"):
+	case principalFilterRe.MatchString(filter):
+		principal = strings.ToLower(principalFilterRe.FindStringSubmatch(filter)[1])
+	default:
+		resp.AddResponseError(http.StatusBadRequest, "InvalidFilter")
+		return
+	}
+	var all []*armauthorization.RoleAssignment
+	for _, sc := range ancestors(scope) {
+		rows, err := s.o.Store.List(ctx, s.o.Table, store.Query{PartitionKey: partition(sc), Prefix: "a:"})
+		if err != nil {
+			resp.AddError(err)
+			return
+		}
+		for _, e := range rows {
+			var a stored
+			if err := json.Unmarshal(e.Data, &a); err != nil {
+				resp.AddError(err)
+				return
+			}
+			if principal != "" && a.PrincipalID != principal {
+				continue
+			}
+			all = append(all, a.model())
+		}
+	}
+	for len(all) > s.o.PageSize {
+		resp.AddPage(http.StatusOK, armauthorization.RoleAssignmentsClientListForScopeResponse{RoleAssignmentListResult: armauthorization.RoleAssignmentListResult{Value: all[:s.o.PageSize]}}, nil)
+		all = all[s.o.PageSize:]
+	}
+	resp.AddPage(http.StatusOK, armauthorization.RoleAssignmentsClientListForScopeResponse{RoleAssignmentListResult: armauthorization.RoleAssignmentListResult{Value: all}}, nil)
+	return
+}
+
+// All returns every stored assignment, for tests and the local ops view.
+func (s *Sim) All(ctx context.Context) ([]*armauthorization.RoleAssignment, error) {
+	var out []*armauthorization.RoleAssignment
+	err := s.o.Store.Scan(ctx, s.o.Table, func(e store.Entity) error {
+		if !strings.HasPrefix(e.RowKey, "a:") {
+			return nil
+		}
+		var a stored
+		if err := json.Unmarshal(e.Data, &a); err != nil {
+			return err
+		}
+		out = append(out, a.model())
+		return nil
+	})
+	return out, err
+}
+
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}

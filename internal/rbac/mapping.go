@@ -1,0 +1,265 @@
+package rbac
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"sort"
+	"strings"
+)
+
+// Built-in role definition ids the mapping accepts by name.
+var builtinRoles = map[string]string{
+	"data factory contributor": "673868aa-7521-48a0-acc6-0f60742d39f5",
+	"datafactorycontributor":   "673868aa-7521-48a0-acc6-0f60742d39f5", // the alias infra/main.bicep uses
+	"reader":                   "acdd72a7-3385-48ef-bd42-f606fba81ae7",
+}
+
+// Mode says how a binding turns group membership into assignments.
+type Mode string
+
+const (
+	// ModeUser makes one assignment per active, resolvable member.
+	ModeUser Mode = "user"
+	// ModeGroup makes one assignment to the Entra group whose object id is the
+	// SCIM group's externalId.
+	ModeGroup Mode = "group"
+)
+
+// ErrMapping is wrapped by every mapping validation error.
+var ErrMapping = errors.New("rbac: invalid mapping")
+
+// MappingFile is the JSON shape of the mapping, as an operator writes it:
+//
+//	{
+//	  "factories": {"analytics": "/subscriptions/…/resourceGroups/rg/providers/Microsoft.DataFactory/factories/adf1"},
+//	  "bindings": [
+//	    {"group": "Analysts", "role": "Data Factory Contributor", "factories": ["analytics"], "mode": "user"},
+//	    {"groupExternalId": "…", "role": "/subscriptions/…/providers/Microsoft.Authorization/roleDefinitions/…",
+//	     "factories": ["/subscriptions/…/factories/adf2"], "mode": "group"}
+//	  ]
+//	}
+type MappingFile struct {
+	// Factories maps an alias to a Data Factory ARM resource id.
+	Factories map[string]string `json:"factories"`
+	Bindings  []BindingFile     `json:"bindings"`
+}
+
+// BindingFile is one binding as written in the mapping file. Exactly one of
+// Group and GroupExternalID names the SCIM group: Group matches a group's
+// displayName (case-insensitively) or its externalId (the shape
+// infra/main.bicep writes to ADFSCIM_MAPPING); GroupExternalID matches the
+// externalId only.
+type BindingFile struct {
+	Group           string   `json:"group,omitempty"`
+	GroupExternalID string   `json:"groupExternalId,omitempty"`
+	Role            string   `json:"role"`
+	Factories       []string `json:"factories"`
+	Mode            Mode     `json:"mode,omitempty"`
+}
+
+// Mapping is a validated mapping.
+type Mapping struct {
+	// Factories are the distinct factory resource ids, sorted, lower-cased.
+	Factories []string
+	Bindings  []Binding
+	roles     map[string]bool // role definition guids used
+}
+
+// Binding is one validated binding.
+type Binding struct {
+	Group           string   `json:"group,omitempty"`
+	GroupExternalID string   `json:"groupExternalId,omitempty"`
+	RoleID          string   `json:"roleId"` // role definition guid, lower case
+	Factories       []string `json:"factories"`
+	Mode            Mode     `json:"mode"`
+}
+
+// MatchesGroup reports whether g is the group this binding names.
+// displayName is compared case-insensitively (as SCIM does), externalId
+// exactly.
+func (b Binding) MatchesGroup(g Group) bool {
+	if b.GroupExternalID != "" {
+		return g.ExternalID == b.GroupExternalID
+	}
+	return strings.EqualFold(g.DisplayName, b.Group) || (g.ExternalID != "" && g.ExternalID == b.Group)
+}
+
+// MappedRole reports whether role (a guid) appears in a binding.
+func (m *Mapping) MappedRole(role string) bool { return m.roles[strings.ToLower(role)] }
+
+// MappedFactory reports whether scope is one of the mapping's factories.
+func (m *Mapping) MappedFactory(scope string) bool {
+	s := normScope(scope)
+	i := sort.SearchStrings(m.Factories, s)
+	return i < len(m.Factories) && m.Factories[i] == s
+}
+
+var (
+	factoryIDRe = regexp.MustCompile(`(?i)^/subscriptions/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/resourceGroups/[-\w._()]{1,90}/providers/Microsoft\.DataFactory/factories/[-a-z0-9]{3,63}$`)
+	guidRe      = regexp.MustCompile(`(?i)^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+	roleIDRe    = regexp.MustCompile(`(?i)^(?:/subscriptions/[0-9a-f-]{36})?/providers/Microsoft\.Authorization/roleDefinitions/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$`)
+)
+
+// IsGUID reports whether s is a GUID (the form of Entra object ids).
+func IsGUID(s string) bool { return guidRe.MatchString(s) }
+
+// LoadMapping reads a mapping from inline JSON when src starts with '{',
+// else from the file named src. An empty src is the empty mapping (it grants
+// nothing).
+func LoadMapping(src string) (*Mapping, error) {
+	src = strings.TrimSpace(src)
+	if src == "" {
+		return &Mapping{roles: map[string]bool{}}, nil
+	}
+	var data []byte
+	if strings.HasPrefix(src, "{") {
+		data = []byte(src)
+	} else {
+		b, err := os.ReadFile(src)
+		if err != nil {
+			return nil, fmt.Errorf("read mapping: %w", err)
+		}
+		data = b
+	}
+	return ParseMapping(data)
+}
+
+// ParseMapping decodes and validates a mapping. Every problem found is
+// reported, joined, each wrapping ErrMapping.
+func ParseMapping(data []byte) (*Mapping, error) {
+	var f MappingFile
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrMapping, err)
+	}
+	return f.Validate()
+}
+
+// Validate checks the file and resolves aliases and role names.
+func (f MappingFile) Validate() (*Mapping, error) {
+	var errs []error
+	bad := func(format string, a ...any) {
+		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrMapping}, a...)...))
+	}
+	aliases := map[string]string{}
+	for alias, id := range f.Factories {
+		if !factoryIDRe.MatchString(id) {
+			bad("factory %q: %q is not a Data Factory resource id (/subscriptions/<guid>/resourceGroups/<rg>/providers/Microsoft.DataFactory/factories/<name>)", alias, id)
+			continue
+		}
+		aliases[alias] = strings.ToLower(id)
+	}
+	m := &Mapping{roles: map[string]bool{}}
+	factories := map[string]bool{}
+	seen := map[string]int{}
+	for i, bf := range f.Bindings {
+		where := fmt.Sprintf("binding %d", i+1)
+		b := Binding{Group: strings.TrimSpace(bf.Group), GroupExternalID: strings.TrimSpace(bf.GroupExternalID), Mode: bf.Mode}
+		switch {
+		case b.Group == "" && b.GroupExternalID == "":
+			bad("%s: empty group reference (set group or groupExternalId)", where)
+		case b.Group != "" && b.GroupExternalID != "":
+			bad("%s: set only one of group and groupExternalId", where)
+		}
+		if b.Mode == "" {
+			b.Mode = ModeUser
+		}
+		if b.Mode != ModeUser && b.Mode != ModeGroup {
+			bad("%s: unknown mode %q (user or group)", where, bf.Mode)
+		}
+		role, err := resolveRole(bf.Role)
+		if err != nil {
+			bad("%s: %v", where, err)
+		}
+		b.RoleID = role
+		if len(bf.Factories) == 0 {
+			bad("%s: no factories", where)
+		}
+		for _, ref := range bf.Factories {
+			id, ok := aliases[ref]
+			if !ok {
+				if factoryIDRe.MatchString(ref) {
+					id = strings.ToLower(ref)
+				} else if _, known := f.Factories[ref]; !known {
+					bad("%s: factory %q is neither an alias nor a Data Factory resource id", where, ref)
+					continue
+				} else {
+					continue // alias with a bad id, already reported
+				}
+			}
+			groupKey := "n:" + strings.ToLower(b.Group)
+			if b.GroupExternalID != "" {
+				groupKey = "x:" + b.GroupExternalID
+			}
+			k := groupKey + "|" + role + "|" + id
+			if prev, dup := seen[k]; dup {
+				bad("%s: duplicate binding (same group, role and factory %s as binding %d)", where, id, prev)
+				continue
+			}
+			seen[k] = i + 1
+			b.Factories = append(b.Factories, id)
+			factories[id] = true
+		}
+		if role != "" {
+			m.roles[role] = true
+		}
+		m.Bindings = append(m.Bindings, b)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	for id := range factories {
+		m.Factories = append(m.Factories, id)
+	}
+	sort.Strings(m.Factories)
+	return m, nil
+}
+
+// resolveRole turns a built-in role name, a role definition guid or a role
+// definition resource id into the lower-case guid.
+func resolveRole(r string) (string, error) {
+	r = strings.TrimSpace(r)
+	if id, ok := builtinRoles[strings.ToLower(r)]; ok {
+		return id, nil
+	}
+	if IsGUID(r) {
+		return strings.ToLower(r), nil
+	}
+	if m := roleIDRe.FindStringSubmatch(r); m != nil {
+		return strings.ToLower(m[1]), nil
+	}
+	if r == "" {
+		return "", errors.New("empty role")
+	}
+	return "", fmt.Errorf("unknown role %q (use \"Data Factory Contributor\", \"Reader\", a role definition id or its resource id)", r)
+}
+
+// roleGUID extracts the guid of a role definition resource id ("" if none).
+func roleGUID(id string) string {
+	if m := roleIDRe.FindStringSubmatch(id); m != nil {
+		return strings.ToLower(m[1])
+	}
+	if IsGUID(id) {
+		return strings.ToLower(id)
+	}
+	return ""
+}
+
+// subscriptionOf returns the subscription part of a resource id.
+func subscriptionOf(resourceID string) string {
+	parts := strings.Split(resourceID, "/")
+	if len(parts) > 2 && strings.EqualFold(parts[1], "subscriptions") {
+		return parts[2]
+	}
+	return ""
+}
+
+// roleDefinitionResourceID is the id ARM wants in a role assignment.
+func roleDefinitionResourceID(scope, role string) string {
+	return "/subscriptions/" + subscriptionOf(scope) + "/providers/Microsoft.Authorization/roleDefinitions/" + role
+}

@@ -1,0 +1,258 @@
+package rbac
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/adfscim/adfscim/internal/store"
+)
+
+// Store layout (table Options.Table, default "rbac"):
+//
+//	PartitionKey "pending",   RowKey "user:"+EncodeKey(id) | "group:"+EncodeKey(id)  a pending item
+//	PartitionKey "principal", RowKey EncodeKey(userID)                               last resolved object id
+//	PartitionKey "lease",     RowKey "reconcile"                                     the full-reconcile lease
+const (
+	DefaultTable       = "rbac"
+	PendingPartition   = "pending"
+	principalPartition = "principal"
+	leasePartition     = "lease"
+	leaseRow           = "reconcile"
+)
+
+// RefKind says what a pending item names.
+type RefKind string
+
+// Kinds of pending items.
+const (
+	RefUser  RefKind = "user"
+	RefGroup RefKind = "group"
+)
+
+// Ref names a SCIM user or group whose access may have changed.
+type Ref struct {
+	Kind RefKind `json:"kind"`
+	ID   string  `json:"id"`
+}
+
+// UserRef and GroupRef are shorthands.
+func UserRef(id string) Ref  { return Ref{Kind: RefUser, ID: id} }
+func GroupRef(id string) Ref { return Ref{Kind: RefGroup, ID: id} }
+
+type pendingRow struct {
+	Kind       RefKind   `json:"kind"`
+	ID         string    `json:"id"`
+	Enqueued   time.Time `json:"enqueued"`
+	Claim      string    `json:"claim,omitempty"`
+	ClaimUntil time.Time `json:"claimUntil,omitzero"`
+}
+
+// PendingRowKey is the RowKey of ref's pending item (partition
+// PendingPartition).
+func PendingRowKey(ref Ref) string { return string(ref.Kind) + ":" + store.EncodeKey(ref.ID) }
+
+// PendingOp is the store operation that records ref as pending, for a caller
+// that wants it in the same atomic batch as its own write (same table and
+// partition only: Options.Table and PendingPartition). It is an Upsert, so
+// enqueueing twice is one item, and a re-enqueue resets any claim.
+func PendingOp(ref Ref, now time.Time) store.Op {
+	data, _ := json.Marshal(pendingRow{Kind: ref.Kind, ID: ref.ID, Enqueued: now.UTC()})
+	return store.Op{Kind: store.Upsert, Entity: store.Entity{PartitionKey: PendingPartition, RowKey: PendingRowKey(ref), Data: data}}
+}
+
+// Enqueue records refs as pending (durably) and wakes the worker.
+func (r *Reconciler) Enqueue(ctx context.Context, refs ...Ref) error {
+	var ops []store.Op
+	seen := map[string]bool{}
+	for _, ref := range refs {
+		if ref.ID == "" || (ref.Kind != RefUser && ref.Kind != RefGroup) {
+			return fmt.Errorf("rbac: bad pending ref %+v", ref)
+		}
+		op := PendingOp(ref, r.now())
+		if seen[op.Entity.RowKey] {
+			continue
+		}
+		seen[op.Entity.RowKey] = true
+		ops = append(ops, op)
+	}
+	for len(ops) > 0 {
+		n := min(len(ops), store.MaxBatchOps)
+		if _, err := r.opts.Store.Batch(ctx, r.table, ops[:n]); err != nil {
+			return fmt.Errorf("rbac: enqueue: %w", err)
+		}
+		ops = ops[n:]
+	}
+	r.Notify()
+	return nil
+}
+
+// claimed is a pending item this instance holds.
+type claimed struct {
+	ref  Ref
+	etag string
+}
+
+// claim takes every pending item that is unclaimed or whose claim expired,
+// by a conditional replace: two instances never hold the same item.
+func (r *Reconciler) claim(ctx context.Context, limit int) ([]claimed, error) {
+	rows, err := r.opts.Store.List(ctx, r.table, store.Query{PartitionKey: PendingPartition, Limit: limit})
+	if err != nil {
+		return nil, fmt.Errorf("rbac: list pending: %w", err)
+	}
+	now := r.now()
+	var out []claimed
+	for _, e := range rows {
+		var p pendingRow
+		if err := json.Unmarshal(e.Data, &p); err != nil {
+			return out, fmt.Errorf("rbac: pending row %s: %w", e.RowKey, err)
+		}
+		if p.Claim != "" && now.Before(p.ClaimUntil) {
+			continue
+		}
+		p.Claim, p.ClaimUntil = r.instance, now.Add(r.opts.ClaimDuration)
+		data, _ := json.Marshal(p)
+		etags, err := r.opts.Store.Batch(ctx, r.table, []store.Op{{Kind: store.Replace, IfMatch: e.ETag,
+			Entity: store.Entity{PartitionKey: PendingPartition, RowKey: e.RowKey, Data: data}}})
+		if store.IsPrecondition(err) || store.IsNotFound(err) {
+			continue // another instance took it, or it is done
+		}
+		if err != nil {
+			return out, fmt.Errorf("rbac: claim %s: %w", e.RowKey, err)
+		}
+		out = append(out, claimed{ref: Ref{Kind: p.Kind, ID: p.ID}, etag: etags[0]})
+	}
+	return out, nil
+}
+
+// finish deletes items that were applied. The delete is conditional: an item
+// re-enqueued meanwhile has a new ETag and stays for the next round.
+func (r *Reconciler) finish(ctx context.Context, items []claimed) error {
+	var errs []error
+	for _, it := range items {
+		_, err := r.opts.Store.Batch(ctx, r.table, []store.Op{{Kind: store.Delete, IfMatch: it.etag,
+			Entity: store.Entity{PartitionKey: PendingPartition, RowKey: PendingRowKey(it.ref)}}})
+		if err != nil && !store.IsPrecondition(err) && !store.IsNotFound(err) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Pending returns the pending items (for the ops endpoints and tests).
+func (r *Reconciler) Pending(ctx context.Context) ([]Ref, error) {
+	rows, err := r.opts.Store.List(ctx, r.table, store.Query{PartitionKey: PendingPartition})
+	if err != nil {
+		return nil, fmt.Errorf("rbac: list pending: %w", err)
+	}
+	out := make([]Ref, 0, len(rows))
+	for _, e := range rows {
+		var p pendingRow
+		if err := json.Unmarshal(e.Data, &p); err != nil {
+			return nil, fmt.Errorf("rbac: pending row %s: %w", e.RowKey, err)
+		}
+		out = append(out, Ref{Kind: p.Kind, ID: p.ID})
+	}
+	return out, nil
+}
+
+// principal cache: the last object id resolved for a user, so that the
+// assignments of a deleted user can be found on the fast path.
+type principalRow struct {
+	PrincipalID string `json:"principalId"`
+}
+
+func (r *Reconciler) cachedPrincipal(ctx context.Context, userID string) (string, error) {
+	e, err := r.opts.Store.Get(ctx, r.table, principalPartition, store.EncodeKey(userID))
+	if store.IsNotFound(err) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("rbac: principal cache: %w", err)
+	}
+	var p principalRow
+	if err := json.Unmarshal(e.Data, &p); err != nil {
+		return "", fmt.Errorf("rbac: principal cache %s: %w", userID, err)
+	}
+	return p.PrincipalID, nil
+}
+
+func (r *Reconciler) cachePrincipal(ctx context.Context, userID, principal string) error {
+	rk := store.EncodeKey(userID)
+	var op store.Op
+	if principal == "" {
+		op = store.Op{Kind: store.Delete, Entity: store.Entity{PartitionKey: principalPartition, RowKey: rk}}
+	} else {
+		data, _ := json.Marshal(principalRow{PrincipalID: strings.ToLower(principal)})
+		op = store.Op{Kind: store.Upsert, Entity: store.Entity{PartitionKey: principalPartition, RowKey: rk, Data: data}}
+	}
+	_, err := r.opts.Store.Batch(ctx, r.table, []store.Op{op})
+	if store.IsNotFound(err) {
+		return nil
+	}
+	return err
+}
+
+// ErrLeaseHeld is returned by Reconcile when another instance holds the
+// reconcile lease.
+var ErrLeaseHeld = errors.New("rbac: reconcile lease held by another instance")
+
+type leaseRowData struct {
+	Holder  string    `json:"holder"`
+	Expires time.Time `json:"expires"`
+}
+
+// acquireLease takes the lease row if it is absent, expired or already ours.
+func (r *Reconciler) acquireLease(ctx context.Context) (string, error) {
+	now := r.now()
+	data, _ := json.Marshal(leaseRowData{Holder: r.instance, Expires: now.Add(r.opts.LeaseDuration)})
+	ent := store.Entity{PartitionKey: leasePartition, RowKey: leaseRow, Data: data}
+	cur, err := r.opts.Store.Get(ctx, r.table, leasePartition, leaseRow)
+	var op store.Op
+	switch {
+	case store.IsNotFound(err):
+		op = store.Op{Kind: store.Insert, Entity: ent}
+	case err != nil:
+		return "", fmt.Errorf("rbac: read lease: %w", err)
+	default:
+		var l leaseRowData
+		if err := json.Unmarshal(cur.Data, &l); err != nil {
+			return "", fmt.Errorf("rbac: lease row: %w", err)
+		}
+		if l.Holder != r.instance && now.Before(l.Expires) {
+			return "", fmt.Errorf("%w (%s until %s)", ErrLeaseHeld, l.Holder, l.Expires.Format(time.RFC3339))
+		}
+		op = store.Op{Kind: store.Replace, IfMatch: cur.ETag, Entity: ent}
+	}
+	etags, err := r.opts.Store.Batch(ctx, r.table, []store.Op{op})
+	if store.IsExists(err) || store.IsPrecondition(err) || store.IsNotFound(err) {
+		return "", fmt.Errorf("%w (lost the race to take it)", ErrLeaseHeld)
+	}
+	if err != nil {
+		return "", fmt.Errorf("rbac: take lease: %w", err)
+	}
+	return etags[0], nil
+}
+
+// renewLease extends a lease we hold; it fails when someone else took it.
+func (r *Reconciler) renewLease(ctx context.Context, etag string) (string, error) {
+	data, _ := json.Marshal(leaseRowData{Holder: r.instance, Expires: r.now().Add(r.opts.LeaseDuration)})
+	etags, err := r.opts.Store.Batch(ctx, r.table, []store.Op{{Kind: store.Replace, IfMatch: etag,
+		Entity: store.Entity{PartitionKey: leasePartition, RowKey: leaseRow, Data: data}}})
+	if err != nil {
+		return "", fmt.Errorf("rbac: renew lease: %w", err)
+	}
+	return etags[0], nil
+}
+
+func (r *Reconciler) releaseLease(ctx context.Context, etag string) error {
+	_, err := r.opts.Store.Batch(ctx, r.table, []store.Op{{Kind: store.Delete, IfMatch: etag,
+		Entity: store.Entity{PartitionKey: leasePartition, RowKey: leaseRow}}})
+	if err != nil && !store.IsPrecondition(err) && !store.IsNotFound(err) {
+		return fmt.Errorf("rbac: release lease: %w", err)
+	}
+	return nil
+}

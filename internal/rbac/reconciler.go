@@ -1,0 +1,589 @@
+package rbac
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/rs/zerolog"
+
+	"github.com/adfscim/adfscim/internal/store"
+)
+
+// AssignmentAPI is what the reconciler needs of ARM; *ARM implements it.
+type AssignmentAPI interface {
+	// List returns the assignments made exactly at scope, all of them or
+	// those of one principal.
+	List(ctx context.Context, scope, principal string) ([]Assignment, error)
+	// Create makes an assignment (idempotent).
+	Create(ctx context.Context, a Assignment) error
+	// Delete removes an assignment (idempotent).
+	Delete(ctx context.Context, a Assignment) error
+}
+
+// Options configure a Reconciler.
+type Options struct {
+	Mapping   *Mapping
+	Directory Directory
+	ARM       AssignmentAPI
+	// Store holds the pending queue, the principal cache and the lease.
+	Store store.Store
+	// Table is the store table (default "rbac").
+	Table    string
+	Resolver Resolver
+	// Concurrency bounds the ARM writes in flight (default 4).
+	Concurrency int
+	// Instance names this process in claims and the lease (default random).
+	Instance string
+	// LeaseDuration is how long a reconcile lease lasts unrenewed (default
+	// 60s; renewed every third of it).
+	LeaseDuration time.Duration
+	// ClaimDuration is how long a claimed pending item stays invisible to
+	// other instances (default 2m).
+	ClaimDuration time.Duration
+	// TargetedListMax is the most principals the fast path lists one by one
+	// before it lists whole factories instead (default 10).
+	TargetedListMax int
+	// Logger receives one line per failure; nil logs nothing.
+	Logger *zerolog.Logger
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// Reconciler keeps role assignments in line with the SCIM state.
+type Reconciler struct {
+	opts     Options
+	table    string
+	instance string
+	wake     chan struct{}
+	log      zerolog.Logger
+}
+
+// New checks the options and builds a reconciler.
+func New(o Options) (*Reconciler, error) {
+	if o.Mapping == nil || o.Directory == nil || o.ARM == nil || o.Store == nil {
+		return nil, errors.New("rbac: Mapping, Directory, ARM and Store are required")
+	}
+	if o.Table == "" {
+		o.Table = DefaultTable
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 4
+	}
+	if o.Instance == "" {
+		o.Instance = uuid.NewString()
+	}
+	if o.LeaseDuration <= 0 {
+		o.LeaseDuration = time.Minute
+	}
+	if o.ClaimDuration <= 0 {
+		o.ClaimDuration = 2 * time.Minute
+	}
+	if o.TargetedListMax <= 0 {
+		o.TargetedListMax = 10
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	l := zerolog.Nop()
+	if o.Logger != nil {
+		l = *o.Logger
+	}
+	return &Reconciler{opts: o, table: o.Table, instance: o.Instance, wake: make(chan struct{}, 1), log: l}, nil
+}
+
+func (r *Reconciler) now() time.Time { return r.opts.Now() }
+
+// Result is the outcome of one planned change.
+type Result struct {
+	Op         string     `json:"op"` // "create" or "delete"
+	Assignment Assignment `json:"assignment"`
+	Error      string     `json:"error,omitempty"`
+}
+
+// MarshalJSON shows an empty result list as [] rather than null.
+func (rep Report) MarshalJSON() ([]byte, error) {
+	type plain Report
+	if rep.Results == nil {
+		rep.Results = []Result{}
+	}
+	rep.Plan.normalize()
+	return json.Marshal(plain(rep))
+}
+
+// Report is what a drain or a reconcile did.
+type Report struct {
+	Plan     Plan      `json:"plan"`
+	Results  []Result  `json:"results"`
+	Created  int       `json:"created"`
+	Deleted  int       `json:"deleted"`
+	Failed   int       `json:"failed"`
+	Items    int       `json:"pendingItems"`
+	Started  time.Time `json:"started"`
+	Finished time.Time `json:"finished"`
+}
+
+// snapshot reads the SCIM state relevant to the mapping. With users non-nil
+// only those users are read (the fast path); deleted users are reported in
+// gone.
+func (r *Reconciler) snapshot(ctx context.Context, users map[string]bool) (State, []Unresolved, error) {
+	st := State{Members: map[string][]string{}, Users: map[string]User{}, Principals: map[string]string{}}
+	err := r.opts.Directory.Groups(ctx, func(g Group) error {
+		for _, b := range r.opts.Mapping.Bindings {
+			if b.MatchesGroup(g) {
+				st.Groups = append(st.Groups, g)
+				return nil
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return st, nil, fmt.Errorf("rbac: read groups: %w", err)
+	}
+	want := map[string]bool{}
+	ug, indexed := r.opts.Directory.(UserGroups)
+	if indexed && users != nil {
+		// The fast path with a directory that indexes memberships by user:
+		// read only the pending users' groups, not every member of big groups.
+		bound := map[string]bool{}
+		for _, g := range st.Groups {
+			if r.userModeGroup(g) {
+				bound[g.ID] = true
+			}
+		}
+		for uid := range users {
+			err := ug.UserGroups(ctx, uid, func(gid string) error {
+				if bound[gid] {
+					st.Members[gid] = append(st.Members[gid], uid)
+				}
+				return nil
+			})
+			if err != nil {
+				return st, nil, fmt.Errorf("rbac: read groups of %s: %w", uid, err)
+			}
+		}
+	}
+	for _, g := range st.Groups {
+		if !r.userModeGroup(g) || (indexed && users != nil) {
+			continue
+		}
+		err := r.opts.Directory.Members(ctx, g.ID, func(uid string) error {
+			if users == nil || users[uid] {
+				st.Members[g.ID] = append(st.Members[g.ID], uid)
+				want[uid] = true
+			}
+			return nil
+		})
+		if err != nil {
+			return st, nil, fmt.Errorf("rbac: read members of %s: %w", g.ID, err)
+		}
+	}
+	for uid := range users {
+		want[uid] = true
+	}
+	var unresolved []Unresolved
+	for uid := range want {
+		u, err := r.opts.Directory.User(ctx, uid)
+		if errors.Is(err, ErrUserNotFound) {
+			continue
+		}
+		if err != nil {
+			return st, nil, fmt.Errorf("rbac: read user %s: %w", uid, err)
+		}
+		st.Users[uid] = u
+		if !u.Active {
+			continue // inactive users get nothing: no need to resolve them
+		}
+		p, err := r.opts.Resolver.Resolve(ctx, u)
+		if err != nil {
+			unresolved = append(unresolved, Unresolved{UserID: u.ID, UserName: u.UserName, Reason: err.Error()})
+			continue
+		}
+		st.Principals[uid] = p
+	}
+	return st, unresolved, nil
+}
+
+func (r *Reconciler) userModeGroup(g Group) bool {
+	for _, b := range r.opts.Mapping.Bindings {
+		if b.Mode == ModeUser && b.MatchesGroup(g) {
+			return true
+		}
+	}
+	return false
+}
+
+// actual lists the assignments on every mapped factory (one list per
+// factory, paged), or, for a few principals, per factory and principal.
+func (r *Reconciler) actual(ctx context.Context, principals map[string]bool) ([]Assignment, error) {
+	var out []Assignment
+	for _, f := range r.opts.Mapping.Factories {
+		if principals != nil && len(principals) <= r.opts.TargetedListMax {
+			for p := range principals {
+				as, err := r.opts.ARM.List(ctx, f, p)
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, as...)
+			}
+			continue
+		}
+		as, err := r.opts.ARM.List(ctx, f, "")
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, as...)
+	}
+	return out, nil
+}
+
+// Plan is the full dry run: every mapped group, every mapped factory.
+func (r *Reconciler) Plan(ctx context.Context) (Plan, error) {
+	p, _, err := r.fullPlan(ctx)
+	return p, err
+}
+
+func (r *Reconciler) fullPlan(ctx context.Context) (Plan, State, error) {
+	st, unresolved, err := r.snapshot(ctx, nil)
+	if err != nil {
+		return Plan{}, st, err
+	}
+	desired, problems := Desired(r.opts.Mapping, st)
+	actual, err := r.actual(ctx, nil)
+	if err != nil {
+		return Plan{}, st, err
+	}
+	p := Diff(r.opts.Mapping, desired, actual, nil)
+	p.Unresolved, p.Problems = unresolved, problems
+	p.normalize()
+	return p, st, nil
+}
+
+// Assignments lists the actual assignments on the mapped factories.
+func (r *Reconciler) Assignments(ctx context.Context) ([]Assignment, error) {
+	as, err := r.actual(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	sortAssignments(as)
+	return as, nil
+}
+
+// targetedPlan plans for the given users only: their current and last
+// known principals.
+func (r *Reconciler) targetedPlan(ctx context.Context, userIDs []string) (Plan, State, error) {
+	users := map[string]bool{}
+	for _, u := range userIDs {
+		users[u] = true
+	}
+	st, unresolved, err := r.snapshot(ctx, users)
+	if err != nil {
+		return Plan{}, st, err
+	}
+	only := map[string]bool{}
+	for uid := range users {
+		if p := st.Principals[uid]; p != "" {
+			only[p] = true
+		}
+		old, err := r.cachedPrincipal(ctx, uid)
+		if err != nil {
+			return Plan{}, st, err
+		}
+		if old != "" {
+			only[old] = true
+		}
+	}
+	p := Plan{Unresolved: unresolved}
+	if len(only) == 0 {
+		p.normalize()
+		return p, st, nil
+	}
+	desired, problems := Desired(r.opts.Mapping, st)
+	actual, err := r.actual(ctx, only)
+	if err != nil {
+		return Plan{}, st, err
+	}
+	p = Diff(r.opts.Mapping, desired, actual, only)
+	p.Unresolved, p.Problems = unresolved, problems
+	p.normalize()
+	return p, st, nil
+}
+
+// apply carries out the plan with bounded concurrency; every change gets a
+// result and one failure never stops the others.
+func (r *Reconciler) apply(ctx context.Context, p Plan, progress func(done, total int)) []Result {
+	type job struct {
+		op string
+		a  Assignment
+	}
+	jobs := make([]job, 0, len(p.Creates)+len(p.Deletes))
+	for _, a := range p.Deletes {
+		jobs = append(jobs, job{"delete", a})
+	}
+	for _, a := range p.Creates {
+		jobs = append(jobs, job{"create", a})
+	}
+	results := make([]Result, len(jobs))
+	if len(jobs) == 0 {
+		return results
+	}
+	var (
+		mu   sync.Mutex
+		done int
+		wg   sync.WaitGroup
+	)
+	next := make(chan int)
+	for w := 0; w < min(r.opts.Concurrency, len(jobs)); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				j := jobs[i]
+				var err error
+				if j.op == "create" {
+					err = r.opts.ARM.Create(ctx, j.a)
+				} else {
+					err = r.opts.ARM.Delete(ctx, j.a)
+				}
+				res := Result{Op: j.op, Assignment: j.a}
+				if err != nil {
+					res.Error = err.Error()
+					r.log.Error().Err(err).Str("op", j.op).Str("scope", j.a.Scope).Str("principal", j.a.PrincipalID).Msg("rbac: change failed")
+				}
+				mu.Lock()
+				results[i] = res
+				done++
+				if progress != nil {
+					progress(done, len(jobs))
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for i := range jobs {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return results
+}
+
+func summarize(rep *Report) {
+	for _, res := range rep.Results {
+		switch {
+		case res.Error != "":
+			rep.Failed++
+		case res.Op == "create":
+			rep.Created++
+		default:
+			rep.Deleted++
+		}
+	}
+}
+
+// failedPrincipals are the principals with at least one failed change.
+func failedPrincipals(results []Result) map[string]bool {
+	out := map[string]bool{}
+	for _, res := range results {
+		if res.Error != "" {
+			out[strings.ToLower(res.Assignment.PrincipalID)] = true
+		}
+	}
+	return out
+}
+
+// Drain applies the pending items this instance can claim (the fast path).
+// User items get a plan targeted at their principals; any group item makes
+// it a full plan.
+func (r *Reconciler) Drain(ctx context.Context) (Report, error) {
+	rep := Report{Started: r.now()}
+	items, err := r.claim(ctx, 1000)
+	if err != nil || len(items) == 0 {
+		rep.Finished = r.now()
+		return rep, err
+	}
+	rep.Items = len(items)
+	full := false
+	var userIDs []string
+	for _, it := range items {
+		if it.ref.Kind == RefGroup {
+			full = true
+		} else {
+			userIDs = append(userIDs, it.ref.ID)
+		}
+	}
+	var st State
+	if full {
+		rep.Plan, st, err = r.fullPlan(ctx)
+	} else {
+		rep.Plan, st, err = r.targetedPlan(ctx, userIDs)
+	}
+	if err != nil {
+		rep.Finished = r.now()
+		return rep, err // the items stay claimed until their claim expires
+	}
+	rep.Results = r.apply(ctx, rep.Plan, nil)
+	summarize(&rep)
+	err = r.settle(ctx, items, st, rep.Results)
+	rep.Finished = r.now()
+	return rep, err
+}
+
+// settle updates the principal cache and removes the items whose changes
+// all succeeded; the others come back when their claim expires.
+func (r *Reconciler) settle(ctx context.Context, items []claimed, st State, results []Result) error {
+	failed := failedPrincipals(results)
+	var done []claimed
+	var errs []error
+	// Remember the principals just granted, for the fast path's deletes.
+	cached := map[string]bool{}
+	for _, res := range results {
+		a := res.Assignment
+		if res.Op == "create" && res.Error == "" && a.PrincipalType == PrincipalUser && !cached[a.Subject] {
+			cached[a.Subject] = true
+			if err := r.cachePrincipal(ctx, a.Subject, a.PrincipalID); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	for _, it := range items {
+		if it.ref.Kind == RefGroup {
+			if len(failed) == 0 {
+				done = append(done, it)
+			}
+			continue
+		}
+		old, err := r.cachedPrincipal(ctx, it.ref.ID)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		cur := st.Principals[it.ref.ID]
+		if failed[old] || failed[cur] {
+			continue // comes back when the claim expires
+		}
+		// A deleted user is forgotten; an inactive or unresolved one keeps
+		// its cached principal, so a later delete still finds its assignments.
+		_, present := st.Users[it.ref.ID]
+		if cur != old && (cur != "" || !present) {
+			if err := r.cachePrincipal(ctx, it.ref.ID, cur); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+		}
+		done = append(done, it)
+	}
+	if err := r.finish(ctx, done); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// Notify wakes the background worker.
+func (r *Reconciler) Notify() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run is the background worker: it drains pending items whenever Enqueue
+// (or Notify) wakes it, and every poll interval if poll > 0 (to pick up
+// items enqueued by other instances). It returns when ctx is done.
+func (r *Reconciler) Run(ctx context.Context, poll time.Duration) {
+	var tick <-chan time.Time
+	if poll > 0 {
+		t := time.NewTicker(poll)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.wake:
+		case <-tick:
+		}
+		for {
+			rep, err := r.Drain(ctx)
+			if err != nil && ctx.Err() == nil {
+				r.log.Error().Err(err).Msg("rbac: drain failed")
+			}
+			if err != nil || rep.Items == 0 || rep.Failed > 0 {
+				break
+			}
+		}
+	}
+}
+
+// Reconcile is the timer's full run: it takes the lease (ErrLeaseHeld when
+// another instance has it), claims whatever is pending, plans over the whole
+// state, applies, and reports drift. progress, when non-nil, is called after
+// every change.
+func (r *Reconciler) Reconcile(ctx context.Context, progress func(done, total int)) (Report, error) {
+	rep := Report{Started: r.now()}
+	etag, err := r.acquireLease(ctx)
+	if err != nil {
+		return rep, err
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var mu sync.Mutex // guards etag
+	stop := make(chan struct{})
+	renewed := make(chan struct{})
+	go func() {
+		defer close(renewed)
+		t := time.NewTicker(r.opts.LeaseDuration / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				mu.Lock()
+				e, err := r.renewLease(ctx, etag)
+				if err == nil {
+					etag = e
+				}
+				mu.Unlock()
+				if err != nil {
+					cancel(fmt.Errorf("%w: lost while running: %w", ErrLeaseHeld, err))
+					return
+				}
+			}
+		}
+	}()
+	defer func() {
+		close(stop)
+		<-renewed
+		mu.Lock()
+		defer mu.Unlock()
+		if err := r.releaseLease(context.WithoutCancel(ctx), etag); err != nil {
+			r.log.Error().Err(err).Msg("rbac: release lease")
+		}
+	}()
+
+	items, err := r.claim(ctx, 0)
+	if err != nil {
+		return rep, err
+	}
+	rep.Items = len(items)
+	var st State
+	rep.Plan, st, err = r.fullPlan(ctx)
+	if err != nil {
+		return rep, err
+	}
+	rep.Results = r.apply(ctx, rep.Plan, progress)
+	summarize(&rep)
+	if cause := context.Cause(ctx); cause != nil {
+		return rep, cause
+	}
+	err = r.settle(ctx, items, st, rep.Results)
+	rep.Finished = r.now()
+	return rep, err
+}
