@@ -51,22 +51,13 @@ func adfscimBinary(t *testing.T) string {
 			return
 		}
 		build.path = filepath.Join(dir, "adfscim")
-		// Built the way docs/BENCHMARKS.md says, with the overlay that adds
-		// `load` and pprof to main, so that recipe keeps compiling.
+		// The product binary, whose `load` subcommand is this package.
 		root, err := filepath.Abs("../..")
 		if err != nil {
 			build.err = err
 			return
 		}
-		overlay := filepath.Join(dir, "overlay.json")
-		spec, _ := json.Marshal(map[string]map[string]string{"Replace": {
-			filepath.Join(root, "zz_bench_main.go"): filepath.Join(root, "internal/loadtest/testdata/bench_main.go.txt"),
-		}})
-		if err := os.WriteFile(overlay, spec, 0o600); err != nil {
-			build.err = err
-			return
-		}
-		cmd := exec.Command("go", "build", "-overlay", overlay, "-o", build.path, ".")
+		cmd := exec.Command("go", "build", "-o", build.path, ".")
 		cmd.Dir = root
 		out, err := cmd.CombinedOutput()
 		if err != nil {
