@@ -84,6 +84,8 @@ type Change struct {
 	// UsersAffected are user ids whose group memberships changed.
 	UsersAffected []string
 	Unknown       []string
+	// Display names the resource (userName or displayName) for the trail.
+	Display string
 }
 
 // storeErr maps store errors that are the client's business to SCIM errors
@@ -120,7 +122,10 @@ func (s *Service) Create(ctx context.Context, typ string, body map[string]any) (
 		members = n.Members
 	}
 	res := &Resource{Type: k.name, ID: id, Body: data, Created: now, Modified: now}
-	ch := &Change{Type: k.name, ID: id, Action: "create", Resource: res, Changed: attrNames(n.Attrs, n.MembersGiven), AccessChanged: true, Unknown: n.Unknown}
+	// A new user belongs to no group yet, so its access cannot change; a new
+	// group can (members, or a group-mode binding by name).
+	ch := &Change{Type: k.name, ID: id, Action: "create", Resource: res, Changed: attrNames(n.Attrs, n.MembersGiven),
+		AccessChanged: k == groupKind, Unknown: n.Unknown, Display: displayName(k, n.Attrs)}
 	if len(members) == 0 {
 		etags, err := s.st.Batch(ctx, Table, ops)
 		if err != nil {
@@ -431,11 +436,7 @@ func (s *Service) rewrite(ctx context.Context, k kind, rt *scim.ResourceType, id
 		if err != nil {
 			return nil, nil, err
 		}
-		work, err := cur.Attrs()
-		if err != nil {
-			return nil, nil, err
-		}
-		rw, err := fn(cur, work)
+		rw, err := fn(cur, copyJSON(oldAttrs).(map[string]any))
 		if err != nil {
 			return nil, nil, err
 		}
@@ -462,7 +463,7 @@ func (s *Service) rewrite(ctx context.Context, k kind, rt *scim.ResourceType, id
 		if unchanged && !membership {
 			// Nothing to write (an IdP re-sending what is stored): no
 			// storage transaction, no version change.
-			return cur, &Change{Type: k.name, ID: id, Action: action, Resource: cur, Unknown: rw.unknown}, nil
+			return cur, &Change{Type: k.name, ID: id, Action: action, Resource: cur, Unknown: rw.unknown, Display: displayName(k, rw.attrs)}, nil
 		}
 		resOp := store.Op{Kind: store.Replace, Entity: entity(k.resKey(id), encodeRow(cur.Created, data)), IfMatch: e.ETag}
 		if unchanged {
@@ -474,7 +475,7 @@ func (s *Service) rewrite(ctx context.Context, k kind, rt *scim.ResourceType, id
 			}
 		}
 		ops := append([]store.Op{resOp}, indexOps(k, id, oldAttrs, rw.attrs)...)
-		ch := &Change{Type: k.name, ID: id, Action: action, Changed: rw.changed, Unknown: rw.unknown}
+		ch := &Change{Type: k.name, ID: id, Action: action, Changed: rw.changed, Unknown: rw.unknown, Display: displayName(k, rw.attrs)}
 		if ch.Changed == nil {
 			ch.Changed = diffNames(oldAttrs, rw.attrs)
 			if rw.membersSet {
@@ -609,7 +610,7 @@ func (s *Service) Delete(ctx context.Context, typ, id, ifMatch string) (*Change,
 			}
 			return nil, storeErr(err, what)
 		}
-		return &Change{Type: k.name, ID: id, Action: "delete", Resource: cur, AccessChanged: true, UsersAffected: affected}, nil
+		return &Change{Type: k.name, ID: id, Action: "delete", Resource: cur, AccessChanged: true, UsersAffected: affected, Display: displayName(k, attrs)}, nil
 	}
 	return nil, scim.Errorf(http.StatusConflict, "", "%s is being changed by too many requests at once; retry", what)
 }
@@ -705,4 +706,30 @@ func memberIDs(ms []scim.Member) []string {
 		out[i] = m.Value
 	}
 	return out
+}
+
+func displayName(k kind, attrs map[string]any) string {
+	v, _ := attrs[k.uniqueAttr].(string)
+	return v
+}
+
+// copyJSON deep-copies a decoded JSON value, so that a patcher may change
+// its copy while the original stays for comparison (cheaper than decoding
+// the stored body twice).
+func copyJSON(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(t))
+		for k, x := range t {
+			out[k] = copyJSON(x)
+		}
+		return out
+	case []any:
+		out := make([]any, len(t))
+		for i, x := range t {
+			out[i] = copyJSON(x)
+		}
+		return out
+	}
+	return v
 }
