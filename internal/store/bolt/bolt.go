@@ -106,8 +106,8 @@ func Open(path string, opts Options) (*Store, error) {
 		timeout = time.Nanosecond
 	}
 	db, err := bbolt.Open(path, 0o600, &bbolt.Options{
-		Timeout:      timeout,
-		FreelistType: bbolt.FreelistMapType,
+		Timeout:        timeout,
+		FreelistType:   bbolt.FreelistMapType,
 		NoFreelistSync: true,
 	})
 	if errors.Is(err, bolterrors.ErrTimeout) {
