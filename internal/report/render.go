@@ -142,6 +142,7 @@ tr.shadow td{background:#fff8c5}tr.revoke td{background:#ffebe9}
 .tag{display:inline-block;border-radius:10px;padding:0 8px;font-size:12px;border:1px solid var(--line);white-space:nowrap}
 .tag.granted{color:var(--ok);border-color:var(--ok)}.tag.shadow{color:var(--warn);border-color:var(--warn)}.tag.revoke{color:var(--bad);border-color:var(--bad)}
 .fail{color:var(--bad)}
+td.t{white-space:nowrap}
 .empty{color:var(--muted);font-style:italic}
 footer{color:var(--muted);margin:28px auto 32px;font-size:12px}
 @media print{.search{display:none}th{position:static}}
@@ -317,7 +318,7 @@ const pageTemplate = `<!doctype html>
 <thead><tr><th>Time</th><th>Seq</th><th>Actor</th><th>Action</th><th>Target</th><th>Outcome</th><th>Changes</th></tr></thead>
 <tbody>
 {{- range $r.Recent}}
-<tr><td>{{ts .Time}}</td><td>{{.Seq}}</td><td>{{.Actor}}</td><td>{{.Action}}</td><td>{{.Target}}</td><td>{{if .Success}}ok{{else}}<span class="fail">failed</span>{{with .Detail}}: {{.}}{{end}}{{end}}</td><td><small>{{.Changes}}</small></td></tr>
+<tr><td class="t">{{ts .Time}}</td><td>{{.Seq}}</td><td>{{.Actor}}</td><td>{{.Action}}</td><td>{{.Target}}</td><td>{{if .Success}}ok{{else}}<span class="fail">failed</span>{{with .Detail}}: {{.}}{{end}}{{end}}</td><td><small>{{.Changes}}</small></td></tr>
 {{- end}}
 </tbody>
 </table>

@@ -253,6 +253,8 @@ type Event struct {
 
 	// The assignment an rbac record is about, named once the users are known.
 	scope, principal, role, subject string
+	// ids are the strings a group record names, member ids among them.
+	ids []string
 }
 
 // Well-known role definition ids and the names a reader knows them by.

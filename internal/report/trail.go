@@ -94,6 +94,7 @@ func (x *trailIndex) finish(ctx context.Context, dir rbac.Directory, held []rbac
 	}
 	for i := range x.recent {
 		x.describe(&x.recent[i])
+		x.nameMembers(&x.recent[i])
 	}
 	for _, e := range x.lastRBAC {
 		x.describe(e)
@@ -282,6 +283,9 @@ func (x *trailIndex) event(r audit.Record) Event {
 			ev.Target = x.st.Users[r.Target.ID].UserName
 		}
 		ev.Changes = summarize(r.Changes)
+		if r.Target.Type == "Group" {
+			ev.ids = mentioned(r.Changes)
+		}
 	}
 	if ev.Target == "" {
 		ev.Target = strings.TrimSpace(r.Target.Type + " " + r.Target.ID)
@@ -304,6 +308,16 @@ func (x *trailIndex) describe(ev *Event) {
 		who = "group " + g.DisplayName
 	}
 	ev.Target = RoleName(ev.role) + " on " + FactoryName(ev.scope) + " for " + who
+}
+
+// nameMembers writes the userName of each member a group record names
+// beside the id, so a reader sees who joined or left.
+func (x *trailIndex) nameMembers(ev *Event) {
+	for _, id := range ev.ids {
+		if u, ok := x.st.Users[id]; ok && u.UserName != "" {
+			ev.Changes = strings.ReplaceAll(ev.Changes, id, id+" ("+u.UserName+")")
+		}
+	}
 }
 
 // summarize shows a record's changes in one short line.
