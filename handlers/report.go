@@ -21,7 +21,7 @@ type Reporter interface {
 func (s *Server) accessReport(w http.ResponseWriter, r *http.Request) {
 	format := strings.ToLower(r.URL.Query().Get("format"))
 	if format == "" {
-		format = report.FormatJSON
+		format = formatFromAccept(r.Header.Get("Accept"))
 	}
 	ct := report.ContentType(format)
 	if ct == "" {
@@ -42,6 +42,7 @@ func (s *Server) accessReport(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Type", ct)
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Vary", "Accept")
 	name := "adfscim-access-" + rep.Generated.UTC().Format("20060102T150405Z") + "." + format
 	switch format {
 	case report.FormatHTML:
@@ -52,4 +53,22 @@ func (s *Server) accessReport(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(b.Bytes())
+}
+
+// formatFromAccept picks the report format from an Accept header when the
+// query does not name one: a browser asking for text/html gets the page,
+// text/csv the table, anything else JSON.
+func formatFromAccept(accept string) string {
+	for _, part := range strings.Split(accept, ",") {
+		mt, _, _ := strings.Cut(strings.TrimSpace(part), ";")
+		switch strings.ToLower(strings.TrimSpace(mt)) {
+		case "text/html":
+			return report.FormatHTML
+		case "text/csv":
+			return report.FormatCSV
+		case "application/json":
+			return report.FormatJSON
+		}
+	}
+	return report.FormatJSON
 }

@@ -99,9 +99,12 @@ func reportServer(t *testing.T) *httptest.Server {
 	return srv
 }
 
-func getReport(t *testing.T, srv *httptest.Server, method, query, token string) resp {
+func getReport(t *testing.T, srv *httptest.Server, method, query, token string, headers ...string) resp {
 	t.Helper()
 	req, _ := http.NewRequest(method, srv.URL+"/ops/v1/report"+query, nil)
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
@@ -135,10 +138,10 @@ func TestReportRoute(t *testing.T) {
 	})
 
 	formats := []struct {
-		query, contentType string
-		check              func(t *testing.T, r resp)
+		query, accept, contentType string
+		check                      func(t *testing.T, r resp)
 	}{
-		{"", "application/json", func(t *testing.T, r resp) {
+		{"", "", "application/json", func(t *testing.T, r resp) {
 			var rep report.Report
 			if err := json.Unmarshal(r.body, &rep); err != nil {
 				t.Fatal(err)
@@ -151,8 +154,11 @@ func TestReportRoute(t *testing.T) {
 				t.Errorf("trail = %+v, want verified", rep.Trail)
 			}
 		}},
-		{"?format=json", "application/json", nil},
-		{"?format=csv", "text/csv", func(t *testing.T, r resp) {
+		{"?format=json", "", "application/json", nil},
+		{"", "text/csv", "text/csv", nil},
+		{"", "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8", "text/html", nil},
+		{"?format=json", "text/html", "application/json", nil},
+		{"?format=csv", "", "text/csv", func(t *testing.T, r resp) {
 			rows, err := csv.NewReader(bytes.NewReader(r.body)).ReadAll()
 			if err != nil {
 				t.Fatal(err)
@@ -164,7 +170,7 @@ func TestReportRoute(t *testing.T) {
 				t.Errorf("Content-Disposition = %q", cd)
 			}
 		}},
-		{"?format=html", "text/html", func(t *testing.T, r resp) {
+		{"?format=html", "", "text/html", func(t *testing.T, r resp) {
 			body := string(r.body)
 			for _, want := range []string{"<!doctype html>", `id="q"`, "grace@contoso.com", "ADF Readers", "verified: "} {
 				if !strings.Contains(body, want) {
@@ -182,8 +188,8 @@ func TestReportRoute(t *testing.T) {
 		}},
 	}
 	for _, f := range formats {
-		t.Run("format"+f.query, func(t *testing.T) {
-			r := getReport(t, srv, "GET", f.query, noScopeToken)
+		t.Run("format"+f.query+" accept "+f.accept, func(t *testing.T) {
+			r := getReport(t, srv, "GET", f.query, noScopeToken, "Accept", f.accept)
 			if r.status != http.StatusOK {
 				t.Fatalf("%d %s", r.status, r.body)
 			}

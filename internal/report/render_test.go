@@ -56,7 +56,7 @@ func TestUntrustedValues(t *testing.T) {
 		Access: []report.Access{{
 			Status: report.StatusGranted, UserName: `=HYPERLINK("http://evil","x")`, PrincipalID: "p",
 			Groups: []report.GroupRef{{ID: "g", DisplayName: `<script>alert(1)</script>`}},
-			Role: "Reader", Factory: "adf-prod", Since: &ts,
+			Role:   "Reader", Factory: "adf-prod", Since: &ts,
 		}},
 		Recent: []report.Event{{Time: ts, Actor: `"><img src=x onerror=alert(1)>`, Action: "user.create", Target: "@SUM(A1)", Success: true}},
 	}
