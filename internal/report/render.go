@@ -152,14 +152,14 @@ const pageJS = `
 (function () {
   var q = document.getElementById('q');
   var rows = Array.prototype.slice.call(document.querySelectorAll('#access tbody tr'));
+  var texts = rows.map(function (r) { return r.textContent.toLowerCase(); });
   var shown = document.getElementById('shown');
   var none = document.getElementById('none');
   function filter() {
     var terms = q.value.toLowerCase().split(/\s+/).filter(Boolean);
     var n = 0;
-    rows.forEach(function (r) {
-      var text = r.textContent.toLowerCase();
-      var hit = terms.every(function (t) { return text.indexOf(t) >= 0; });
+    rows.forEach(function (r, i) {
+      var hit = terms.every(function (t) { return texts[i].indexOf(t) >= 0; });
       r.hidden = !hit;
       if (hit) { n++; }
     });
