@@ -48,23 +48,6 @@ func auditChanges(verb string, raw []byte) []audit.Change {
 	return ch
 }
 
-// displayOf names a resource for the trail (userName, displayName).
-func displayOf(res *directory.Resource) string {
-	if res == nil {
-		return ""
-	}
-	attrs, err := res.Attrs()
-	if err != nil {
-		return ""
-	}
-	for _, k := range []string{"userName", "displayName"} {
-		if v, ok := attrs[k].(string); ok {
-			return v
-		}
-	}
-	return ""
-}
-
 // recordWrite appends the audit record of a SCIM write. For a write that
 // took effect an error means the request must fail (503); for a write that
 // failed the record is best effort and errors are only logged.
@@ -83,7 +66,7 @@ func (s *Server) recordWrite(r *http.Request, rt *scim.ResourceType, verb, id st
 	}
 	if ch != nil {
 		rec.Target.ID = ch.ID
-		rec.Target.Display = displayOf(ch.Resource)
+		rec.Target.Display = ch.Display
 	}
 	if failure != nil {
 		if se, ok := scim.AsError(failure); ok {

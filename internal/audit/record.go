@@ -138,7 +138,7 @@ func IsSecretName(name string) bool {
 }
 
 func secretSegment(seg string) bool {
-	n := strings.ToLower(strings.NewReplacer("-", "", "_", "").Replace(seg))
+	n := normalizeSegment(seg)
 	switch {
 	case n == "pwd" || n == "pin":
 		return true
@@ -151,6 +151,30 @@ func secretSegment(seg string) bool {
 		}
 	}
 	return false
+}
+
+// normalizeSegment lower-cases seg and drops '-' and '_' ("api_key" and
+// "API-Key" both become "apikey"), without allocating for the common
+// already-plain name.
+func normalizeSegment(seg string) string {
+	plain := true
+	for i := 0; i < len(seg); i++ {
+		if c := seg[i]; c == '-' || c == '_' || (c >= 'A' && c <= 'Z') || c >= 0x80 {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		return seg
+	}
+	var b strings.Builder
+	b.Grow(len(seg))
+	for _, r := range strings.ToLower(seg) {
+		if r != '-' && r != '_' {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
 
 // Redact returns a copy of v, a JSON-like value (maps, slices, scalars as
