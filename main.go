@@ -36,6 +36,7 @@ import (
 	"github.com/adfscim/adfscim/internal/directory"
 	"github.com/adfscim/adfscim/internal/loadtest"
 	"github.com/adfscim/adfscim/internal/rbac"
+	"github.com/adfscim/adfscim/internal/report"
 	"github.com/adfscim/adfscim/internal/scim"
 	"github.com/adfscim/adfscim/internal/store"
 	"github.com/adfscim/adfscim/internal/store/bolt"
@@ -62,6 +63,7 @@ commands:
   import     read an export from stdin into an empty store (--force: a non-empty one)
   package    build dist/adfscim.zip, the package Azure Functions deploys
   audit      audit verify|export|expire: check, read or trim the audit trail
+  report     the access report to stdout: JSON, or --csv, or --html (a self-contained page)
   load       drive a local server the way Entra ID does and report requests/s, latency and memory
 `
 
@@ -86,6 +88,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		err = rbacCommand(ctx, cmd, args, getenv, stdout, stderr)
 	case "load":
 		err = loadtest.Command(ctx, args, getenv, stdout, stderr)
+	case "report":
+		err = reportCommand(ctx, args, getenv, stdout, stderr)
 	case "audit":
 		code, err := auditCommand(ctx, args, getenv, stdout, stderr)
 		if err != nil {
@@ -244,6 +248,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	go rec.Run(ctx, 30*time.Second) // applies queued changes at once; polls for other instances' items
+	access, err := reportBuilder(cfg, st, dir, trail, rec)
+	if err != nil {
+		return err
+	}
 	srv := handlers.New(handlers.Options{
 		Directory:  dir,
 		Auth:       auth,
@@ -252,6 +260,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		AuditQuery: trail,
 		Changes:    func(ctx context.Context, ch *directory.Change) error { return rec.Enqueue(ctx, accessRefs(ch)...) },
 		RBAC:       rec,
+		Report:     access,
 		Logger:     log,
 		BaseURL:    cfg.BaseURL,
 		Timers: map[string]handlers.TimerFunc{
@@ -595,4 +604,76 @@ func auditCommand(ctx context.Context, args []string, getenv func(string) string
 	}
 	defer st.Close()
 	return audit.RunCLI(ctx, args, st, stdout, stderr), nil
+}
+
+// reportBuilder builds the access report from the reconciler's mapping,
+// principal resolution and assignments, the directory and the audit trail.
+func reportBuilder(cfg config.Config, st store.Store, dir *directory.Service, trail *audit.Log, rec *rbac.Reconciler) (*report.Builder, error) {
+	src := cfg.Mapping
+	if src == "" {
+		src = cfg.MappingFile
+	}
+	mapping, err := rbac.LoadMapping(src)
+	if err != nil {
+		return nil, fmt.Errorf("mapping: %w", err)
+	}
+	resolver := rbac.Resolver{Attribute: cfg.PrincipalAttribute}
+	if cfg.ARM == "azure" && cfg.GraphEndpoint != "" {
+		cred, err := azureCredential(cfg)
+		if err != nil {
+			return nil, err
+		}
+		resolver.Graph = &rbac.GraphOptions{Endpoint: cfg.GraphEndpoint, Credential: cred}
+	}
+	return report.New(report.Options{
+		Mapping: mapping, Directory: rbac.FromDirectory(dir), Resolver: resolver, ARM: rec, Audit: trail,
+		Verify: func(ctx context.Context) (audit.Result, error) {
+			return audit.Verify(ctx, st, time.Time{}, time.Time{})
+		},
+	})
+}
+
+// reportCommand runs `adfscim report [--csv|--html]`: the access report
+// to stdout, JSON unless a flag asks otherwise.
+func reportCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	format := report.FormatJSON
+	var rest []string
+	for _, a := range args {
+		switch strings.TrimLeft(a, "-") {
+		case report.FormatJSON, report.FormatCSV, report.FormatHTML:
+			if strings.HasPrefix(a, "-") {
+				format = strings.TrimLeft(a, "-")
+				continue
+			}
+		}
+		rest = append(rest, a)
+	}
+	cfg, err := config.Load(rest, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	st, _, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	userExt, groupExt, err := scim.ParseExtensions([]byte(cfg.SchemaExtensions))
+	if err != nil {
+		return err
+	}
+	dir := directory.New(st, directory.Options{UserExtensions: userExt, GroupExtensions: groupExt})
+	trail := audit.New(st, audit.Options{})
+	rec, err := openReconciler(ctx, cfg, st, dir, trail, newLogger(cfg.LogLevel, stderr))
+	if err != nil {
+		return err
+	}
+	b, err := reportBuilder(cfg, st, dir, trail, rec)
+	if err != nil {
+		return err
+	}
+	rep, err := b.Build(ctx)
+	if err != nil {
+		return err
+	}
+	return report.Write(stdout, rep, format)
 }
