@@ -378,18 +378,12 @@ func azureCredential(cfg config.Config) (azcore.TokenCredential, error) {
 // the simulated one in the store), principal resolution, and the audit
 // records of everything it applies.
 func openReconciler(ctx context.Context, cfg config.Config, st store.Store, dir *directory.Service, trail *audit.Log, log zerolog.Logger) (*rbac.Reconciler, error) {
-	src := cfg.Mapping
-	if src == "" {
-		src = cfg.MappingFile
-	}
-	mapping, err := rbac.LoadMapping(src)
+	mapping, resolver, err := loadMapping(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("mapping: %w", err)
+		return nil, err
 	}
 	armOpts := rbac.ARMOptions{Cloud: rbac.CloudConfig(cfg.ARMEndpoint, cfg.ARMEndpoint, "")}
 	var arm *rbac.ARM
-	var resolver rbac.Resolver
-	resolver.Attribute = cfg.PrincipalAttribute
 	if cfg.ARM == "azure" {
 		cred, err := azureCredential(cfg)
 		if err != nil {
@@ -398,9 +392,6 @@ func openReconciler(ctx context.Context, cfg config.Config, st store.Store, dir 
 		armOpts.Credential = cred
 		if arm, err = rbac.NewARM(armOpts); err != nil {
 			return nil, err
-		}
-		if cfg.GraphEndpoint != "" {
-			resolver.Graph = &rbac.GraphOptions{Endpoint: cfg.GraphEndpoint, Credential: cred}
 		}
 	} else {
 		if arm, _, err = rbac.NewLocalARM(st, armOpts); err != nil {
@@ -423,11 +414,33 @@ func openReconciler(ctx context.Context, cfg config.Config, st store.Store, dir 
 				a := res.Assignment
 				ev.Str("op", res.Op).Str("scope", a.Scope).Str("principal", a.PrincipalID).Str("role", a.RoleID).Msg("role assignment")
 			}
-			if err := trail.Append(ctx, rbacRecords(rep)...); err != nil {
+			if err := trail.Append(ctx, report.AuditRecords(rep)...); err != nil {
 				log.Error().Err(err).Msg("audit records of role assignment changes not written")
 			}
 		},
 	})
+}
+
+// loadMapping reads the mapping (inline, else from its file) and builds the
+// principal resolver, the same for the reconciler and the report.
+func loadMapping(cfg config.Config) (*rbac.Mapping, rbac.Resolver, error) {
+	src := cfg.Mapping
+	if src == "" {
+		src = cfg.MappingFile
+	}
+	mapping, err := rbac.LoadMapping(src)
+	if err != nil {
+		return nil, rbac.Resolver{}, fmt.Errorf("mapping: %w", err)
+	}
+	resolver := rbac.Resolver{Attribute: cfg.PrincipalAttribute}
+	if cfg.ARM == "azure" && cfg.GraphEndpoint != "" {
+		cred, err := azureCredential(cfg)
+		if err != nil {
+			return nil, rbac.Resolver{}, err
+		}
+		resolver.Graph = &rbac.GraphOptions{Endpoint: cfg.GraphEndpoint, Credential: cred}
+	}
+	return mapping, resolver, nil
 }
 
 // accessRefs names the principals whose access a SCIM write may change.
@@ -455,40 +468,6 @@ func changedAny(changed []string, names ...string) bool {
 		}
 	}
 	return false
-}
-
-// rbacRecords turns what the reconciler did into audit records.
-func rbacRecords(rep rbac.Report) []audit.Record {
-	var recs []audit.Record
-	target := func(a rbac.Assignment) audit.Target {
-		id := a.Scope + "/providers/Microsoft.Authorization/roleAssignments/" + a.Name
-		return audit.Target{Type: "RoleAssignment", ID: id, Display: string(a.PrincipalType) + " " + a.PrincipalID + " role " + a.RoleID}
-	}
-	changes := func(a rbac.Assignment) []audit.Change {
-		return []audit.Change{
-			{Op: "set", Path: "scope", Value: a.Scope},
-			{Op: "set", Path: "principalId", Value: a.PrincipalID},
-			{Op: "set", Path: "roleDefinitionId", Value: a.RoleID},
-			{Op: "set", Path: "scimSubject", Value: a.Subject},
-		}
-	}
-	for _, res := range rep.Results {
-		action := audit.ActionRBACAssign
-		if res.Op == "delete" {
-			action = audit.ActionRBACUnassign
-		}
-		recs = append(recs, audit.Record{
-			Actor: "reconciler", Action: action, Target: target(res.Assignment), Changes: changes(res.Assignment),
-			Outcome: audit.Outcome{Success: res.Error == "", Detail: res.Error},
-		})
-	}
-	for _, d := range rep.Plan.Drift {
-		recs = append(recs, audit.Record{
-			Actor: "reconciler", Action: audit.ActionRBACDrift, Target: target(d.Assignment), Changes: changes(d.Assignment),
-			Outcome: audit.Outcome{Success: true, Detail: "an assignment of a mapped role on a mapped factory that adfscim did not make; left alone"},
-		})
-	}
-	return recs
 }
 
 // rbacCommand runs `adfscim plan` and `adfscim reconcile` against the
@@ -609,21 +588,9 @@ func auditCommand(ctx context.Context, args []string, getenv func(string) string
 // reportBuilder builds the access report from the reconciler's mapping,
 // principal resolution and assignments, the directory and the audit trail.
 func reportBuilder(cfg config.Config, st store.Store, dir *directory.Service, trail *audit.Log, rec *rbac.Reconciler) (*report.Builder, error) {
-	src := cfg.Mapping
-	if src == "" {
-		src = cfg.MappingFile
-	}
-	mapping, err := rbac.LoadMapping(src)
+	mapping, resolver, err := loadMapping(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("mapping: %w", err)
-	}
-	resolver := rbac.Resolver{Attribute: cfg.PrincipalAttribute}
-	if cfg.ARM == "azure" && cfg.GraphEndpoint != "" {
-		cred, err := azureCredential(cfg)
-		if err != nil {
-			return nil, err
-		}
-		resolver.Graph = &rbac.GraphOptions{Endpoint: cfg.GraphEndpoint, Credential: cred}
+		return nil, err
 	}
 	return report.New(report.Options{
 		Mapping: mapping, Directory: rbac.FromDirectory(dir), Resolver: resolver, ARM: rec, Audit: trail,

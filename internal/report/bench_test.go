@@ -39,7 +39,7 @@ func BenchmarkBuild(b *testing.B) {
 	}
 	rec, err := rbac.New(rbac.Options{Mapping: mapping, Directory: rbac.FromDirectory(dir), ARM: arm, Store: st,
 		OnApplied: func(ctx context.Context, rep rbac.Report) {
-			if err := trail.Append(ctx, rbacRecords(rep)...); err != nil {
+			if err := trail.Append(ctx, report.AuditRecords(rep)...); err != nil {
 				b.Error(err)
 			}
 		}})

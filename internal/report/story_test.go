@@ -92,7 +92,7 @@ func newWorld(t *testing.T) *world {
 	w.rec, err = rbac.New(rbac.Options{
 		Mapping: w.mapping, Directory: rbac.FromDirectory(w.dir), ARM: arm, Store: st, Now: w.clock.Now,
 		OnApplied: func(ctx context.Context, rep rbac.Report) {
-			if err := w.trail.Append(ctx, rbacRecords(rep)...); err != nil {
+			if err := w.trail.Append(ctx, report.AuditRecords(rep)...); err != nil {
 				t.Errorf("audit rbac records: %v", err)
 			}
 		},
@@ -101,35 +101,6 @@ func newWorld(t *testing.T) *world {
 		t.Fatal(err)
 	}
 	return w
-}
-
-// rbacRecords records what the reconciler did as main.go does.
-func rbacRecords(rep rbac.Report) []audit.Record {
-	var recs []audit.Record
-	rec := func(action string, a rbac.Assignment, ok bool) audit.Record {
-		return audit.Record{
-			Actor: "reconciler", Action: action,
-			Target: audit.Target{Type: "RoleAssignment", ID: a.Scope + "/providers/Microsoft.Authorization/roleAssignments/" + a.Name},
-			Changes: []audit.Change{
-				{Op: "set", Path: "scope", Value: a.Scope},
-				{Op: "set", Path: "principalId", Value: a.PrincipalID},
-				{Op: "set", Path: "roleDefinitionId", Value: a.RoleID},
-				{Op: "set", Path: "scimSubject", Value: a.Subject},
-			},
-			Outcome: audit.Outcome{Success: ok},
-		}
-	}
-	for _, r := range rep.Results {
-		action := audit.ActionRBACAssign
-		if r.Op == "delete" {
-			action = audit.ActionRBACUnassign
-		}
-		recs = append(recs, rec(action, r.Assignment, r.Error == ""))
-	}
-	for _, d := range rep.Plan.Drift {
-		recs = append(recs, rec(audit.ActionRBACDrift, d.Assignment, true))
-	}
-	return recs
 }
 
 // at moves the clock to day 2 March 2026 + d.
