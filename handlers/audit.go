@@ -22,7 +22,12 @@ func writeAction(rt *scim.ResourceType, verb string) string {
 
 // auditChanges lists what a write asked for, as the client sent it (Append
 // redacts secrets such as passwords before anything is stored).
-func auditChanges(verb string, raw []byte) []audit.Change {
+func auditChanges(verb string, raw []byte, wrote *directory.Change) []audit.Change {
+	if wrote != nil && wrote.Attrs != nil {
+		// A create or replace that took effect: what was stored, decoded
+		// already, with the secrets it was sent shown as set.
+		return audit.ChangesFromAttributes(wrote.Attrs, wrote.Secrets)
+	}
 	if len(raw) == 0 {
 		return nil
 	}
@@ -59,7 +64,7 @@ func (s *Server) recordWrite(r *http.Request, rt *scim.ResourceType, verb, id st
 		Actor:     identityFrom(r.Context()).Name,
 		Action:    writeAction(rt, verb),
 		Target:    audit.Target{Type: rt.ID, ID: id},
-		Changes:   auditChanges(verb, raw),
+		Changes:   auditChanges(verb, raw, ch),
 		Outcome:   audit.Outcome{Success: failure == nil, Status: statusOf(verb, failure)},
 		RequestID: infoFrom(r.Context()).requestID,
 		Source:    sourceOf(r),

@@ -320,6 +320,15 @@ func ChangesFromResource(resource json.RawMessage) ([]Change, error) {
 	if err := json.Unmarshal(resource, &m); err != nil {
 		return nil, fmt.Errorf("audit: resource: %w", err)
 	}
+	return ChangesFromAttributes(m, nil), nil
+}
+
+// ChangesFromAttributes is ChangesFromResource for attributes already
+// decoded (a create's or replace's stored attributes): one "set" per
+// attribute, secret ones redacted, plus a redacted "set" for each secret
+// path the client sent and the service discarded (so the trail shows that a
+// password was set, never what it was).
+func ChangesFromAttributes(m map[string]any, secrets []string) []Change {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
@@ -333,5 +342,8 @@ func ChangesFromResource(resource json.RawMessage) ([]Change, error) {
 		}
 		cs = append(cs, Change{Op: "set", Path: k, Value: v})
 	}
-	return cs, nil
+	for _, p := range secrets {
+		cs = append(cs, Change{Op: "set", Path: p, Value: Redacted})
+	}
+	return cs
 }
