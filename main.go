@@ -247,7 +247,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	go rec.Run(ctx, 30*time.Second) // applies queued changes at once; polls for other instances' items
+	// The worker applies queued changes at once and polls for other
+	// instances' items; it stops with ctx, before the store closes.
+	workerCtx, stopWorker := context.WithCancel(ctx)
+	workerDone := make(chan struct{})
+	go func() {
+		defer close(workerDone)
+		rec.Run(workerCtx, 30*time.Second)
+	}()
+	defer func() { stopWorker(); <-workerDone }()
 	access, err := reportBuilder(cfg, st, dir, trail, rec)
 	if err != nil {
 		return err
