@@ -29,6 +29,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -274,6 +275,9 @@ func plainJSON(v any) (any, error) {
 	case nil, string, bool, float64:
 		return v, nil
 	}
+	if out, ok := plainCopy(v); ok {
+		return out, nil
+	}
 	var raw []byte
 	switch t := v.(type) {
 	case json.RawMessage:
@@ -290,6 +294,41 @@ func plainJSON(v any) (any, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// plainCopy is plainJSON without the encoding round trip, for the values
+// SCIM code passes in (decoded JSON, numbers as json.Number): it copies
+// them, turning numbers into float64 exactly as json.Unmarshal would. ok is
+// false for any other type, which then takes the round trip.
+func plainCopy(v any) (any, bool) {
+	switch t := v.(type) {
+	case nil, string, bool, float64:
+		return v, true
+	case json.Number:
+		f, err := strconv.ParseFloat(string(t), 64)
+		return f, err == nil
+	case map[string]any:
+		out := make(map[string]any, len(t))
+		for k, x := range t {
+			c, ok := plainCopy(x)
+			if !ok {
+				return nil, false
+			}
+			out[k] = c
+		}
+		return out, true
+	case []any:
+		out := make([]any, len(t))
+		for i, x := range t {
+			c, ok := plainCopy(x)
+			if !ok {
+				return nil, false
+			}
+			out[i] = c
+		}
+		return out, true
+	}
+	return nil, false
 }
 
 // ChangesFromPatch turns the Operations array of a SCIM PATCH request body
