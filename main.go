@@ -36,6 +36,7 @@ import (
 	"github.com/adfscim/adfscim/internal/directory"
 	"github.com/adfscim/adfscim/internal/loadtest"
 	"github.com/adfscim/adfscim/internal/rbac"
+	"github.com/adfscim/adfscim/internal/report"
 	"github.com/adfscim/adfscim/internal/scim"
 	"github.com/adfscim/adfscim/internal/store"
 	"github.com/adfscim/adfscim/internal/store/bolt"
@@ -62,6 +63,7 @@ commands:
   import     read an export from stdin into an empty store (--force: a non-empty one)
   package    build dist/adfscim.zip, the package Azure Functions deploys
   audit      audit verify|export|expire: check, read or trim the audit trail
+  report     the access report to stdout: JSON, or --csv, or --html (a self-contained page)
   load       drive a local server the way Entra ID does and report requests/s, latency and memory
 `
 
@@ -86,6 +88,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		err = rbacCommand(ctx, cmd, args, getenv, stdout, stderr)
 	case "load":
 		err = loadtest.Command(ctx, args, getenv, stdout, stderr)
+	case "report":
+		err = reportCommand(ctx, args, getenv, stdout, stderr)
 	case "audit":
 		code, err := auditCommand(ctx, args, getenv, stdout, stderr)
 		if err != nil {
@@ -243,7 +247,19 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	go rec.Run(ctx, 30*time.Second) // applies queued changes at once; polls for other instances' items
+	// The worker applies queued changes at once and polls for other
+	// instances' items; it stops with ctx, before the store closes.
+	workerCtx, stopWorker := context.WithCancel(ctx)
+	workerDone := make(chan struct{})
+	go func() {
+		defer close(workerDone)
+		rec.Run(workerCtx, 30*time.Second)
+	}()
+	defer func() { stopWorker(); <-workerDone }()
+	access, err := reportBuilder(cfg, st, dir, trail, rec)
+	if err != nil {
+		return err
+	}
 	srv := handlers.New(handlers.Options{
 		Directory:  dir,
 		Auth:       auth,
@@ -252,6 +268,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		AuditQuery: trail,
 		Changes:    func(ctx context.Context, ch *directory.Change) error { return rec.Enqueue(ctx, accessRefs(ch)...) },
 		RBAC:       rec,
+		Report:     access,
 		Logger:     log,
 		BaseURL:    cfg.BaseURL,
 		Timers: map[string]handlers.TimerFunc{
@@ -369,18 +386,12 @@ func azureCredential(cfg config.Config) (azcore.TokenCredential, error) {
 // the simulated one in the store), principal resolution, and the audit
 // records of everything it applies.
 func openReconciler(ctx context.Context, cfg config.Config, st store.Store, dir *directory.Service, trail *audit.Log, log zerolog.Logger) (*rbac.Reconciler, error) {
-	src := cfg.Mapping
-	if src == "" {
-		src = cfg.MappingFile
-	}
-	mapping, err := rbac.LoadMapping(src)
+	mapping, resolver, err := loadMapping(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("mapping: %w", err)
+		return nil, err
 	}
 	armOpts := rbac.ARMOptions{Cloud: rbac.CloudConfig(cfg.ARMEndpoint, cfg.ARMEndpoint, "")}
 	var arm *rbac.ARM
-	var resolver rbac.Resolver
-	resolver.Attribute = cfg.PrincipalAttribute
 	if cfg.ARM == "azure" {
 		cred, err := azureCredential(cfg)
 		if err != nil {
@@ -389,9 +400,6 @@ func openReconciler(ctx context.Context, cfg config.Config, st store.Store, dir 
 		armOpts.Credential = cred
 		if arm, err = rbac.NewARM(armOpts); err != nil {
 			return nil, err
-		}
-		if cfg.GraphEndpoint != "" {
-			resolver.Graph = &rbac.GraphOptions{Endpoint: cfg.GraphEndpoint, Credential: cred}
 		}
 	} else {
 		if arm, _, err = rbac.NewLocalARM(st, armOpts); err != nil {
@@ -414,11 +422,33 @@ func openReconciler(ctx context.Context, cfg config.Config, st store.Store, dir 
 				a := res.Assignment
 				ev.Str("op", res.Op).Str("scope", a.Scope).Str("principal", a.PrincipalID).Str("role", a.RoleID).Msg("role assignment")
 			}
-			if err := trail.Append(ctx, rbacRecords(rep)...); err != nil {
+			if err := trail.Append(ctx, report.AuditRecords(rep)...); err != nil {
 				log.Error().Err(err).Msg("audit records of role assignment changes not written")
 			}
 		},
 	})
+}
+
+// loadMapping reads the mapping (inline, else from its file) and builds the
+// principal resolver, the same for the reconciler and the report.
+func loadMapping(cfg config.Config) (*rbac.Mapping, rbac.Resolver, error) {
+	src := cfg.Mapping
+	if src == "" {
+		src = cfg.MappingFile
+	}
+	mapping, err := rbac.LoadMapping(src)
+	if err != nil {
+		return nil, rbac.Resolver{}, fmt.Errorf("mapping: %w", err)
+	}
+	resolver := rbac.Resolver{Attribute: cfg.PrincipalAttribute}
+	if cfg.ARM == "azure" && cfg.GraphEndpoint != "" {
+		cred, err := azureCredential(cfg)
+		if err != nil {
+			return nil, rbac.Resolver{}, err
+		}
+		resolver.Graph = &rbac.GraphOptions{Endpoint: cfg.GraphEndpoint, Credential: cred}
+	}
+	return mapping, resolver, nil
 }
 
 // accessRefs names the principals whose access a SCIM write may change.
@@ -446,40 +476,6 @@ func changedAny(changed []string, names ...string) bool {
 		}
 	}
 	return false
-}
-
-// rbacRecords turns what the reconciler did into audit records.
-func rbacRecords(rep rbac.Report) []audit.Record {
-	var recs []audit.Record
-	target := func(a rbac.Assignment) audit.Target {
-		id := a.Scope + "/providers/Microsoft.Authorization/roleAssignments/" + a.Name
-		return audit.Target{Type: "RoleAssignment", ID: id, Display: string(a.PrincipalType) + " " + a.PrincipalID + " role " + a.RoleID}
-	}
-	changes := func(a rbac.Assignment) []audit.Change {
-		return []audit.Change{
-			{Op: "set", Path: "scope", Value: a.Scope},
-			{Op: "set", Path: "principalId", Value: a.PrincipalID},
-			{Op: "set", Path: "roleDefinitionId", Value: a.RoleID},
-			{Op: "set", Path: "scimSubject", Value: a.Subject},
-		}
-	}
-	for _, res := range rep.Results {
-		action := audit.ActionRBACAssign
-		if res.Op == "delete" {
-			action = audit.ActionRBACUnassign
-		}
-		recs = append(recs, audit.Record{
-			Actor: "reconciler", Action: action, Target: target(res.Assignment), Changes: changes(res.Assignment),
-			Outcome: audit.Outcome{Success: res.Error == "", Detail: res.Error},
-		})
-	}
-	for _, d := range rep.Plan.Drift {
-		recs = append(recs, audit.Record{
-			Actor: "reconciler", Action: audit.ActionRBACDrift, Target: target(d.Assignment), Changes: changes(d.Assignment),
-			Outcome: audit.Outcome{Success: true, Detail: "an assignment of a mapped role on a mapped factory that adfscim did not make; left alone"},
-		})
-	}
-	return recs
 }
 
 // rbacCommand runs `adfscim plan` and `adfscim reconcile` against the
@@ -595,4 +591,64 @@ func auditCommand(ctx context.Context, args []string, getenv func(string) string
 	}
 	defer st.Close()
 	return audit.RunCLI(ctx, args, st, stdout, stderr), nil
+}
+
+// reportBuilder builds the access report from the reconciler's mapping,
+// principal resolution and assignments, the directory and the audit trail.
+func reportBuilder(cfg config.Config, st store.Store, dir *directory.Service, trail *audit.Log, rec *rbac.Reconciler) (*report.Builder, error) {
+	mapping, resolver, err := loadMapping(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return report.New(report.Options{
+		Mapping: mapping, Directory: rbac.FromDirectory(dir), Resolver: resolver, ARM: rec, Audit: trail,
+		Verify: func(ctx context.Context) (audit.Result, error) {
+			return audit.Verify(ctx, st, time.Time{}, time.Time{})
+		},
+	})
+}
+
+// reportCommand runs `adfscim report [--csv|--html]`: the access report
+// to stdout, JSON unless a flag asks otherwise.
+func reportCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	format := report.FormatJSON
+	var rest []string
+	for _, a := range args {
+		switch strings.TrimLeft(a, "-") {
+		case report.FormatJSON, report.FormatCSV, report.FormatHTML:
+			if strings.HasPrefix(a, "-") {
+				format = strings.TrimLeft(a, "-")
+				continue
+			}
+		}
+		rest = append(rest, a)
+	}
+	cfg, err := config.Load(rest, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	st, _, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	userExt, groupExt, err := scim.ParseExtensions([]byte(cfg.SchemaExtensions))
+	if err != nil {
+		return err
+	}
+	dir := directory.New(st, directory.Options{UserExtensions: userExt, GroupExtensions: groupExt})
+	trail := audit.New(st, audit.Options{})
+	rec, err := openReconciler(ctx, cfg, st, dir, trail, newLogger(cfg.LogLevel, stderr))
+	if err != nil {
+		return err
+	}
+	b, err := reportBuilder(cfg, st, dir, trail, rec)
+	if err != nil {
+		return err
+	}
+	rep, err := b.Build(ctx)
+	if err != nil {
+		return err
+	}
+	return report.Write(stdout, rep, format)
 }

@@ -22,7 +22,12 @@ func writeAction(rt *scim.ResourceType, verb string) string {
 
 // auditChanges lists what a write asked for, as the client sent it (Append
 // redacts secrets such as passwords before anything is stored).
-func auditChanges(verb string, raw []byte) []audit.Change {
+func auditChanges(verb string, raw []byte, wrote *directory.Change) []audit.Change {
+	if wrote != nil && wrote.Attrs != nil {
+		// A create or replace that took effect: what was stored, decoded
+		// already, with the secrets it was sent shown as set.
+		return audit.ChangesFromAttributes(wrote.Attrs, wrote.Secrets)
+	}
 	if len(raw) == 0 {
 		return nil
 	}
@@ -48,23 +53,6 @@ func auditChanges(verb string, raw []byte) []audit.Change {
 	return ch
 }
 
-// displayOf names a resource for the trail (userName, displayName).
-func displayOf(res *directory.Resource) string {
-	if res == nil {
-		return ""
-	}
-	attrs, err := res.Attrs()
-	if err != nil {
-		return ""
-	}
-	for _, k := range []string{"userName", "displayName"} {
-		if v, ok := attrs[k].(string); ok {
-			return v
-		}
-	}
-	return ""
-}
-
 // recordWrite appends the audit record of a SCIM write. For a write that
 // took effect an error means the request must fail (503); for a write that
 // failed the record is best effort and errors are only logged.
@@ -76,14 +64,14 @@ func (s *Server) recordWrite(r *http.Request, rt *scim.ResourceType, verb, id st
 		Actor:     identityFrom(r.Context()).Name,
 		Action:    writeAction(rt, verb),
 		Target:    audit.Target{Type: rt.ID, ID: id},
-		Changes:   auditChanges(verb, raw),
+		Changes:   auditChanges(verb, raw, ch),
 		Outcome:   audit.Outcome{Success: failure == nil, Status: statusOf(verb, failure)},
 		RequestID: infoFrom(r.Context()).requestID,
 		Source:    sourceOf(r),
 	}
 	if ch != nil {
 		rec.Target.ID = ch.ID
-		rec.Target.Display = displayOf(ch.Resource)
+		rec.Target.Display = ch.Display
 	}
 	if failure != nil {
 		if se, ok := scim.AsError(failure); ok {

@@ -53,7 +53,9 @@ type Options struct {
 	Changes func(ctx context.Context, ch *directory.Change) error
 	// RBAC serves /ops/v1/plan, /ops/v1/assignments and /ops/v1/reconcile;
 	// nil disables them.
-	RBAC   RBAC
+	RBAC RBAC
+	// Report serves GET /ops/v1/report (the access report); nil disables it.
+	Report Reporter
 	Logger zerolog.Logger
 	// BaseURL, when set, is the externally visible URL of the SCIM API
 	// (https://host/scim/v2); otherwise it is derived from each request.

@@ -17,6 +17,7 @@ import (
 	"github.com/adfscim/adfscim/handlers"
 	"github.com/adfscim/adfscim/internal/audit"
 	"github.com/adfscim/adfscim/internal/directory"
+	"github.com/adfscim/adfscim/internal/rbac"
 	"github.com/adfscim/adfscim/internal/store"
 	"github.com/adfscim/adfscim/internal/store/enginetest"
 	"github.com/adfscim/adfscim/internal/tokens"
@@ -39,6 +40,8 @@ func (tokenAuth) Authenticate(_ context.Context, token string) (tokens.Client, e
 		return tokens.Client{Name: "writer", Scopes: []tokens.Scope{tokens.ScimWrite}}, nil
 	case noScopeToken:
 		return tokens.Client{Name: "ops", Scopes: []tokens.Scope{tokens.OpsRead, tokens.OpsWrite}}, nil
+	case opsReadToken:
+		return tokens.Client{Name: "auditor", Scopes: []tokens.Scope{tokens.OpsRead}}, nil
 	}
 	return tokens.Client{}, tokens.ErrUnknownToken
 }
@@ -65,8 +68,22 @@ func newEnvWith(t *testing.T, dopts directory.Options) *env {
 	t.Helper()
 	st := enginetest.Open(t)
 	e := &env{t: t, st: st, logs: &lockedBuffer{}, audit: audit.New(st, audit.Options{})}
+	dir := directory.New(st, dopts)
+	arm, _, err := rbac.NewLocalARM(st, rbac.ARMOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mapping, err := rbac.LoadMapping("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := rbac.New(rbac.Options{Mapping: mapping, Directory: rbac.FromDirectory(dir), ARM: arm, Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
 	h := handlers.New(handlers.Options{
-		Directory:  directory.New(st, dopts),
+		Directory:  dir,
+		RBAC:       rec,
 		Audit:      e.audit,
 		AuditQuery: e.audit,
 		Changes: func(_ context.Context, ch *directory.Change) error {

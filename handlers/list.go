@@ -130,6 +130,12 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, rt *scim.ResourceT
 			return
 		}
 		opts.Lookup, opts.Match = lookup, match
+		relation := "groups"
+		if rt.ID == "Group" {
+			relation = "members"
+		}
+		// A filter that may name the derived relation needs it loaded.
+		opts.MatchRelations = match != nil && strings.Contains(strings.ToLower(p.filter), strings.ToLower(relation))
 	}
 	if p.sortBy != "" {
 		less, err := sortLess(rt, p.sortBy, p.sortOrder)

@@ -120,3 +120,21 @@ func TestListPagingSortingCursors(t *testing.T) {
 }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+// TestFilterOnRelations: filters on a group's members or a user's groups
+// see them (the relations are derived rows, not stored attributes).
+func TestFilterOnRelations(t *testing.T) {
+	e := newEnv(t)
+	a := e.createUser(`{"userName":"a@x.com"}`)["id"].(string)
+	b := e.createUser(`{"userName":"b@x.com"}`)["id"].(string)
+	g := e.do("POST", "/scim/v2/Groups", `{"displayName":"g1","members":[{"value":"`+a+`"}]}`).json(t)["id"].(string)
+	e.do("POST", "/scim/v2/Groups", `{"displayName":"g2","members":[{"value":"`+b+`"}]}`)
+	p := e.list("/scim/v2/Groups?excludedAttributes=members&filter=" + url.QueryEscape(`members[value eq "`+a+`"]`))
+	if p.TotalResults != 1 || p.Resources[0]["id"] != g {
+		t.Errorf("groups with member a: %+v", p)
+	}
+	p = e.list("/scim/v2/Users?filter=" + url.QueryEscape(`groups.value eq "`+g+`"`))
+	if p.TotalResults != 1 || p.Resources[0]["id"] != a {
+		t.Errorf("users in g1: %+v", p)
+	}
+}

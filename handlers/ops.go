@@ -34,6 +34,9 @@ func (s *Server) opsRoutes() map[string]opsRoute {
 		routes["assignments"] = opsRoute{http.MethodGet, tokens.OpsRead, s.assignments}
 		routes["reconcile"] = opsRoute{http.MethodPost, tokens.OpsWrite, s.reconcile}
 	}
+	if s.opts.Report != nil {
+		routes["report"] = opsRoute{http.MethodGet, tokens.OpsRead, s.accessReport}
+	}
 	if s.opts.AuditQuery != nil {
 		routes["audit"] = opsRoute{http.MethodGet, tokens.OpsRead, audit.QueryHandler(s.opts.AuditQuery).ServeHTTP}
 	}

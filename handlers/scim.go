@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/adfscim/adfscim/internal/directory"
 	"github.com/adfscim/adfscim/internal/scim"
@@ -299,7 +300,7 @@ func (s *Server) replace(w http.ResponseWriter, r *http.Request, rt *scim.Resour
 	}
 	q := r.URL.Query()
 	rd := s.renderer(r, rt, q.Get("attributes"), q.Get("excludedAttributes"))
-	if rd.wantsRelations() {
+	if rd.wantsRelations() && !res.GroupsLoaded && !res.MembersLoaded {
 		if full, err := s.dir.Get(r.Context(), rt.ID, id, directory.GetOptions{WithRelations: true}); err == nil {
 			res = full
 		}
@@ -339,7 +340,7 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, rt *scim.Resource
 		return
 	}
 	rd := s.renderer(r, rt, q.Get("attributes"), q.Get("excludedAttributes"))
-	if rd.wantsRelations() {
+	if rd.wantsRelations() && !res.GroupsLoaded && !res.MembersLoaded {
 		if full, err := s.dir.Get(r.Context(), rt.ID, id, directory.GetOptions{WithRelations: true}); err == nil {
 			res = full
 		}
@@ -374,15 +375,27 @@ func (s *Server) changed(w http.ResponseWriter, r *http.Request, rt *scim.Resour
 		s.opts.Logger.Warn().Str("client", client).Str("resource", ch.Type).
 			Strs("attributes", ch.Unknown).Msg("ignored attributes that match no schema")
 	}
-	if err := s.recordWrite(r, rt, verb, ch.ID, raw, ch, nil); err != nil {
-		writeError(w, r, err)
-		return false
-	}
+	// The audit record and the RBAC queue entry are written side by side:
+	// both are durable before the answer, but one waits for the other's
+	// commit no longer than it must.
+	var queued error
+	var wg sync.WaitGroup
 	if s.opts.Changes != nil && ch.AccessChanged {
-		if err := s.opts.Changes(r.Context(), ch); err != nil {
-			// The change is stored; the timer's sweep will apply it.
-			s.opts.Logger.Error().Err(err).Str("resource", ch.Type).Str("id", ch.ID).Msg("access change not queued; the next reconcile applies it")
-		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			queued = s.opts.Changes(r.Context(), ch)
+		}()
+	}
+	recorded := s.recordWrite(r, rt, verb, ch.ID, raw, ch, nil)
+	wg.Wait()
+	if queued != nil {
+		// The change is stored; the timer's sweep will apply it.
+		s.opts.Logger.Error().Err(queued).Str("resource", ch.Type).Str("id", ch.ID).Msg("access change not queued; the next reconcile applies it")
+	}
+	if recorded != nil {
+		writeError(w, r, recorded)
+		return false
 	}
 	return true
 }

@@ -3,13 +3,37 @@ package handlers_test
 import (
 	"net/http"
 	"testing"
+
+	"github.com/adfscim/adfscim/internal/deploy"
 )
 
 // scopeAuth hands out one token per scope set, to check every route's scope.
 const (
 	writeOnlyToken = "write-only-token-value"
-	noScopeToken   = "no-scope-token-value"
+	noScopeToken   = "no-scope-token-value" // ops.read and ops.write, no SCIM scope
+	opsReadToken   = "ops-read-token-value"
 )
+
+// TestEveryRouteIsForwarded: every route the handlers serve is reachable
+// through one of the Azure Functions in functions/ (the host forwards only
+// their routes).
+func TestEveryRouteIsForwarded(t *testing.T) {
+	for _, rt := range []struct{ method, path string }{
+		{"GET", "/scim/v2/Users"}, {"POST", "/scim/v2/Users"}, {"GET", "/scim/v2/Users/x"},
+		{"PUT", "/scim/v2/Users/x"}, {"PATCH", "/scim/v2/Users/x"}, {"DELETE", "/scim/v2/Users/x"},
+		{"POST", "/scim/v2/Users/.search"}, {"GET", "/scim/v2/Groups"}, {"PATCH", "/scim/v2/Groups/x"},
+		{"GET", "/scim/v2/ServiceProviderConfig"}, {"GET", "/scim/v2/ResourceTypes"}, {"GET", "/scim/v2/Schemas"},
+		{"GET", "/ops/v1/unknown-attributes"}, {"GET", "/ops/v1/audit"}, {"GET", "/ops/v1/plan"},
+		{"GET", "/ops/v1/assignments"}, {"POST", "/ops/v1/reconcile"}, {"GET", "/ops/v1/report"},
+	} {
+		if _, ok := deploy.ForwardingFunction(rt.method, rt.path); !ok {
+			t.Errorf("%s %s is served but no function forwards it", rt.method, rt.path)
+		}
+	}
+	if _, ok := deploy.ForwardingFunction("POST", "/admin/functions/x"); ok {
+		t.Errorf("a function claims the host's reserved /admin routes")
+	}
+}
 
 // TestScopesOnEveryRoute sends each route a token without the scope it
 // needs (403 with a SCIM Error) and one with it (not 401/403).
@@ -41,6 +65,11 @@ func TestScopesOnEveryRoute(t *testing.T) {
 		{"PATCH", "/scim/v2/Groups/" + gid, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","path":"displayName","value":"scoped"}]}`, "scim.write"},
 		{"DELETE", "/scim/v2/Groups/" + gid, "", "scim.write"},
 		{"DELETE", "/scim/v2/Users/" + uid, "", "scim.write"},
+		{"GET", "/ops/v1/unknown-attributes", "", "ops.read"},
+		{"GET", "/ops/v1/audit", "", "ops.read"},
+		{"GET", "/ops/v1/plan", "", "ops.read"},
+		{"GET", "/ops/v1/assignments", "", "ops.read"},
+		{"POST", "/ops/v1/reconcile", "", "ops.write"},
 	}
 	for _, rt := range routes {
 		t.Run(rt.method+" "+rt.path, func(t *testing.T) {
@@ -51,6 +80,10 @@ func TestScopesOnEveryRoute(t *testing.T) {
 				without = writeOnlyToken
 			case "scim.write":
 				without = readToken
+			case "ops.read":
+				without, with = testToken, opsReadToken
+			case "ops.write":
+				without, with = opsReadToken, noScopeToken
 			}
 			denied := e.do(rt.method, rt.path, rt.body, "Authorization", "Bearer "+without)
 			wantError(t, denied, http.StatusForbidden, "")

@@ -29,6 +29,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -138,7 +139,7 @@ func IsSecretName(name string) bool {
 }
 
 func secretSegment(seg string) bool {
-	n := strings.ToLower(strings.NewReplacer("-", "", "_", "").Replace(seg))
+	n := normalizeSegment(seg)
 	switch {
 	case n == "pwd" || n == "pin":
 		return true
@@ -151,6 +152,30 @@ func secretSegment(seg string) bool {
 		}
 	}
 	return false
+}
+
+// normalizeSegment lower-cases seg and drops '-' and '_' ("api_key" and
+// "API-Key" both become "apikey"), without allocating for the common
+// already-plain name.
+func normalizeSegment(seg string) string {
+	plain := true
+	for i := 0; i < len(seg); i++ {
+		if c := seg[i]; c == '-' || c == '_' || (c >= 'A' && c <= 'Z') || c >= 0x80 {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		return seg
+	}
+	var b strings.Builder
+	b.Grow(len(seg))
+	for _, r := range strings.ToLower(seg) {
+		if r != '-' && r != '_' {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
 
 // Redact returns a copy of v, a JSON-like value (maps, slices, scalars as
@@ -250,6 +275,9 @@ func plainJSON(v any) (any, error) {
 	case nil, string, bool, float64:
 		return v, nil
 	}
+	if out, ok := plainCopy(v); ok {
+		return out, nil
+	}
 	var raw []byte
 	switch t := v.(type) {
 	case json.RawMessage:
@@ -266,6 +294,41 @@ func plainJSON(v any) (any, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// plainCopy is plainJSON without the encoding round trip, for the values
+// SCIM code passes in (decoded JSON, numbers as json.Number): it copies
+// them, turning numbers into float64 exactly as json.Unmarshal would. ok is
+// false for any other type, which then takes the round trip.
+func plainCopy(v any) (any, bool) {
+	switch t := v.(type) {
+	case nil, string, bool, float64:
+		return v, true
+	case json.Number:
+		f, err := strconv.ParseFloat(string(t), 64)
+		return f, err == nil
+	case map[string]any:
+		out := make(map[string]any, len(t))
+		for k, x := range t {
+			c, ok := plainCopy(x)
+			if !ok {
+				return nil, false
+			}
+			out[k] = c
+		}
+		return out, true
+	case []any:
+		out := make([]any, len(t))
+		for i, x := range t {
+			c, ok := plainCopy(x)
+			if !ok {
+				return nil, false
+			}
+			out[i] = c
+		}
+		return out, true
+	}
+	return nil, false
 }
 
 // ChangesFromPatch turns the Operations array of a SCIM PATCH request body
@@ -296,6 +359,15 @@ func ChangesFromResource(resource json.RawMessage) ([]Change, error) {
 	if err := json.Unmarshal(resource, &m); err != nil {
 		return nil, fmt.Errorf("audit: resource: %w", err)
 	}
+	return ChangesFromAttributes(m, nil), nil
+}
+
+// ChangesFromAttributes is ChangesFromResource for attributes already
+// decoded (a create's or replace's stored attributes): one "set" per
+// attribute, secret ones redacted, plus a redacted "set" for each secret
+// path the client sent and the service discarded (so the trail shows that a
+// password was set, never what it was).
+func ChangesFromAttributes(m map[string]any, secrets []string) []Change {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
@@ -309,5 +381,8 @@ func ChangesFromResource(resource json.RawMessage) ([]Change, error) {
 		}
 		cs = append(cs, Change{Op: "set", Path: k, Value: v})
 	}
-	return cs, nil
+	for _, p := range secrets {
+		cs = append(cs, Change{Op: "set", Path: p, Value: Redacted})
+	}
+	return cs
 }

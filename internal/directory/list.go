@@ -33,6 +33,10 @@ type ListOptions struct {
 	// WithRelations loads the groups of users or the members of groups on
 	// the returned page.
 	WithRelations bool
+	// MatchRelations gives Match the groups of users or the members of
+	// groups (a filter on groups.value or members.value); it costs a read
+	// per candidate, so only such filters ask for it.
+	MatchRelations bool
 	// After, for cursor pagination, keeps only resources whose id sorts
 	// after it on the page (the total still counts them all); StartIndex is
 	// then ignored.
@@ -88,6 +92,11 @@ func (s *Service) List(ctx context.Context, typ string, opts ListOptions) (*List
 				"resourceType": k.name,
 				"created":      r.Created.Format(time.RFC3339Nano),
 				"lastModified": r.Modified.Format(time.RFC3339Nano),
+			}
+			if opts.MatchRelations {
+				if err := s.addRelations(ctx, k, r, attrs); err != nil {
+					return err
+				}
 			}
 			if opts.Match != nil && !opts.Match(attrs) {
 				return nil
@@ -286,4 +295,34 @@ func (h *candidateHeap) sorted() []candidate {
 // streaming.
 func (s *Service) EachGroup(ctx context.Context, fn func(*Resource) error) error {
 	return s.scan(ctx, groupKind, fn)
+}
+
+// addRelations puts a resource's groups (users) or members (groups) into
+// attrs, as the SCIM representation has them, for filters that name them.
+func (s *Service) addRelations(ctx context.Context, k kind, r *Resource, attrs map[string]any) error {
+	var list []any
+	if k == userKind {
+		full, err := s.Get(ctx, k.name, r.ID, GetOptions{WithRelations: true})
+		if isNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		for _, gid := range full.Groups {
+			list = append(list, map[string]any{"value": gid, "type": "direct"})
+		}
+		attrs["groups"] = list
+		return nil
+	}
+	err := s.eachMember(ctx, r.ID, func(m scim.Member) error {
+		item := map[string]any{"value": m.Value, "type": "User"}
+		if m.Display != "" {
+			item["display"] = m.Display
+		}
+		list = append(list, item)
+		return nil
+	})
+	attrs["members"] = list
+	return err
 }

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"sort"
-	"sync"
+	"strings"
 
 	"github.com/adfscim/adfscim/internal/scim"
 	"github.com/adfscim/adfscim/internal/store"
@@ -145,35 +145,41 @@ func (s *Service) applyMembershipBatch(ctx context.Context, gid string, head []s
 	}
 }
 
-// checkUsersExist reads every added member's user row, a few at a time.
+// checkUsersExist asserts that every added member's user exists, before a
+// request that spans several batches writes anything. It sends batches of
+// Touch operations, which change nothing but the rows' ETags and fail with
+// ErrNotFound on a missing row: one transaction per 100 users instead of one
+// read per user (a 100-member add costs 6 transactions, not 105). The write
+// batches touch the same user rows again, so the extra ETag change costs a
+// concurrent writer of those users nothing it would not pay anyway.
 func (s *Service) checkUsersExist(ctx context.Context, adds []scim.Member) error {
-	const parallel = 16
-	sem := make(chan struct{}, parallel)
-	var (
-		mu       sync.Mutex
-		firstErr error
-		wg       sync.WaitGroup
-	)
-	for _, m := range adds {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func(uid string) {
-			defer func() { <-sem; wg.Done() }()
-			_, err := s.st.Get(ctx, Table, Partition, userKind.resKey(uid))
-			if err != nil {
-				if store.IsNotFound(err) {
-					err = unknownMember(uid)
-				}
-				mu.Lock()
-				if firstErr == nil {
-					firstErr = err
-				}
-				mu.Unlock()
-			}
-		}(m.Value)
+	seen := make(map[string]struct{}, len(adds))
+	ops := make([]store.Op, 0, store.MaxBatchOps)
+	flush := func() error {
+		if len(ops) == 0 {
+			return nil
+		}
+		_, err := s.st.Batch(ctx, Table, ops)
+		var be *store.BatchError
+		if errors.As(err, &be) && store.IsNotFound(err) {
+			return unknownMember(strings.TrimPrefix(be.Op.Entity.RowKey, userKind.resPrefix))
+		}
+		ops = ops[:0]
+		return err
 	}
-	wg.Wait()
-	return firstErr
+	for _, m := range adds {
+		if _, dup := seen[m.Value]; dup {
+			continue // a batch names each row once
+		}
+		seen[m.Value] = struct{}{}
+		ops = append(ops, store.Op{Kind: store.Touch, Entity: entity(userKind.resKey(m.Value), nil)})
+		if len(ops) == store.MaxBatchOps {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return flush()
 }
 
 // diffMembers compares a group's stored members with want.

@@ -52,7 +52,7 @@ func New(st store.Store, opts Options) *Service {
 		s.now = time.Now
 	}
 	if s.newID == nil {
-		s.newID = uuid.NewString
+		s.newID = newTimeOrderedID
 	}
 	return s
 }
@@ -84,6 +84,23 @@ type Change struct {
 	// UsersAffected are user ids whose group memberships changed.
 	UsersAffected []string
 	Unknown       []string
+	// Display names the resource (userName or displayName) for the trail.
+	Display string
+	// Attrs are the attributes a create or replace stored, and Secrets the
+	// write-only paths it was sent and discarded (for the trail).
+	Attrs   map[string]any
+	Secrets []string
+}
+
+// newTimeOrderedID makes resource ids that sort by creation time (UUIDv7):
+// new rows land beside each other in the store, so a create touches fewer
+// pages, and lists come back in creation order.
+func newTimeOrderedID() string {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return uuid.NewString()
+	}
+	return id.String()
 }
 
 // storeErr maps store errors that are the client's business to SCIM errors
@@ -120,11 +137,14 @@ func (s *Service) Create(ctx context.Context, typ string, body map[string]any) (
 		members = n.Members
 	}
 	res := &Resource{Type: k.name, ID: id, Body: data, Created: now, Modified: now}
-	ch := &Change{Type: k.name, ID: id, Action: "create", Resource: res, Changed: attrNames(n.Attrs, n.MembersGiven), AccessChanged: true, Unknown: n.Unknown}
+	// A new user belongs to no group yet, so its access cannot change; a new
+	// group can (members, or a group-mode binding by name).
+	ch := &Change{Type: k.name, ID: id, Action: "create", Resource: res, Changed: attrNames(n.Attrs, n.MembersGiven),
+		AccessChanged: k == groupKind, Unknown: n.Unknown, Display: displayName(k, n.Attrs), Attrs: n.Attrs, Secrets: n.Secrets}
 	if len(members) == 0 {
 		etags, err := s.st.Batch(ctx, Table, ops)
 		if err != nil {
-			return nil, nil, s.uniquenessErr(err, k, n.Attrs)
+			return nil, nil, s.failedCreate(ctx, k, id, s.uniquenessErr(err, k, n.Attrs))
 		}
 		res.ETag = etags[0]
 		if k == groupKind {
@@ -139,12 +159,35 @@ func (s *Service) Create(ctx context.Context, typ string, body map[string]any) (
 	// first so that a bad id fails the request before anything is written.
 	etag, err := s.writeMembership(ctx, id, ops, members, nil, true)
 	if err != nil {
-		return nil, nil, s.uniquenessErr(err, k, n.Attrs)
+		return nil, nil, s.failedCreate(ctx, k, id, s.uniquenessErr(err, k, n.Attrs))
 	}
 	res.ETag = etag
 	res.Members, res.MembersLoaded = members, true
 	ch.UsersAffected = memberIDs(members)
 	return res, ch, nil
+}
+
+// undoTimeout bounds the clean-up of a create that failed part-way.
+const undoTimeout = 10 * time.Second
+
+// failedCreate undoes what a failed create may have written and returns err.
+// A client error (conflict, unknown member) wrote nothing. Any other failure
+// may have left the resource behind: a group with only the members of the
+// batches that went through, or a whole resource whose acknowledgement was
+// lost. Either would answer the identity provider's retry of the same POST
+// with 409, so the new id's rows are deleted (the id is fresh: nobody else
+// has been told it). The clean-up is best effort and outlives a cancelled
+// request; when storage is down it fails too, and what stays behind is still
+// consistent (a group with fewer members, never a member row without its
+// group or user).
+func (s *Service) failedCreate(ctx context.Context, k kind, id string, err error) error {
+	if _, ok := scim.AsError(err); ok {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), undoTimeout)
+	defer cancel()
+	_, _ = s.Delete(ctx, k.name, id, "")
+	return err
 }
 
 func (s *Service) uniquenessErr(err error, k kind, attrs map[string]any) error {
@@ -299,7 +342,7 @@ func (s *Service) Replace(ctx context.Context, typ, id string, body map[string]a
 		return nil, nil, scim.BadRequest(scim.ErrMutability, "id %q in the body does not match the resource id %q", bid, id)
 	}
 	return s.rewrite(ctx, k, rt, id, ifMatch, "replace", func(*Resource, map[string]any) (*rewrite, error) {
-		rw := &rewrite{attrs: n.Attrs, unknown: n.Unknown}
+		rw := &rewrite{attrs: n.Attrs, unknown: n.Unknown, secrets: n.Secrets, replace: true}
 		if n.MembersGiven {
 			rw.replaceMembers = n.Members
 			rw.membersSet = true
@@ -357,6 +400,8 @@ func (s *Service) Patch(ctx context.Context, typ, id string, apply Patcher, ifMa
 // rewrite is the outcome of a PUT or PATCH before it is written.
 type rewrite struct {
 	attrs          map[string]any
+	secrets        []string
+	replace        bool // a PUT: the trail lists the attributes stored
 	changed        []string
 	unknown        []string
 	addMembers     []scim.Member
@@ -391,7 +436,7 @@ func (s *Service) rewrite(ctx context.Context, k kind, rt *scim.ResourceType, id
 		return nil, nil, scim.NotFound("%s not found", what)
 	}
 	for attempt := 0; attempt < maxRewriteAttempts; attempt++ {
-		e, err := s.st.Get(ctx, Table, Partition, k.resKey(id))
+		e, groups, groupsLoaded, err := s.readForRewrite(ctx, k, id)
 		if err != nil {
 			return nil, nil, storeErr(err, what)
 		}
@@ -400,6 +445,7 @@ func (s *Service) rewrite(ctx context.Context, k kind, rt *scim.ResourceType, id
 			return nil, nil, err
 		}
 		cur.ID = id
+		cur.Groups, cur.GroupsLoaded = groups, groupsLoaded
 		if err := checkIfMatch(cur, ifMatch); err != nil {
 			return nil, nil, err
 		}
@@ -407,11 +453,7 @@ func (s *Service) rewrite(ctx context.Context, k kind, rt *scim.ResourceType, id
 		if err != nil {
 			return nil, nil, err
 		}
-		work, err := cur.Attrs()
-		if err != nil {
-			return nil, nil, err
-		}
-		rw, err := fn(cur, work)
+		rw, err := fn(cur, copyJSON(oldAttrs).(map[string]any))
 		if err != nil {
 			return nil, nil, err
 		}
@@ -424,11 +466,21 @@ func (s *Service) rewrite(ctx context.Context, k kind, rt *scim.ResourceType, id
 			return nil, nil, err
 		}
 		membership := k == groupKind && (rw.membersSet || len(rw.addMembers)+len(rw.removeMembers) > 0)
+		adds, removes := rw.addMembers, rw.removeMembers
+		if membership && rw.membersSet {
+			if adds, removes, err = s.diffMembers(ctx, id, rw.replaceMembers); err != nil {
+				return nil, nil, err
+			}
+			// A member list equal to the stored one changes nothing, and
+			// is not reported as a change of anyone's access.
+			membership = len(adds)+len(removes) > 0
+			rw.membersSet = membership
+		}
 		unchanged := bytes.Equal(data, cur.Body)
 		if unchanged && !membership {
 			// Nothing to write (an IdP re-sending what is stored): no
 			// storage transaction, no version change.
-			return cur, &Change{Type: k.name, ID: id, Action: action, Resource: cur, Unknown: rw.unknown}, nil
+			return cur, &Change{Type: k.name, ID: id, Action: action, Resource: cur, Unknown: rw.unknown, Display: displayName(k, rw.attrs)}, nil
 		}
 		resOp := store.Op{Kind: store.Replace, Entity: entity(k.resKey(id), encodeRow(cur.Created, data)), IfMatch: e.ETag}
 		if unchanged {
@@ -440,7 +492,10 @@ func (s *Service) rewrite(ctx context.Context, k kind, rt *scim.ResourceType, id
 			}
 		}
 		ops := append([]store.Op{resOp}, indexOps(k, id, oldAttrs, rw.attrs)...)
-		ch := &Change{Type: k.name, ID: id, Action: action, Changed: rw.changed, Unknown: rw.unknown}
+		ch := &Change{Type: k.name, ID: id, Action: action, Changed: rw.changed, Unknown: rw.unknown, Display: displayName(k, rw.attrs)}
+		if rw.replace {
+			ch.Attrs, ch.Secrets = rw.attrs, rw.secrets
+		}
 		if ch.Changed == nil {
 			ch.Changed = diffNames(oldAttrs, rw.attrs)
 			if rw.membersSet {
@@ -448,17 +503,11 @@ func (s *Service) rewrite(ctx context.Context, k kind, rt *scim.ResourceType, id
 			}
 		}
 		ch.AccessChanged = accessChanged(k, oldAttrs, rw)
-		res := &Resource{Type: k.name, ID: id, Body: data, Created: cur.Created, Modified: s.now().UTC()}
+		res := &Resource{Type: k.name, ID: id, Body: data, Created: cur.Created, Modified: s.now().UTC(),
+			Groups: groups, GroupsLoaded: groupsLoaded}
 
 		var etag string
 		if membership {
-			adds, removes := rw.addMembers, rw.removeMembers
-			if rw.membersSet {
-				adds, removes, err = s.diffMembers(ctx, id, rw.replaceMembers)
-				if err != nil {
-					return nil, nil, err
-				}
-			}
 			etag, err = s.writeMembership(ctx, id, ops, adds, removes, false)
 			ch.UsersAffected = append(memberIDs(adds), removes...)
 		} else {
@@ -483,6 +532,28 @@ func (s *Service) rewrite(ctx context.Context, k kind, rt *scim.ResourceType, id
 		return res, ch, nil
 	}
 	return nil, nil, scim.Errorf(http.StatusConflict, "", "%s is being changed by too many requests at once; retry", what)
+}
+
+// readForRewrite reads the row a PUT or PATCH starts from. A user's row is
+// read together with its reverse membership rows in one range query, which
+// costs the same single transaction as a point read and spares the answer a
+// second read to list the user's groups.
+func (s *Service) readForRewrite(ctx context.Context, k kind, id string) (e store.Entity, groups []string, loaded bool, err error) {
+	if k != userKind {
+		e, err = s.st.Get(ctx, Table, Partition, k.resKey(id))
+		return e, nil, false, err
+	}
+	rows, err := s.st.List(ctx, Table, store.Query{PartitionKey: Partition, Prefix: k.resKey(id)})
+	if err != nil {
+		return store.Entity{}, nil, false, err
+	}
+	if len(rows) == 0 || rows[0].RowKey != k.resKey(id) {
+		return store.Entity{}, nil, false, fmt.Errorf("directory: %s: %w", k.resKey(id), store.ErrNotFound)
+	}
+	for _, r := range rows[1:] {
+		groups = append(groups, strings.TrimPrefix(r.RowKey, k.resKey(id)+sep))
+	}
+	return rows[0], groups, true, nil
 }
 
 func accessChanged(k kind, old map[string]any, rw *rewrite) bool {
@@ -559,7 +630,7 @@ func (s *Service) Delete(ctx context.Context, typ, id, ifMatch string) (*Change,
 			}
 			return nil, storeErr(err, what)
 		}
-		return &Change{Type: k.name, ID: id, Action: "delete", Resource: cur, AccessChanged: true, UsersAffected: affected}, nil
+		return &Change{Type: k.name, ID: id, Action: "delete", Resource: cur, AccessChanged: true, UsersAffected: affected, Display: displayName(k, attrs)}, nil
 	}
 	return nil, scim.Errorf(http.StatusConflict, "", "%s is being changed by too many requests at once; retry", what)
 }
@@ -655,4 +726,30 @@ func memberIDs(ms []scim.Member) []string {
 		out[i] = m.Value
 	}
 	return out
+}
+
+func displayName(k kind, attrs map[string]any) string {
+	v, _ := attrs[k.uniqueAttr].(string)
+	return v
+}
+
+// copyJSON deep-copies a decoded JSON value, so that a patcher may change
+// its copy while the original stays for comparison (cheaper than decoding
+// the stored body twice).
+func copyJSON(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(t))
+		for k, x := range t {
+			out[k] = copyJSON(x)
+		}
+		return out
+	case []any:
+		out := make([]any, len(t))
+		for i, x := range t {
+			out[i] = copyJSON(x)
+		}
+		return out
+	}
+	return v
 }

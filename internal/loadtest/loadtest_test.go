@@ -33,7 +33,11 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if build.path != "" {
+		os.RemoveAll(filepath.Dir(build.path))
+	}
+	os.Exit(code)
 }
 
 var build struct {
@@ -51,7 +55,15 @@ func adfscimBinary(t *testing.T) string {
 			return
 		}
 		build.path = filepath.Join(dir, "adfscim")
-		out, err := exec.Command("go", "build", "-o", build.path, "github.com/adfscim/adfscim").CombinedOutput()
+		// The product binary, whose `load` subcommand is this package.
+		root, err := filepath.Abs("../..")
+		if err != nil {
+			build.err = err
+			return
+		}
+		cmd := exec.Command("go", "build", "-o", build.path, ".")
+		cmd.Dir = root
+		out, err := cmd.CombinedOutput()
 		if err != nil {
 			build.err = errors.New("go build: " + err.Error() + "\n" + string(out))
 		}
@@ -63,9 +75,6 @@ func adfscimBinary(t *testing.T) string {
 }
 
 func TestRunSpawned(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and spawns the server")
-	}
 	bin := adfscimBinary(t)
 	tests := []struct {
 		name   string
@@ -73,9 +82,13 @@ func TestRunSpawned(t *testing.T) {
 		// wantPhases are the measured phases the report must hold.
 		wantPhases []string
 		wantGroups bool
+		// trivial and self place the trivial handler (self "bin": the
+		// built adfscim's own `load -serve-trivial`).
+		trivial, self string
 	}{
-		{"users then lookups and creates", []string{PhaseUsers, PhaseFilter, PhasePost}, []string{PhaseFilter, PhasePost}, false},
-		{"everything", AllPhases, []string{PhaseFilter, PhasePost, PhasePatch}, true},
+		{"users then lookups and creates", []string{PhaseUsers, PhaseFilter, PhasePost}, []string{PhaseFilter, PhasePost}, false, "", ""},
+		{"everything, trivial handler run by adfscim load", AllPhases, []string{PhaseFilter, PhasePost, PhasePatch}, true, TrivialProcess, "bin"},
+		{"trivial handler in process", []string{PhaseUsers, PhaseFilter}, []string{PhaseFilter}, false, TrivialInProcess, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -91,6 +104,10 @@ func TestRunSpawned(t *testing.T) {
 				Duration:    500 * time.Millisecond,
 				Phases:      tc.phases,
 				JSON:        true,
+				Trivial:     tc.trivial,
+			}
+			if tc.self == "bin" {
+				o.Self = bin
 			}
 			if err := Run(context.Background(), o, &out); err != nil {
 				t.Fatalf("Run: %v\n%s", err, out.String())
@@ -140,6 +157,41 @@ func TestRunSpawned(t *testing.T) {
 				if m.RssAnonKB <= 0 || m.VmRSSKB < m.RssAnonKB || m.StoreBytes <= 0 {
 					t.Errorf("memory after %s: %+v", when, m)
 				}
+			}
+		})
+	}
+}
+
+// A run that could not do what it was asked must fail, never print figures
+// as if it had.
+func TestRunFailsHonestly(t *testing.T) {
+	bin := adfscimBinary(t)
+	tests := []struct {
+		name  string
+		o     Options
+		check func(error) bool
+	}{
+		{
+			"provisioning cut short by its time bound",
+			Options{Phases: []string{PhaseUsers}, ProvisionTimeout: time.Nanosecond},
+			func(err error) bool {
+				return errors.Is(err, ErrRequestsFailed) && strings.Contains(err.Error(), "did not finish within")
+			},
+		},
+		{
+			"measuring a store nobody provisioned",
+			Options{Phases: []string{PhaseFilter}},
+			func(err error) bool { return err != nil && strings.Contains(err.Error(), "provision first") },
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			o := tc.o
+			o.Spawn, o.Users, o.Groups, o.Members, o.Connections, o.Duration = bin, 50, 1, 5, 2, 200*time.Millisecond
+			var out bytes.Buffer
+			err := Run(context.Background(), o, &out)
+			if !tc.check(err) {
+				t.Errorf("Run returned %v\n%s", err, out.String())
 			}
 		})
 	}

@@ -67,6 +67,9 @@ type Options struct {
 	Connections int
 	// Duration is how long each measured phase runs (default 10s).
 	Duration time.Duration
+	// ProvisionTimeout bounds the users and groups phases together
+	// (default 1h); what is left undone counts as errors.
+	ProvisionTimeout time.Duration
 	// MaxRequests bounds each measured phase in count as well (default 10,000,000).
 	MaxRequests int
 	// Seed makes user names, group names and the choice of users repeatable
@@ -105,6 +108,9 @@ func (o *Options) setDefaults() {
 	def(&o.MaxRequests, 10_000_000)
 	if o.Duration <= 0 {
 		o.Duration = 10 * time.Second
+	}
+	if o.ProvisionTimeout <= 0 {
+		o.ProvisionTimeout = time.Hour
 	}
 	if o.Seed == 0 {
 		o.Seed = 1
@@ -223,6 +229,7 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (o Opt
 	fs.IntVar(&o.MemberBatch, "member-batch", 10, "members added per provisioning PATCH")
 	fs.IntVar(&o.Connections, "connections", 16, "concurrent keep-alive connections (C)")
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "duration of each measured phase")
+	fs.DurationVar(&o.ProvisionTimeout, "provision-timeout", time.Hour, "upper bound on the users and groups phases together")
 	fs.IntVar(&o.MaxRequests, "max-requests", 10_000_000, "upper bound on requests per measured phase")
 	fs.Int64Var(&o.Seed, "seed", 1, "seed for names and choices (reuse it to run phases against an existing store)")
 	fs.StringVar(&phases, "phases", strings.Join(AllPhases, ","), "comma-separated phases to run")

@@ -146,14 +146,21 @@ func Run(ctx context.Context, o Options, stdout io.Writer) (err error) {
 	}
 	if o.runs(PhaseUsers) || o.runs(PhaseGroups) {
 		rep.Provision = &ProvisionResult{}
+		pctx, cancel := context.WithTimeout(ctx, o.ProvisionTimeout)
 		if o.runs(PhaseUsers) {
-			r.provisionUsers(ctx, rep.Provision)
+			r.provisionUsers(pctx, rep.Provision)
 		}
-		if o.runs(PhaseGroups) && ctx.Err() == nil {
-			if err := r.provisionGroups(ctx, rep.Provision); err != nil {
+		if o.runs(PhaseGroups) && pctx.Err() == nil {
+			if err := r.provisionGroups(pctx, rep.Provision); err != nil {
+				cancel()
 				return err
 			}
 		}
+		if errors.Is(pctx.Err(), context.DeadlineExceeded) {
+			rep.Provision.Errors++
+			rep.Provision.FirstError = cmp.Or(rep.Provision.FirstError, fmt.Sprintf("provisioning did not finish within %s", o.ProvisionTimeout))
+		}
+		cancel()
 		snapshot("provision")
 	}
 	if err := ctx.Err(); err != nil {

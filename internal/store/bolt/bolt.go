@@ -32,7 +32,7 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
-	"sync/atomic"
+	"sync"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -48,12 +48,10 @@ type Options struct {
 	// wrapping ErrLocked after it. Zero means DefaultLockTimeout; a negative
 	// value fails at once if the file is locked.
 	LockTimeout time.Duration
-	// MaxBatchDelay is how long concurrent writes wait to be coalesced into
-	// one transaction. Zero means DefaultMaxBatchDelay. A lone writer does
-	// not wait. Around one fsync's time is best: commits then follow each
-	// other back to back, each carrying the writes that arrived during the
-	// previous one (on the 2-core dev machine 1 ms beat 2 and 4 ms, and
-	// beat no coalescing by 2-4x, with 16 writers).
+	// MaxBatchDelay is how long a commit waits for more writers before it
+	// starts. Zero (the default) starts at once: writers that arrive while
+	// a commit runs form the next one, so batches grow with the load and a
+	// lone writer never waits. Tests set it to force coalescing.
 	MaxBatchDelay time.Duration
 	// MaxBatchSize is the most Batch calls coalesced into one transaction.
 	// Zero means DefaultMaxBatchSize.
@@ -62,9 +60,8 @@ type Options struct {
 
 // Defaults of Options.
 const (
-	DefaultLockTimeout   = 5 * time.Second
-	DefaultMaxBatchDelay = time.Millisecond
-	DefaultMaxBatchSize  = 256
+	DefaultLockTimeout  = 5 * time.Second
+	DefaultMaxBatchSize = 256
 )
 
 // ErrLocked means the database file is held by another process.
@@ -87,9 +84,12 @@ var tableName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9]{2,62}$`)
 type Store struct {
 	db    *bbolt.DB
 	epoch string
-	// writers counts Batch calls in progress: a lone writer skips the
-	// group-commit delay.
-	writers atomic.Int64
+	opts  Options
+	// Group commit: Batch calls queue here; one of them at a time leads,
+	// committing everything queued in one transaction.
+	mu      sync.Mutex
+	queue   []*pending
+	leading bool
 }
 
 var _ store.Store = (*Store)(nil)
@@ -106,8 +106,9 @@ func Open(path string, opts Options) (*Store, error) {
 		timeout = time.Nanosecond
 	}
 	db, err := bbolt.Open(path, 0o600, &bbolt.Options{
-		Timeout:      timeout,
-		FreelistType: bbolt.FreelistMapType,
+		Timeout:        timeout,
+		FreelistType:   bbolt.FreelistMapType,
+		NoFreelistSync: true,
 	})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("open %s: %w (waited %v)", path, ErrLocked, timeout)
@@ -115,15 +116,10 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	db.MaxBatchDelay = opts.MaxBatchDelay
-	if db.MaxBatchDelay <= 0 {
-		db.MaxBatchDelay = DefaultMaxBatchDelay
+	if opts.MaxBatchSize <= 0 {
+		opts.MaxBatchSize = DefaultMaxBatchSize
 	}
-	db.MaxBatchSize = opts.MaxBatchSize
-	if db.MaxBatchSize <= 0 {
-		db.MaxBatchSize = DefaultMaxBatchSize
-	}
-	s := &Store{db: db}
+	s := &Store{db: db, opts: opts}
 	err = db.Update(func(tx *bbolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(metaBucket)
 		if err != nil {
@@ -363,34 +359,75 @@ func (s *Store) Batch(ctx context.Context, table string, ops []store.Op) ([]stri
 	if err := store.ValidateBatch(ops); err != nil {
 		return nil, err
 	}
-	p := &pending{s: s, table: table, ops: ops}
-	var err error
-	if s.writers.Add(1) == 1 {
-		// Alone: commit now. A failed check rolls back instead of
-		// committing an empty transaction.
-		err = s.db.Update(func(tx *bbolt.Tx) error {
-			if err := p.apply(tx); err != nil {
-				return err
-			}
-			if p.failed != nil {
-				return errRollback
-			}
-			return nil
-		})
-		if errors.Is(err, errRollback) {
-			err = nil
-		}
-	} else {
-		err = s.db.Batch(p.apply) // others are writing: share their commit
-	}
-	s.writers.Add(-1)
-	if err != nil {
+	p := &pending{s: s, table: table, ops: ops, done: make(chan error, 1), lead: make(chan struct{})}
+	if err := s.commit(p); err != nil {
 		return nil, fmt.Errorf("batch %s: %w", table, err)
 	}
 	if p.failed != nil {
 		return nil, p.failed
 	}
 	return p.etags, nil
+}
+
+// commit makes p durable in a transaction it may share with other Batch
+// calls (group commit). The first caller to find no commit running leads:
+// it takes everything queued, commits it in one transaction (one fsync for
+// all), answers every caller in it, and hands the lead to the first caller
+// that queued meanwhile. So no writer waits for a timer, a lone writer
+// commits at once, and under load each commit carries the writes that
+// arrived during the previous one.
+func (s *Store) commit(p *pending) error {
+	s.mu.Lock()
+	s.queue = append(s.queue, p)
+	if s.leading {
+		s.mu.Unlock()
+		select {
+		case err := <-p.done:
+			return err
+		case <-p.lead: // the previous leader handed over: commit the next group
+		}
+	} else {
+		s.leading = true
+		s.mu.Unlock()
+	}
+	if s.opts.MaxBatchDelay > 0 {
+		time.Sleep(s.opts.MaxBatchDelay)
+	}
+	s.mu.Lock()
+	n := min(len(s.queue), s.opts.MaxBatchSize)
+	group := s.queue[:n:n]
+	s.queue = s.queue[n:]
+	s.mu.Unlock()
+
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		wrote := false
+		for _, q := range group {
+			if err := q.apply(tx); err != nil {
+				return err
+			}
+			wrote = wrote || q.failed == nil
+		}
+		if !wrote {
+			return errRollback // every batch failed its checks: nothing to commit
+		}
+		return nil
+	})
+	if errors.Is(err, errRollback) {
+		err = nil
+	}
+	for _, q := range group {
+		if q != p {
+			q.done <- err
+		}
+	}
+	s.mu.Lock()
+	if len(s.queue) > 0 {
+		close(s.queue[0].lead) // the next group's leader
+	} else {
+		s.leading = false
+	}
+	s.mu.Unlock()
+	return err
 }
 
 // pending is one validated Batch call on its way into a transaction.
@@ -401,6 +438,10 @@ type pending struct {
 	// Results of the last apply.
 	etags  []string
 	failed *store.BatchError
+	// done receives the commit's outcome; lead is closed when this caller
+	// is to commit the next group itself.
+	done chan error
+	lead chan struct{}
 }
 
 // apply checks every op and, when all hold, writes them. It returns an error
