@@ -34,6 +34,7 @@ import (
 	"github.com/adfscim/adfscim/internal/deploy"
 	"github.com/adfscim/adfscim/internal/directory"
 	"github.com/adfscim/adfscim/internal/rbac"
+	"github.com/adfscim/adfscim/internal/report"
 	"github.com/adfscim/adfscim/internal/store"
 	"github.com/adfscim/adfscim/internal/store/azuritetest"
 	"github.com/adfscim/adfscim/internal/store/bolt"
@@ -494,7 +495,7 @@ func (s *e2eServer) start(mapping, instance string, worker bool) {
 		Mapping: m, Directory: rbac.FromDirectory(dir), ARM: arm, Store: s.st, Instance: instance,
 		Resolver: rbac.Resolver{Attribute: e2eObjectIDAttr},
 		OnApplied: func(ctx context.Context, rep rbac.Report) {
-			if err := trail.Append(ctx, rbacRecords(rep)...); err != nil {
+			if err := trail.Append(ctx, report.AuditRecords(rep)...); err != nil {
 				t.Errorf("audit: %v", err)
 			}
 		},
@@ -832,11 +833,12 @@ func runE2EModel(t *testing.T, st store.Store, seed uint64, events int) {
 				counts["leave-all"]++
 				break
 			}
-			var ids []string
-			for id := range g.members {
-				ids = append(ids, id)
+			var ids []string // in creation order, not by server-made id, so a seed replays the same run
+			for _, id := range m.order {
+				if g.members[id] {
+					ids = append(ids, id)
+				}
 			}
-			sort.Strings(ids)
 			uid := ids[rng.IntN(len(ids))]
 			op := fmt.Sprintf(`{"op":"Remove","path":"members","value":[{"value":%q}]}`, uid)
 			if g.dialect == "okta" {
