@@ -260,42 +260,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	srv := handlers.New(handlers.Options{
-		Directory:  dir,
-		Auth:       auth,
-		Limiter:    tokens.NewFailureLimiter(tokens.LimiterOptions{}),
-		Audit:      trail,
-		AuditQuery: trail,
-		Changes:    func(ctx context.Context, ch *directory.Change) error { return rec.Enqueue(ctx, accessRefs(ch)...) },
-		RBAC:       rec,
-		Report:     access,
-		Logger:     log,
-		BaseURL:    cfg.BaseURL,
-		Timers: map[string]handlers.TimerFunc{
-			"ReconcileRbac": func(ctx context.Context, pastDue bool) ([]string, error) {
-				log.Info().Bool("past_due", pastDue).Msg("reconcile timer fired")
-				var logs []string
-				rep, err := rec.Reconcile(ctx, nil)
-				switch {
-				case errors.Is(err, rbac.ErrLeaseHeld):
-					logs = append(logs, "reconcile skipped: another instance holds the lease")
-				case err != nil:
-					return logs, fmt.Errorf("reconcile: %w", err)
-				default:
-					logs = append(logs, fmt.Sprintf("reconcile: %d pending items, %d created, %d deleted, %d failed, %d drift",
-						rep.Items, rep.Created, rep.Deleted, rep.Failed, len(rep.Plan.Drift)))
-				}
-				if cfg.AuditRetentionDays > 0 {
-					res, err := trail.Expire(ctx, time.Now().AddDate(0, 0, -cfg.AuditRetentionDays))
-					if err != nil {
-						return logs, fmt.Errorf("audit retention: %w", err)
-					}
-					logs = append(logs, fmt.Sprintf("audit retention: %+v", res))
-				}
-				return logs, nil
-			},
-		},
-	})
+	srv := newHandler(cfg, log, services{dir: dir, auth: auth, trail: trail, rec: rec, report: access})
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -380,6 +345,64 @@ func azureCredential(cfg config.Config) (azcore.TokenCredential, error) {
 		})
 	}
 	return azidentity.NewDefaultAzureCredential(nil)
+}
+
+// services are the parts the HTTP layer serves.
+type services struct {
+	dir    *directory.Service
+	auth   tokens.Authenticator
+	trail  *audit.Log
+	rec    *rbac.Reconciler
+	report handlers.Reporter
+}
+
+// newHandler wires the HTTP layer to the services: SCIM writes are audited
+// and queue their access changes for the reconciler, the operations API and
+// the ReconcileRbac timer are served. serve and the end-to-end tests use it.
+func newHandler(cfg config.Config, log zerolog.Logger, sv services) *handlers.Server {
+	return handlers.New(handlers.Options{
+		Directory:  sv.dir,
+		Auth:       sv.auth,
+		Limiter:    tokens.NewFailureLimiter(tokens.LimiterOptions{}),
+		Audit:      sv.trail,
+		AuditQuery: sv.trail,
+		Changes:    func(ctx context.Context, ch *directory.Change) error { return sv.rec.Enqueue(ctx, accessRefs(ch)...) },
+		RBAC:       sv.rec,
+		Report:     sv.report,
+		Logger:     log,
+		BaseURL:    cfg.BaseURL,
+		Timers: map[string]handlers.TimerFunc{
+			"ReconcileRbac": reconcileTimer(sv.rec, sv.trail, cfg.AuditRetentionDays, log),
+		},
+	})
+}
+
+// reconcileTimer is the ReconcileRbac timer: a full reconcile under the
+// lease (skipped, not failed, when another instance holds it), then the
+// audit trail's retention.
+func reconcileTimer(rec *rbac.Reconciler, trail *audit.Log, retentionDays int, log zerolog.Logger) handlers.TimerFunc {
+	return func(ctx context.Context, pastDue bool) ([]string, error) {
+		log.Info().Bool("past_due", pastDue).Msg("reconcile timer fired")
+		var logs []string
+		rep, err := rec.Reconcile(ctx, nil)
+		switch {
+		case errors.Is(err, rbac.ErrLeaseHeld):
+			logs = append(logs, "reconcile skipped: another instance holds the lease")
+		case err != nil:
+			return logs, fmt.Errorf("reconcile: %w", err)
+		default:
+			logs = append(logs, fmt.Sprintf("reconcile: %d pending items, %d created, %d deleted, %d failed, %d drift",
+				rep.Items, rep.Created, rep.Deleted, rep.Failed, len(rep.Plan.Drift)))
+		}
+		if retentionDays > 0 {
+			res, err := trail.Expire(ctx, time.Now().AddDate(0, 0, -retentionDays))
+			if err != nil {
+				return logs, fmt.Errorf("audit retention: %w", err)
+			}
+			logs = append(logs, fmt.Sprintf("audit retention: %+v", res))
+		}
+		return logs, nil
+	}
 }
 
 // openReconciler builds the RBAC reconciler: the mapping, ARM (Azure, or

@@ -10,8 +10,9 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"github.com/adfscim/adfscim/internal/config"
+	"github.com/rs/zerolog"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -510,21 +511,7 @@ func (s *e2eServer) start(mapping, instance string, worker bool) {
 	} else {
 		close(inst.done)
 	}
-	inst.srv = handlers.New(handlers.Options{
-		Directory: dir, Auth: auth, Audit: trail, AuditQuery: trail, RBAC: rec,
-		Changes: func(ctx context.Context, ch *directory.Change) error { return rec.Enqueue(ctx, accessRefs(ch)...) },
-		Timers: map[string]handlers.TimerFunc{"ReconcileRbac": func(ctx context.Context, pastDue bool) ([]string, error) {
-			rep, err := rec.Reconcile(ctx, nil)
-			switch {
-			case errors.Is(err, rbac.ErrLeaseHeld):
-				return []string{"reconcile skipped: another instance holds the lease"}, nil
-			case err != nil:
-				return nil, err
-			}
-			return []string{fmt.Sprintf("reconcile: %d pending items, %d created, %d deleted, %d failed, %d drift",
-				rep.Items, rep.Created, rep.Deleted, rep.Failed, len(rep.Plan.Drift))}, nil
-		}},
-	})
+	inst.srv = newHandler(config.Config{}, zerolog.Nop(), services{dir: dir, auth: auth, trail: trail, rec: rec})
 	s.cur.Store(inst)
 }
 
