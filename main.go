@@ -136,6 +136,17 @@ func tuneGC(getenv func(string) string) {
 	}
 }
 
+// newDirectory builds the directory with the extension schemas declared in
+// ADFSCIM_SCHEMA_EXTENSIONS, which it also returns (users' then groups').
+func newDirectory(cfg config.Config, st store.Store) (*directory.Service, []*scim.Schema, error) {
+	userExt, groupExt, err := scim.ParseExtensions([]byte(cfg.SchemaExtensions))
+	if err != nil {
+		return nil, nil, fmt.Errorf("ADFSCIM_SCHEMA_EXTENSIONS: %w", err)
+	}
+	dir := directory.New(st, directory.Options{UserExtensions: userExt, GroupExtensions: groupExt})
+	return dir, append(userExt, groupExt...), nil
+}
+
 // openStore opens the configured engine: Table Storage when configured,
 // else the embedded store in the data directory.
 func openStore(ctx context.Context, cfg config.Config) (store.Store, string, error) {
@@ -251,13 +262,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	userExt, groupExt, err := scim.ParseExtensions([]byte(cfg.SchemaExtensions))
+	dir, extensions, err := newDirectory(cfg, st)
 	if err != nil {
-		return fmt.Errorf("ADFSCIM_SCHEMA_EXTENSIONS: %w", err)
+		return err
 	}
-	dir := directory.New(st, directory.Options{UserExtensions: userExt, GroupExtensions: groupExt})
 	trail := audit.New(st, audit.Options{})
-	if err := trail.Append(ctx, configRecord(cfg, where, userExt, groupExt)); err != nil {
+	if err := trail.Append(ctx, configRecord(cfg, where, extensions)); err != nil {
 		return fmt.Errorf("audit trail: %w", err)
 	}
 	rec, err := openReconciler(ctx, cfg, st, dir, trail, log)
@@ -530,11 +540,10 @@ func rbacCommand(ctx context.Context, command string, args []string, getenv func
 		return err
 	}
 	defer st.Close()
-	userExt, groupExt, err := scim.ParseExtensions([]byte(cfg.SchemaExtensions))
+	dir, _, err := newDirectory(cfg, st)
 	if err != nil {
 		return err
 	}
-	dir := directory.New(st, directory.Options{UserExtensions: userExt, GroupExtensions: groupExt})
 	rec, err := openReconciler(ctx, cfg, st, dir, audit.New(st, audit.Options{}), newLogger(cfg.LogLevel, stderr))
 	if err != nil {
 		return err
@@ -595,13 +604,13 @@ func currentUser() string {
 
 // configRecord is the audit record of a configuration load: what the
 // service runs with, never a secret.
-func configRecord(cfg config.Config, where string, userExt, groupExt []*scim.Schema) audit.Record {
+func configRecord(cfg config.Config, where string, extensions []*scim.Schema) audit.Record {
 	tokenSource := "local"
 	if cfg.KeyVaultURL != "" {
 		tokenSource = "keyvault " + cfg.KeyVaultURL
 	}
 	var exts []string
-	for _, s := range append(userExt, groupExt...) {
+	for _, s := range extensions {
 		exts = append(exts, s.ID)
 	}
 	return audit.Record{
@@ -672,11 +681,10 @@ func reportCommand(ctx context.Context, args []string, getenv func(string) strin
 		return err
 	}
 	defer st.Close()
-	userExt, groupExt, err := scim.ParseExtensions([]byte(cfg.SchemaExtensions))
+	dir, _, err := newDirectory(cfg, st)
 	if err != nil {
 		return err
 	}
-	dir := directory.New(st, directory.Options{UserExtensions: userExt, GroupExtensions: groupExt})
 	trail := audit.New(st, audit.Options{})
 	rec, err := openReconciler(ctx, cfg, st, dir, trail, newLogger(cfg.LogLevel, stderr))
 	if err != nil {
