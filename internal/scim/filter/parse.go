@@ -190,47 +190,31 @@ func (p *parser) enter() error {
 	return nil
 }
 
-func (p *parser) parseOr() (*Expr, error) {
-	x, err := p.parseAnd()
-	if err != nil {
-		return nil, err
-	}
-	for {
-		save := p.i
-		p.skipSpace()
-		if p.i == save || !p.keyword("or") {
-			p.i = save
-			return x, nil
-		}
-		pos := save + 1
-		p.skipSpace()
-		y, err := p.parseAnd()
-		if err != nil {
-			return nil, err
-		}
-		x = &Expr{Op: OpOr, X: x, Y: y, Pos: pos}
-	}
-}
+func (p *parser) parseOr() (*Expr, error) { return p.parseBinary("or", OpOr, p.parseAnd) }
 
-func (p *parser) parseAnd() (*Expr, error) {
-	x, err := p.parseUnary()
+func (p *parser) parseAnd() (*Expr, error) { return p.parseBinary("and", OpAnd, p.parseUnary) }
+
+// parseBinary parses operands joined by a left-associative keyword
+// operator; operand parses the tighter-binding level below it.
+func (p *parser) parseBinary(keyword string, op Op, operand func() (*Expr, error)) (*Expr, error) {
+	x, err := operand()
 	if err != nil {
 		return nil, err
 	}
 	for {
 		save := p.i
 		p.skipSpace()
-		if p.i == save || !p.keyword("and") {
+		if p.i == save || !p.keyword(keyword) {
 			p.i = save
 			return x, nil
 		}
 		pos := save + 1
 		p.skipSpace()
-		y, err := p.parseUnary()
+		y, err := operand()
 		if err != nil {
 			return nil, err
 		}
-		x = &Expr{Op: OpAnd, X: x, Y: y, Pos: pos}
+		x = &Expr{Op: op, X: x, Y: y, Pos: pos}
 	}
 }
 
