@@ -181,16 +181,25 @@ func openStore(ctx context.Context, cfg config.Config) (store.Store, string, err
 
 // exportCommand writes the whole state as JSON lines to stdout.
 func exportCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	return withStore(ctx, args, getenv, stderr, func(_ config.Config, st store.Store, _ string) error {
+		return dump.Export(ctx, st, deploy.Tables(), stdout)
+	})
+}
+
+// withStore loads the configuration (environment, then the flags in args),
+// opens the configured store, runs fn with it and closes it: the frame of
+// every command that works on the state.
+func withStore(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer, fn func(cfg config.Config, st store.Store, where string) error) error {
 	cfg, err := config.Load(args, getenv, stderr)
 	if err != nil {
 		return err
 	}
-	st, _, err := openStore(ctx, cfg)
+	st, where, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	return dump.Export(ctx, st, deploy.Tables(), stdout)
+	return fn(cfg, st, where)
 }
 
 // importCommand reads JSON lines from stdin into the configured store. It
@@ -205,24 +214,17 @@ func importCommand(ctx context.Context, args []string, getenv func(string) strin
 		}
 		rest = append(rest, a)
 	}
-	cfg, err := config.Load(rest, getenv, stderr)
-	if err != nil {
-		return err
-	}
-	st, where, err := openStore(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	n, err := dump.Import(ctx, st, stdin, dump.Options{Force: force})
-	if errors.Is(err, dump.ErrNotEmpty) {
-		return fmt.Errorf("the %s already holds data; pass --force to import anyway: %w", where, err)
-	}
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "imported %d rows into the %s\n", n, where)
-	return nil
+	return withStore(ctx, rest, getenv, stderr, func(_ config.Config, st store.Store, where string) error {
+		n, err := dump.Import(ctx, st, stdin, dump.Options{Force: force})
+		if errors.Is(err, dump.ErrNotEmpty) {
+			return fmt.Errorf("the %s already holds data; pass --force to import anyway: %w", where, err)
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "imported %d rows into the %s\n", n, where)
+		return nil
+	})
 }
 
 // packageCommand builds the zip Azure Functions deploys.
@@ -531,38 +533,30 @@ func changedAny(changed []string, names ...string) bool {
 // rbacCommand runs `adfscim plan` and `adfscim reconcile` against the
 // configured store and ARM.
 func rbacCommand(ctx context.Context, command string, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	cfg, err := config.Load(args, getenv, stderr)
-	if err != nil {
-		return err
-	}
-	st, _, err := openStore(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	dir, _, err := newDirectory(cfg, st)
-	if err != nil {
-		return err
-	}
-	rec, err := openReconciler(ctx, cfg, st, dir, audit.New(st, audit.Options{}), newLogger(cfg.LogLevel, stderr))
-	if err != nil {
-		return err
-	}
-	return rbac.RunCLI(ctx, rec, command, stdout)
+	return withStore(ctx, args, getenv, stderr, func(cfg config.Config, st store.Store, _ string) error {
+		dir, _, err := newDirectory(cfg, st)
+		if err != nil {
+			return err
+		}
+		rec, err := openReconciler(ctx, cfg, st, dir, audit.New(st, audit.Options{}), newLogger(cfg.LogLevel, stderr))
+		if err != nil {
+			return err
+		}
+		return rbac.RunCLI(ctx, rec, command, stdout)
+	})
 }
 
 // tokenCommand runs `adfscim token create|rotate|list|revoke` on the
 // configured source, recording every change in the audit trail.
 func tokenCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	cfg, err := config.Load(nil, getenv, stderr)
-	if err != nil {
-		return err
-	}
-	st, _, err := openStore(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
+	return withStore(ctx, nil, getenv, stderr, func(cfg config.Config, st store.Store, _ string) error {
+		return runTokenCLI(ctx, cfg, st, args, stdout, stderr)
+	})
+}
+
+// runTokenCLI drives the token CLI on the configured source, every change
+// recorded in the audit trail of st.
+func runTokenCLI(ctx context.Context, cfg config.Config, st store.Store, args []string, stdout, stderr io.Writer) error {
 	var m tokens.Manager
 	if cfg.KeyVaultURL == "" {
 		src, err := tokens.NewLocal(st, tokens.LocalOptions{})
@@ -630,16 +624,12 @@ func configRecord(cfg config.Config, where string, extensions []*scim.Schema) au
 
 // auditCommand runs `adfscim audit verify|export|expire`.
 func auditCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) (int, error) {
-	cfg, err := config.Load(nil, getenv, stderr)
-	if err != nil {
-		return 2, err
-	}
-	st, _, err := openStore(ctx, cfg)
-	if err != nil {
-		return 2, err
-	}
-	defer st.Close()
-	return audit.RunCLI(ctx, args, st, stdout, stderr), nil
+	code := 2
+	err := withStore(ctx, nil, getenv, stderr, func(_ config.Config, st store.Store, _ string) error {
+		code = audit.RunCLI(ctx, args, st, stdout, stderr)
+		return nil
+	})
+	return code, err
 }
 
 // reportBuilder builds the access report from the reconciler's mapping,
@@ -672,15 +662,14 @@ func reportCommand(ctx context.Context, args []string, getenv func(string) strin
 		}
 		rest = append(rest, a)
 	}
-	cfg, err := config.Load(rest, getenv, stderr)
-	if err != nil {
-		return err
-	}
-	st, _, err := openStore(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
+	return withStore(ctx, rest, getenv, stderr, func(cfg config.Config, st store.Store, _ string) error {
+		return writeReport(ctx, cfg, st, format, stdout, stderr)
+	})
+}
+
+// writeReport builds the access report from the state in st and writes it
+// to stdout in format.
+func writeReport(ctx context.Context, cfg config.Config, st store.Store, format string, stdout, stderr io.Writer) error {
 	dir, _, err := newDirectory(cfg, st)
 	if err != nil {
 		return err

@@ -302,3 +302,46 @@ func TestLogsNeverCarrySecrets(t *testing.T) {
 		t.Errorf("failed logins were not logged at all")
 	}
 }
+
+// TestExportImportCommands: what `adfscim export` writes, `adfscim import`
+// reads into an empty store, which then exports the same bytes; a second
+// import into the now non-empty store is refused without --force.
+func TestExportImportCommands(t *testing.T) {
+	const token = "cli-test-token-0123456789abcdefghijkl"
+	src := t.TempDir()
+	p := start(t, "ADFSCIM_DATA_DIR="+src, "SCIM_BEARER_TOKEN="+token)
+	for _, name := range []string{"a@x.com", "b@x.com"} {
+		if st, b, err := request("POST", p.url+"/Users", token, `{"userName":"`+name+`"}`); err != nil || st != 201 {
+			t.Fatalf("POST: %d %s %v", st, b, err)
+		}
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	_ = p.cmd.Wait()
+	run := func(dir, stdin string, args ...string) (string, error) {
+		cmd := exec.Command(binary(t), args...)
+		cmd.Env = append(os.Environ(), "ADFSCIM_DATA_DIR="+dir)
+		cmd.Stdin = strings.NewReader(stdin)
+		out, err := cmd.Output()
+		return string(out), err
+	}
+	dump, err := run(src, "", "export")
+	if err != nil || strings.Count(dump, "\n") < 4 {
+		t.Fatalf("export: %v\n%s", err, dump)
+	}
+	dst := t.TempDir()
+	if out, err := run(dst, dump, "import"); err != nil || !strings.Contains(out, "imported") {
+		t.Fatalf("import: %v %s", err, out)
+	}
+	again, err := run(dst, "", "export")
+	if err != nil || again != dump {
+		t.Errorf("export after import differs (%v)", err)
+	}
+	if _, err := run(dst, dump, "import"); err == nil {
+		t.Errorf("a second import into a non-empty store was not refused")
+	}
+	if _, err := run(dst, dump, "import", "--force"); err != nil {
+		t.Errorf("import --force: %v", err)
+	}
+}
