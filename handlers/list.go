@@ -206,26 +206,8 @@ func decodeCursor(c string) (string, error) {
 		return "", nil
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(c, cursorPrefix))
-	if err != nil || !strings.HasPrefix(c, cursorPrefix) || !validResourceID(string(raw)) {
+	if err != nil || !strings.HasPrefix(c, cursorPrefix) || !directory.ValidID(string(raw)) {
 		return "", scim.BadRequest(scim.ErrInvalidCursor, "the cursor %q was not issued by this service", c)
 	}
 	return string(raw), nil
-}
-
-// validResourceID reports whether s has the shape of a resource id (a
-// lower-case UUID).
-func validResourceID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i, c := range s {
-		if i == 8 || i == 13 || i == 18 || i == 23 {
-			if c != '-' {
-				return false
-			}
-		} else if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return false
-		}
-	}
-	return true
 }

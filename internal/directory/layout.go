@@ -73,10 +73,10 @@ func memberKey(gid, uid string) string { return "M|" + gid + sep + uid }
 
 func memberPrefix(gid string) string { return "M|" + gid + sep }
 
-// validID reports whether id can be one of ours: ids are server-assigned
+// ValidID reports whether id can be one of ours: ids are server-assigned
 // UUIDs, and anything else cannot name a row (and must not be spliced into a
 // key).
-func validID(id string) bool {
+func ValidID(id string) bool {
 	if len(id) != 36 {
 		return false
 	}

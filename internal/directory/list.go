@@ -3,7 +3,6 @@ package directory
 import (
 	"container/heap"
 	"context"
-	"net/http"
 	"sort"
 	"strings"
 	"time"
@@ -138,7 +137,7 @@ func (s *Service) List(ctx context.Context, typ string, opts ListOptions) (*List
 			sort.Strings(ids)
 			for _, id := range ids {
 				r, err := s.Get(ctx, k.name, id, GetOptions{WithRelations: opts.WithRelations})
-				if isNotFound(err) {
+				if scim.IsNotFound(err) {
 					continue // the index row outlived its resource by a moment
 				}
 				if err != nil {
@@ -160,7 +159,7 @@ func (s *Service) List(ctx context.Context, typ string, opts ListOptions) (*List
 	if opts.WithRelations {
 		for i, r := range out.Resources {
 			full, err := s.Get(ctx, k.name, r.ID, GetOptions{WithRelations: true})
-			if isNotFound(err) {
+			if scim.IsNotFound(err) {
 				continue // deleted meanwhile: keep what was read
 			}
 			if err != nil {
@@ -170,11 +169,6 @@ func (s *Service) List(ctx context.Context, typ string, opts ListOptions) (*List
 		}
 	}
 	return out, nil
-}
-
-func isNotFound(err error) bool {
-	se, ok := scim.AsError(err)
-	return ok && se.Status == http.StatusNotFound
 }
 
 // scan streams every resource row of kind k in RowKey order.
@@ -211,7 +205,7 @@ func (s *Service) scan(ctx context.Context, k kind, fn func(*Resource) error) er
 func (s *Service) lookupIDs(ctx context.Context, k kind, l Lookup) (ids []string, indexed bool, err error) {
 	switch {
 	case strings.EqualFold(l.Attr, "id"):
-		if validID(l.Value) {
+		if ValidID(l.Value) {
 			ids = []string{l.Value}
 		}
 	case strings.EqualFold(l.Attr, k.uniqueAttr):
@@ -232,7 +226,7 @@ func (s *Service) lookupIDs(ctx context.Context, k kind, l Lookup) (ids []string
 		for _, r := range rows {
 			// The prefix of externalId "a" also covers rows of "a|b":
 			// only a bare id after it is a hit.
-			if id := strings.TrimPrefix(r.RowKey, prefix); validID(id) {
+			if id := strings.TrimPrefix(r.RowKey, prefix); ValidID(id) {
 				ids = append(ids, id)
 			}
 		}
@@ -303,7 +297,7 @@ func (s *Service) addRelations(ctx context.Context, k kind, r *Resource, attrs m
 	var list []any
 	if k == userKind {
 		full, err := s.Get(ctx, k.name, r.ID, GetOptions{WithRelations: true})
-		if isNotFound(err) {
+		if scim.IsNotFound(err) {
 			return nil
 		}
 		if err != nil {

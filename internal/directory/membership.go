@@ -55,13 +55,13 @@ func unknownMember(uid string) error {
 func (s *Service) writeMembership(ctx context.Context, gid string, first []store.Op, adds []scim.Member, removes []string, creating bool) (string, error) {
 	changes := make([]memberChange, 0, len(adds)+len(removes))
 	for _, m := range adds {
-		if !validID(m.Value) {
+		if !ValidID(m.Value) {
 			return "", unknownMember(m.Value)
 		}
 		changes = append(changes, memberChange{uid: m.Value, display: m.Display, add: true})
 	}
 	for _, uid := range removes {
-		if !validID(uid) {
+		if !ValidID(uid) {
 			continue // cannot be a member: nothing to remove
 		}
 		changes = append(changes, memberChange{uid: uid})

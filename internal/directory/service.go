@@ -234,7 +234,7 @@ type GetOptions struct {
 // Get reads one resource.
 func (s *Service) Get(ctx context.Context, typ, id string, opts GetOptions) (*Resource, error) {
 	k, _ := s.kindOf(typ)
-	if !validID(id) {
+	if !ValidID(id) {
 		return nil, scim.NotFound("%s %q not found", strings.ToLower(k.name), id)
 	}
 	what := fmt.Sprintf("%s %q", strings.ToLower(k.name), id)
@@ -311,7 +311,7 @@ func (s *Service) eachMember(ctx context.Context, gid string, fn func(scim.Membe
 
 // EachMember calls fn for every member of group gid, streaming.
 func (s *Service) EachMember(ctx context.Context, gid string, fn func(scim.Member) error) error {
-	if !validID(gid) {
+	if !ValidID(gid) {
 		return scim.NotFound("group %q not found", gid)
 	}
 	return s.eachMember(ctx, gid, fn)
@@ -432,7 +432,7 @@ func backoff(ctx context.Context, n int) error {
 func (s *Service) rewrite(ctx context.Context, k kind, rt *scim.ResourceType, id, ifMatch, action string,
 	fn func(cur *Resource, attrs map[string]any) (*rewrite, error)) (*Resource, *Change, error) {
 	what := fmt.Sprintf("%s %q", strings.ToLower(k.name), id)
-	if !validID(id) {
+	if !ValidID(id) {
 		return nil, nil, scim.NotFound("%s not found", what)
 	}
 	for attempt := 0; attempt < maxRewriteAttempts; attempt++ {
@@ -591,7 +591,7 @@ func checkImmutable(rt *scim.ResourceType, old, new map[string]any) error {
 func (s *Service) Delete(ctx context.Context, typ, id, ifMatch string) (*Change, error) {
 	k, _ := s.kindOf(typ)
 	what := fmt.Sprintf("%s %q", strings.ToLower(k.name), id)
-	if !validID(id) {
+	if !ValidID(id) {
 		return nil, scim.NotFound("%s not found", what)
 	}
 	for attempt := 0; attempt < maxRewriteAttempts; attempt++ {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"strings"
 
 	"github.com/adfscim/adfscim/internal/directory"
@@ -36,7 +35,7 @@ func (s scimDirectory) Groups(ctx context.Context, fn func(Group) error) error {
 
 func (s scimDirectory) Members(ctx context.Context, groupID string, fn func(userID string) error) error {
 	err := s.d.EachMember(ctx, groupID, func(m scim.Member) error { return fn(m.Value) })
-	if se, ok := scim.AsError(err); ok && se.Status == http.StatusNotFound {
+	if scim.IsNotFound(err) {
 		return nil // a missing group has no members
 	}
 	return err
@@ -44,7 +43,7 @@ func (s scimDirectory) Members(ctx context.Context, groupID string, fn func(user
 
 func (s scimDirectory) UserGroups(ctx context.Context, userID string, fn func(groupID string) error) error {
 	r, err := s.d.Get(ctx, "User", userID, directory.GetOptions{WithRelations: true})
-	if se, ok := scim.AsError(err); ok && se.Status == http.StatusNotFound {
+	if scim.IsNotFound(err) {
 		return nil
 	}
 	if err != nil {
@@ -60,7 +59,7 @@ func (s scimDirectory) UserGroups(ctx context.Context, userID string, fn func(gr
 
 func (s scimDirectory) User(ctx context.Context, id string) (User, error) {
 	r, err := s.d.Get(ctx, "User", id, directory.GetOptions{})
-	if se, ok := scim.AsError(err); ok && se.Status == http.StatusNotFound {
+	if scim.IsNotFound(err) {
 		return User{}, fmt.Errorf("%w: %s", ErrUserNotFound, id)
 	}
 	if err != nil {

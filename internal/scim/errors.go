@@ -81,3 +81,9 @@ func AsError(err error) (*Error, bool) {
 	ok := errors.As(err, &se)
 	return se, ok
 }
+
+// IsNotFound reports whether err is a SCIM 404.
+func IsNotFound(err error) bool {
+	se, ok := AsError(err)
+	return ok && se.Status == http.StatusNotFound
+}
