@@ -147,13 +147,19 @@ func (rd *renderer) write(b *bytes.Buffer, res *directory.Resource) error {
 		b.Write(j)
 		return nil
 	}
+	rd.splice(b, res)
+	return nil
+}
+
+// splice writes res as its stored body with the derived relations and meta
+// added, without decoding it.
+func (rd *renderer) splice(b *bytes.Buffer, res *directory.Resource) {
 	body := res.Body
 	b.Write(body[:len(body)-1])
 	rd.writeRelations(b, res)
 	b.WriteString(`,"meta":`)
 	rd.writeMeta(b, res)
 	b.WriteByte('}')
-	return nil
 }
 
 func (rd *renderer) writeRelations(b *bytes.Buffer, res *directory.Resource) {
@@ -210,12 +216,7 @@ func (rd *renderer) writeMeta(b *bytes.Buffer, res *directory.Resource) {
 func (rd *renderer) full(res *directory.Resource) (map[string]any, error) {
 	b := getBuf()
 	defer putBuf(b)
-	body := res.Body
-	b.Write(body[:len(body)-1])
-	rd.writeRelations(b, res)
-	b.WriteString(`,"meta":`)
-	rd.writeMeta(b, res)
-	b.WriteByte('}')
+	rd.splice(b, res)
 	dec := json.NewDecoder(bytes.NewReader(b.Bytes()))
 	dec.UseNumber()
 	var m map[string]any
