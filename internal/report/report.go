@@ -600,40 +600,28 @@ func sortAccess(as []Access) { sort.Slice(as, func(i, j int) bool { return lessA
 
 // normalize makes lists non-nil so JSON shows [] rather than null.
 func (r *Report) normalize() {
-	if r.Access == nil {
-		r.Access = []Access{}
-	}
+	r.Access = nonNil(r.Access)
 	for i := range r.Access {
-		if r.Access[i].Groups == nil {
-			r.Access[i].Groups = []GroupRef{}
-		}
+		r.Access[i].Groups = nonNil(r.Access[i].Groups)
 	}
-	if r.Drift == nil {
-		r.Drift = []Finding{}
-	}
+	r.Drift = nonNil(r.Drift)
 	for i := range r.Drift {
-		if r.Drift[i].Groups == nil {
-			r.Drift[i].Groups = []GroupRef{}
-		}
+		r.Drift[i].Groups = nonNil(r.Drift[i].Groups)
 	}
-	if r.Inactive == nil {
-		r.Inactive = []Inactive{}
-	}
-	if r.Unresolved == nil {
-		r.Unresolved = []rbac.Unresolved{}
-	}
-	if r.Pending == nil {
-		r.Pending = []Pending{}
-	}
+	r.Inactive = nonNil(r.Inactive)
+	r.Unresolved = nonNil(r.Unresolved)
+	r.Pending = nonNil(r.Pending)
 	for i := range r.Pending {
-		if r.Pending[i].Groups == nil {
-			r.Pending[i].Groups = []GroupRef{}
-		}
+		r.Pending[i].Groups = nonNil(r.Pending[i].Groups)
 	}
-	if r.Problems == nil {
-		r.Problems = []string{}
+	r.Problems = nonNil(r.Problems)
+	r.Recent = nonNil(r.Recent)
+}
+
+// nonNil returns s, or an empty slice for nil, so lists encode as [].
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
 	}
-	if r.Recent == nil {
-		r.Recent = []Event{}
-	}
+	return s
 }
