@@ -350,6 +350,15 @@ func (s *Store) Scan(ctx context.Context, table string, fn func(store.Entity) er
 // bbolt transaction. So a failing batch writes nothing, and it cannot abort
 // the transaction it shares with other callers' batches under group commit.
 func (s *Store) Batch(ctx context.Context, table string, ops []store.Op) ([]string, error) {
+	return s.BatchFollow(ctx, table, ops, nil)
+}
+
+var _ store.Follower = (*Store)(nil)
+
+// BatchFollow is Batch with follow-up writes in the same transaction (and
+// so under the same fsync): see store.Follower. follow runs inside the
+// group commit, after the batch's checks passed; a nil follow is Batch.
+func (s *Store) BatchFollow(ctx context.Context, table string, ops []store.Op, follow store.Follow) ([]string, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -359,7 +368,7 @@ func (s *Store) Batch(ctx context.Context, table string, ops []store.Op) ([]stri
 	if err := store.ValidateBatch(ops); err != nil {
 		return nil, err
 	}
-	p := &pending{s: s, table: table, ops: ops, done: make(chan error, 1), lead: make(chan struct{})}
+	p := &pending{s: s, table: table, ops: ops, follow: follow, done: make(chan error, 1), lead: make(chan struct{})}
 	if err := s.commit(p); err != nil {
 		return nil, fmt.Errorf("batch %s: %w", table, err)
 	}
@@ -432,56 +441,106 @@ func (s *Store) commit(p *pending) error {
 
 // pending is one validated Batch call on its way into a transaction.
 type pending struct {
-	s     *Store
-	table string
-	ops   []store.Op
+	s      *Store
+	table  string
+	ops    []store.Op
+	follow store.Follow
 	// Results of the last apply.
 	etags  []string
-	failed *store.BatchError
+	failed error // a *store.BatchError, or a failed follow-up
 	// done receives the commit's outcome; lead is closed when this caller
 	// is to commit the next group itself.
 	done chan error
 	lead chan struct{}
 }
 
-// apply checks every op and, when all hold, writes them. It returns an error
-// only for a failure of bbolt itself, which fails the whole transaction. bbolt
-// may call it more than once (when a coalesced transaction is retried), so it
-// starts afresh each time.
+// apply checks every op (the batch's, then its follow-up writes') and, when
+// all hold, writes them. It returns an error only for a failure of bbolt
+// itself, which fails the whole transaction. It starts afresh each time, so
+// it may be called more than once.
 func (p *pending) apply(tx *bbolt.Tx) error {
 	p.etags, p.failed = nil, nil
-	keys := make([][]byte, len(p.ops))
-	b := tx.Bucket([]byte(p.table))
-	for i, op := range p.ops {
+	keys, err := p.s.checkAll(tx, p.table, p.ops)
+	if err != nil {
+		p.failed = err
+		return nil
+	}
+	var (
+		writes []store.Write
+		wkeys  [][][]byte
+	)
+	if p.follow != nil {
+		if writes, err = p.follow(txReader{tx: tx, s: p.s}); err != nil {
+			p.failed = fmt.Errorf("%w: %v", store.ErrFollow, err)
+			return nil
+		}
+		for _, w := range writes {
+			if err := validTable(w.Table); err != nil {
+				p.failed = fmt.Errorf("%w: %v", store.ErrFollow, err)
+				return nil
+			}
+			if err := store.ValidateBatch(w.Ops); err != nil {
+				p.failed = fmt.Errorf("%w: %v", store.ErrFollow, err)
+				return nil
+			}
+			k, err := p.s.checkAll(tx, w.Table, w.Ops)
+			if err != nil {
+				p.failed = fmt.Errorf("%w: %v", store.ErrFollow, err)
+				return nil
+			}
+			wkeys = append(wkeys, k)
+		}
+	}
+	etags, err := p.s.put(tx, p.table, p.ops, keys)
+	if err != nil {
+		return err
+	}
+	for i, w := range writes {
+		if _, err := p.s.put(tx, w.Table, w.Ops, wkeys[i]); err != nil {
+			return err
+		}
+	}
+	p.etags = etags
+	return nil
+}
+
+// checkAll checks ops against the rows of table as tx sees them and returns
+// their encoded keys; a failed check is a *store.BatchError.
+func (s *Store) checkAll(tx *bbolt.Tx, table string, ops []store.Op) ([][]byte, error) {
+	keys := make([][]byte, len(ops))
+	b := tx.Bucket([]byte(table))
+	for i, op := range ops {
 		keys[i] = rowKey(op.Entity.PartitionKey, op.Entity.RowKey)
 		var cur []byte
 		if b != nil {
 			cur = b.Get(keys[i])
 		}
-		if err := p.s.check(op, cur); err != nil {
-			p.failed = &store.BatchError{Index: i, Op: op, Err: err}
-			return nil
+		if err := s.check(op, cur); err != nil {
+			return nil, &store.BatchError{Index: i, Op: op, Err: err}
 		}
 	}
-	if b == nil {
-		var err error
-		if b, err = tx.CreateBucket([]byte(p.table)); err != nil {
-			return err
-		}
+	return keys, nil
+}
+
+// put writes checked ops to table and returns their new ETags.
+func (s *Store) put(tx *bbolt.Tx, table string, ops []store.Op, keys [][]byte) ([]string, error) {
+	b, err := tx.CreateBucketIfNotExists([]byte(table))
+	if err != nil {
+		return nil, err
 	}
 	meta := tx.Bucket(metaBucket)
 	now := uint64(time.Now().UnixNano())
-	etags := make([]string, len(p.ops))
-	for i, op := range p.ops {
+	etags := make([]string, len(ops))
+	for i, op := range ops {
 		if op.Kind == store.Delete {
 			if err := b.Delete(keys[i]); err != nil {
-				return err
+				return nil, err
 			}
 			continue
 		}
 		seq, err := meta.NextSequence()
 		if err != nil {
-			return err
+			return nil, err
 		}
 		data := op.Entity.Data
 		if op.Kind == store.Touch {
@@ -493,12 +552,35 @@ func (p *pending) apply(tx *bbolt.Tx) error {
 		binary.BigEndian.PutUint64(v[8:16], now)
 		copy(v[headerLen:], data)
 		if err := b.Put(keys[i], v); err != nil {
-			return err
+			return nil, err
 		}
-		etags[i] = p.s.etag(seq)
+		etags[i] = s.etag(seq)
 	}
-	p.etags = etags
-	return nil
+	return etags, nil
+}
+
+// txReader is the store.Reader a Follow gets: reads inside the commit.
+type txReader struct {
+	tx *bbolt.Tx
+	s  *Store
+}
+
+func (r txReader) Get(table, pk, rk string) (store.Entity, error) {
+	if err := validTable(table); err != nil {
+		return store.Entity{}, err
+	}
+	if !store.ValidKey(pk) || !store.ValidKey(rk) {
+		return store.Entity{}, fmt.Errorf("%w: invalid key %q/%q", store.ErrInvalid, pk, rk)
+	}
+	k := rowKey(pk, rk)
+	var v []byte
+	if b := r.tx.Bucket([]byte(table)); b != nil {
+		v = b.Get(k)
+	}
+	if v == nil {
+		return store.Entity{}, fmt.Errorf("get %s %s/%s: %w", table, pk, rk, store.ErrNotFound)
+	}
+	return r.s.decode(k, v, false)
 }
 
 // check tells whether op may be applied to the row whose stored value is cur

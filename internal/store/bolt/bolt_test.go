@@ -43,6 +43,16 @@ func TestConformanceGroupCommit(t *testing.T) {
 	})
 }
 
+func TestFollower(t *testing.T) {
+	storetest.RunFollowerTests(t, func(t *testing.T) storetest.FollowerStore { return open(t, Options{}) })
+}
+
+func TestFollowerGroupCommit(t *testing.T) {
+	storetest.RunFollowerTests(t, func(t *testing.T) storetest.FollowerStore {
+		return open(t, Options{MaxBatchDelay: 5 * time.Millisecond, MaxBatchSize: 8})
+	})
+}
+
 func insert(pk, rk, data string) store.Op {
 	return store.Op{Kind: store.Insert, Entity: store.Entity{PartitionKey: pk, RowKey: rk, Data: []byte(data)}}
 }
@@ -73,7 +83,8 @@ func TestSharedTransaction(t *testing.T) {
 	if good1.failed != nil || good2.failed != nil {
 		t.Fatalf("good batches failed: %v, %v", good1.failed, good2.failed)
 	}
-	if bad.failed == nil || bad.failed.Index != 1 || !errors.Is(bad.failed, store.ErrExists) {
+	var be *store.BatchError
+	if !errors.As(bad.failed, &be) || be.Index != 1 || !errors.Is(bad.failed, store.ErrExists) {
 		t.Fatalf("bad batch result = %v, want op 1 failing with ErrExists", bad.failed)
 	}
 	if bad.etags != nil {
