@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/adfscim/adfscim/internal/store"
@@ -83,6 +84,10 @@ type Log struct {
 	// lastDay is the day of the last head seen (also held under sem): after
 	// a conflict the appender re-reads that head, not the meta row.
 	lastDay string
+	// moved is set when a Prepared record moved the head inside another
+	// commit: the cached head is stale, so the next batch re-reads it
+	// rather than meet a conflict.
+	moved atomic.Bool
 }
 
 type cachedHead struct {
@@ -262,10 +267,7 @@ func (l *Log) commit(ctx context.Context, bodies [][]byte) error {
 		for _, b := range bodies {
 			seq++
 			hash := chainHash(seq, prev, b)
-			data, err := json.Marshal(rowData{Seq: seq, Prev: prev, Hash: hash, Rec: b})
-			if err != nil {
-				return err
-			}
+			data := encodeRow(seq, prev, hash, b)
 			ops = append(ops, store.Op{Kind: store.Insert, Entity: store.Entity{PartitionKey: h.data.Day, RowKey: rowKey(seq), Data: data}})
 			prev = hash
 		}
@@ -311,6 +313,9 @@ func backoff(ctx context.Context, attempt int) {
 // it is still the open day, or else the result of resolve.
 func (l *Log) currentHead(ctx context.Context) (*cachedHead, error) {
 	today := dayOf(l.opt.Now())
+	if l.moved.Swap(false) {
+		l.head = nil
+	}
 	if l.head != nil && l.head.data.Day >= today && !l.head.data.Sealed {
 		return l.head, nil
 	}
