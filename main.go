@@ -395,7 +395,7 @@ func newHandler(cfg config.Config, log zerolog.Logger, sv services) *handlers.Se
 		Limiter:    tokens.NewFailureLimiter(tokens.LimiterOptions{}),
 		Audit:      sv.trail,
 		AuditQuery: sv.trail,
-		Changes:    func(ctx context.Context, ch *directory.Change) error { return sv.rec.Enqueue(ctx, accessRefs(ch)...) },
+		Access:     accessQueue{sv.rec},
 		RBAC:       sv.rec,
 		Report:     sv.report,
 		Logger:     log,
@@ -502,6 +502,19 @@ func loadMapping(cfg config.Config) (*rbac.Mapping, rbac.Resolver, error) {
 	}
 	return mapping, resolver, nil
 }
+
+// accessQueue is the handlers' AccessQueue on the reconciler's queue.
+type accessQueue struct{ rec *rbac.Reconciler }
+
+func (q accessQueue) Enqueue(ctx context.Context, ch *directory.Change) error {
+	return q.rec.Enqueue(ctx, accessRefs(ch)...)
+}
+
+func (q accessQueue) Writes(ch *directory.Change) ([]store.Write, error) {
+	return q.rec.PendingWrites(accessRefs(ch)...)
+}
+
+func (q accessQueue) Queued() { q.rec.Notify() }
 
 // accessRefs names the principals whose access a SCIM write may change.
 func accessRefs(ch *directory.Change) []rbac.Ref {

@@ -90,3 +90,43 @@ func TestAuditTellsTheStory(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestAccessChangesQueued checks that every write that may change someone's
+// access reaches the access queue, and only those: on the embedded engine
+// in the write's own commit, on Table Storage in a batch after it.
+func TestAccessChangesQueued(t *testing.T) {
+	e := newEnv(t)
+	uid := e.createUser(`{"userName":"grace@contoso.com","active":true}`)["id"].(string)
+	other := e.createUser(`{"userName":"heidi@contoso.com"}`)["id"].(string)
+	gid := e.do("POST", "/scim/v2/Groups", `{"displayName":"adf-operators","members":[{"value":"`+uid+`"}]}`).json(t)["id"].(string)
+	e.do("PATCH", "/scim/v2/Users/"+other, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","path":"displayName","value":"Heidi"}]}`)
+	e.do("PATCH", "/scim/v2/Users/"+uid, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","path":"active","value":false}]}`)
+	e.do("DELETE", "/scim/v2/Groups/"+gid, "")
+
+	got := map[string]string{}
+	for _, typ := range []string{"User", "Group"} {
+		rows, err := e.st.List(context.Background(), queueTable, store.Query{PartitionKey: typ})
+		if err != nil && !store.IsNotFound(err) {
+			t.Fatal(err)
+		}
+		for _, r := range rows {
+			got[typ+"/"+r.RowKey] = string(r.Data)
+		}
+	}
+	want := map[string]string{"User/" + uid: "patch", "Group/" + gid: "delete"}
+	if len(got) != len(want) {
+		t.Errorf("queued %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("queue entry %s = %q, want %q (all: %v)", k, got[k], v, got)
+		}
+	}
+	res, err := audit.Verify(context.Background(), e.st, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.OK || res.Records != 6 {
+		t.Errorf("trail: ok=%v with %d records, want 6 (one per write)", res.OK, res.Records)
+	}
+}

@@ -27,7 +27,7 @@ func benchServer(b *testing.B, n int) (http.Handler, *directory.Service) {
 			"userName": fmt.Sprintf("user%06d@contoso.com", i), "active": true,
 			"name":   map[string]any{"givenName": "Given", "familyName": fmt.Sprintf("Family%d", i)},
 			"emails": []any{map[string]any{"value": fmt.Sprintf("user%06d@contoso.com", i), "type": "work", "primary": true}},
-		})
+		}, nil)
 		if err != nil {
 			b.Fatal(err)
 		}

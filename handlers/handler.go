@@ -15,6 +15,7 @@ import (
 	"github.com/adfscim/adfscim/internal/audit"
 	"github.com/adfscim/adfscim/internal/directory"
 	"github.com/adfscim/adfscim/internal/rbac"
+	"github.com/adfscim/adfscim/internal/store"
 	"github.com/adfscim/adfscim/internal/tokens"
 )
 
@@ -24,6 +25,17 @@ const ScimPrefix = "/scim/v2"
 // MaxBodyBytes is the largest request body accepted (413 beyond it). It is
 // also advertised in ServiceProviderConfig as bulk.maxPayloadSize.
 const MaxBodyBytes = 1 << 20
+
+// AccessQueue takes the writes that may change someone's access to the RBAC
+// reconciler, durably, before the write is answered.
+type AccessQueue interface {
+	// Enqueue queues ch in a write of its own.
+	Enqueue(ctx context.Context, ch *directory.Change) error
+	// Writes returns the writes that queue ch, for the commit of ch itself.
+	Writes(ch *directory.Change) ([]store.Write, error)
+	// Queued is called once such writes have committed (it wakes the worker).
+	Queued()
+}
 
 // RBAC is what the operations API asks of the reconciler.
 type RBAC interface {
@@ -48,9 +60,9 @@ type Options struct {
 	Audit audit.Auditor
 	// AuditQuery serves GET /ops/v1/audit; nil disables the endpoint.
 	AuditQuery audit.Querier
-	// Changes is told of every write that may change someone's access, to
+	// Access is told of every write that may change someone's access, to
 	// queue it for the RBAC reconciler; nil ignores them.
-	Changes func(ctx context.Context, ch *directory.Change) error
+	Access AccessQueue
 	// RBAC serves /ops/v1/plan, /ops/v1/assignments and /ops/v1/reconcile;
 	// nil disables them.
 	RBAC RBAC

@@ -54,10 +54,32 @@ type env struct {
 	// timerRuns counts ReconcileRbac invocations.
 	timerRuns int
 	audit     *audit.Log
-	// changes are the access changes the handlers reported.
-	mu      sync.Mutex
-	changes []*directory.Change
+	mu        sync.Mutex
 }
+
+// queueTable holds what the test access queue was told: one row per
+// resource whose access changed.
+const queueTable = "accessq"
+
+// accessQueue stands in for the reconciler's queue: like it, it writes a row
+// per change, in the write's own commit when the engine can, else in a
+// batch of its own.
+type accessQueue struct{ st store.Store }
+
+func queueOp(ch *directory.Change) store.Op {
+	return store.Op{Kind: store.Upsert, Entity: store.Entity{PartitionKey: ch.Type, RowKey: ch.ID, Data: []byte(ch.Action)}}
+}
+
+func (q accessQueue) Enqueue(ctx context.Context, ch *directory.Change) error {
+	_, err := q.st.Batch(ctx, queueTable, []store.Op{queueOp(ch)})
+	return err
+}
+
+func (q accessQueue) Writes(ch *directory.Change) ([]store.Write, error) {
+	return []store.Write{{Table: queueTable, Ops: []store.Op{queueOp(ch)}}}, nil
+}
+
+func (accessQueue) Queued() {}
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
@@ -86,14 +108,9 @@ func newEnvWith(t *testing.T, dopts directory.Options) *env {
 		RBAC:       rec,
 		Audit:      e.audit,
 		AuditQuery: e.audit,
-		Changes: func(_ context.Context, ch *directory.Change) error {
-			e.mu.Lock()
-			defer e.mu.Unlock()
-			e.changes = append(e.changes, ch)
-			return nil
-		},
-		Auth:   tokenAuth{},
-		Logger: zerolog.New(e.logs),
+		Access:     accessQueue{st},
+		Auth:       tokenAuth{},
+		Logger:     zerolog.New(e.logs),
 		Timers: map[string]handlers.TimerFunc{
 			"ReconcileRbac": func(ctx context.Context, pastDue bool) ([]string, error) {
 				e.mu.Lock()

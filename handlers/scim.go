@@ -263,12 +263,13 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, rt *scim.Resourc
 		s.failWrite(w, r, rt, "create", "", raw, err)
 		return
 	}
-	res, ch, err := s.dir.Create(r.Context(), rt.ID, body)
+	follow, fw := s.followUp(r, rt, "create", "", raw)
+	res, ch, err := s.dir.Create(r.Context(), rt.ID, body, follow)
 	if err != nil {
 		s.failWrite(w, r, rt, "create", "", raw, err)
 		return
 	}
-	if !s.changed(w, r, rt, "create", raw, ch) {
+	if !s.changed(w, r, rt, "create", raw, ch, fw) {
 		return
 	}
 	q := r.URL.Query()
@@ -290,12 +291,13 @@ func (s *Server) replace(w http.ResponseWriter, r *http.Request, rt *scim.Resour
 		s.failWrite(w, r, rt, "replace", id, raw, err)
 		return
 	}
-	res, ch, err := s.dir.Replace(r.Context(), rt.ID, id, body, r.Header.Get("If-Match"))
+	follow, fw := s.followUp(r, rt, "replace", id, raw)
+	res, ch, err := s.dir.Replace(r.Context(), rt.ID, id, body, r.Header.Get("If-Match"), follow)
 	if err != nil {
 		s.failWrite(w, r, rt, "replace", id, raw, err)
 		return
 	}
-	if !s.changed(w, r, rt, "replace", raw, ch) {
+	if !s.changed(w, r, rt, "replace", raw, ch, fw) {
 		return
 	}
 	q := r.URL.Query()
@@ -322,12 +324,13 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, rt *scim.Resource
 		s.failWrite(w, r, rt, "patch", id, raw, err)
 		return
 	}
-	res, ch, err := s.dir.Patch(r.Context(), rt.ID, id, patcher, r.Header.Get("If-Match"))
+	follow, fw := s.followUp(r, rt, "patch", id, raw)
+	res, ch, err := s.dir.Patch(r.Context(), rt.ID, id, patcher, r.Header.Get("If-Match"), follow)
 	if err != nil {
 		s.failWrite(w, r, rt, "patch", id, raw, err)
 		return
 	}
-	if !s.changed(w, r, rt, "patch", raw, ch) {
+	if !s.changed(w, r, rt, "patch", raw, ch, fw) {
 		return
 	}
 	q := r.URL.Query()
@@ -352,42 +355,50 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, rt *scim.Resourc
 	if !s.requireScope(w, r, tokens.ScimWrite) {
 		return
 	}
-	ch, err := s.dir.Delete(r.Context(), rt.ID, id, r.Header.Get("If-Match"))
+	follow, fw := s.followUp(r, rt, "delete", id, nil)
+	ch, err := s.dir.Delete(r.Context(), rt.ID, id, r.Header.Get("If-Match"), follow)
 	if err != nil {
 		s.failWrite(w, r, rt, "delete", id, nil, err)
 		return
 	}
-	if !s.changed(w, r, rt, "delete", nil, ch) {
+	if !s.changed(w, r, rt, "delete", nil, ch, fw) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
 
 // changed records a completed write in the audit trail and reports it to
-// the RBAC reconciler; it answers the request itself and returns false when
-// the record could not be written. It also logs and counts attributes that
-// matched no schema, so an operator sees at once when an IdP sends a field
-// adfscim does not know.
-func (s *Server) changed(w http.ResponseWriter, r *http.Request, rt *scim.ResourceType, verb string, raw []byte, ch *directory.Change) bool {
+// the RBAC reconciler, unless both went into the write's own commit (fw); it
+// answers the request itself and returns false when the record could not be
+// written. It also logs and counts attributes that matched no schema, so an
+// operator sees at once when an IdP sends a field adfscim does not know.
+func (s *Server) changed(w http.ResponseWriter, r *http.Request, rt *scim.ResourceType, verb string, raw []byte, ch *directory.Change, fw *followed) bool {
 	if len(ch.Unknown) > 0 {
 		client := identityFrom(r.Context()).Name
 		s.unknown.add(client, ch.Unknown)
 		s.opts.Logger.Warn().Str("client", client).Str("resource", ch.Type).
 			Strs("attributes", ch.Unknown).Msg("ignored attributes that match no schema")
 	}
-	// The audit record and the RBAC queue entry are written side by side:
-	// both are durable before the answer, but one waits for the other's
-	// commit no longer than it must.
+	// What is still to write (the audit record, the RBAC queue entry) is
+	// written side by side: both are durable before the answer, but one
+	// waits for the other's commit no longer than it must.
 	var queued error
 	var wg sync.WaitGroup
-	if s.opts.Changes != nil && ch.AccessChanged {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			queued = s.opts.Changes(r.Context(), ch)
-		}()
+	if s.opts.Access != nil && ch.AccessChanged {
+		if fw.queued {
+			s.opts.Access.Queued()
+		} else {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				queued = s.opts.Access.Enqueue(r.Context(), ch)
+			}()
+		}
 	}
-	recorded := s.recordWrite(r, rt, verb, ch.ID, raw, ch, nil)
+	var recorded error
+	if fw.record == nil || !fw.record.Written() {
+		recorded = s.recordWrite(r, rt, verb, ch.ID, raw, ch, nil)
+	}
 	wg.Wait()
 	if queued != nil {
 		// The change is stored; the timer's sweep will apply it.

@@ -61,7 +61,7 @@ func createUsers(t *testing.T, s *directory.Service, n int) []string {
 	t.Helper()
 	ids := make([]string, n)
 	for i := range ids {
-		res, _, err := s.Create(context.Background(), "User", map[string]any{"userName": fmt.Sprintf("user%05d@contoso.com", i)})
+		res, _, err := s.Create(context.Background(), "User", map[string]any{"userName": fmt.Sprintf("user%05d@contoso.com", i)}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -123,7 +123,7 @@ func equal(a, b []string) bool {
 
 func createGroup(t *testing.T, s *directory.Service, name string) string {
 	t.Helper()
-	g, _, err := s.Create(context.Background(), "Group", map[string]any{"displayName": name})
+	g, _, err := s.Create(context.Background(), "Group", map[string]any{"displayName": name}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +138,7 @@ func TestLargeMembershipPatch(t *testing.T) {
 	users := createUsers(t, s, 1000)
 	gid := createGroup(t, s, "big")
 	cs.reset()
-	if _, _, err := s.Patch(ctx, "Group", gid, addMembers(members(users)), ""); err != nil {
+	if _, _, err := s.Patch(ctx, "Group", gid, addMembers(members(users)), "", nil); err != nil {
 		t.Fatal(err)
 	}
 	batches, reads := cs.reset()
@@ -153,7 +153,7 @@ func TestLargeMembershipPatch(t *testing.T) {
 	// Removing one member of a big group costs one read of the group and
 	// one batch, like in a small group.
 	cs.reset()
-	if _, _, err := s.Patch(ctx, "Group", gid, removeMembers(users[:1]), ""); err != nil {
+	if _, _, err := s.Patch(ctx, "Group", gid, removeMembers(users[:1]), "", nil); err != nil {
 		t.Fatal(err)
 	}
 	batches, reads = cs.reset()
@@ -183,7 +183,7 @@ func TestUnknownMemberChangesNothing(t *testing.T) {
 	gid := createGroup(t, s, "g")
 	for _, n := range []int{1, 119} { // one batch, and several
 		ms := append(members(users[:n]), scim.Member{Value: "2819c223-7f76-453a-919d-413861904646"})
-		_, _, err := s.Patch(ctx, "Group", gid, addMembers(ms), "")
+		_, _, err := s.Patch(ctx, "Group", gid, addMembers(ms), "", nil)
 		se, ok := scim.AsError(err)
 		if !ok || se.Status != http.StatusBadRequest || se.ScimType != scim.ErrInvalidValue {
 			t.Fatalf("PATCH with an unknown member (%d valid): %v, want 400 invalidValue", n, err)
@@ -208,7 +208,7 @@ func TestConcurrentMembershipPatches(t *testing.T) {
 		wg.Add(2)
 		go func(uid string) {
 			defer wg.Done()
-			_, _, err := s.Patch(ctx, "Group", gid, addMembers([]scim.Member{{Value: uid}}), "")
+			_, _, err := s.Patch(ctx, "Group", gid, addMembers([]scim.Member{{Value: uid}}), "", nil)
 			errs <- err
 		}(uid)
 		// Every client also edits the same user's attributes.
@@ -218,7 +218,7 @@ func TestConcurrentMembershipPatches(t *testing.T) {
 				counts, _ := attrs["entitlements"].([]any)
 				attrs["entitlements"] = append(counts, map[string]any{"value": fmt.Sprintf("e%d", i)})
 				return &directory.PatchResult{Attrs: attrs}, nil
-			}, "")
+			}, "", nil)
 			errs <- err
 		}(i)
 	}
@@ -254,7 +254,7 @@ func TestConcurrentCreateSameUserName(t *testing.T) {
 		wg.Add(1)
 		go func(name string) {
 			defer wg.Done()
-			_, _, err := s.Create(context.Background(), "User", map[string]any{"userName": name})
+			_, _, err := s.Create(context.Background(), "User", map[string]any{"userName": name}, nil)
 			mu.Lock()
 			defer mu.Unlock()
 			if err == nil {
@@ -277,14 +277,14 @@ func TestDeleteGroupWithManyMembers(t *testing.T) {
 	ctx := context.Background()
 	s, _ := newService(t)
 	users := createUsers(t, s, 250)
-	g, _, err := s.Create(ctx, "Group", map[string]any{"displayName": "doomed", "members": toAny(users)})
+	g, _, err := s.Create(ctx, "Group", map[string]any{"displayName": "doomed", "members": toAny(users)}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := memberIDs(t, s, g.ID); len(got) != 250 {
 		t.Fatalf("created group has %d members", len(got))
 	}
-	if _, err := s.Delete(ctx, "Group", g.ID, ""); err != nil {
+	if _, err := s.Delete(ctx, "Group", g.ID, "", nil); err != nil {
 		t.Fatal(err)
 	}
 	for _, uid := range users[:5] {
@@ -310,14 +310,14 @@ func TestReplaceWithSameMembersWritesNothing(t *testing.T) {
 	ctx := context.Background()
 	s, cs := newService(t)
 	users := createUsers(t, s, 3)
-	g, _, err := s.Create(ctx, "Group", map[string]any{"displayName": "same", "members": toAny(users)})
+	g, _, err := s.Create(ctx, "Group", map[string]any{"displayName": "same", "members": toAny(users)}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cs.reset()
 	res, ch, err := s.Patch(ctx, "Group", g.ID, func(attrs map[string]any) (*directory.PatchResult, error) {
 		return &directory.PatchResult{Attrs: attrs, ReplaceMembers: members(users), ReplaceSet: true}, nil
-	}, "")
+	}, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -334,7 +334,7 @@ func TestReplaceWithSameMembersWritesNothing(t *testing.T) {
 	_, ch, err = s.Patch(ctx, "Group", g.ID, func(attrs map[string]any) (*directory.PatchResult, error) {
 		attrs["displayName"] = "renamed"
 		return &directory.PatchResult{Attrs: attrs, ReplaceMembers: members(users), ReplaceSet: true}, nil
-	}, "")
+	}, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -51,8 +51,10 @@ func unknownMember(uid string) error {
 // group row) together with the membership deltas, in as few batches as fit.
 // It returns the group row's new ETag. The request is atomic when it fits in
 // one batch; when it does not, every added member is checked before anything
-// is written, so a bad id still changes nothing.
-func (s *Service) writeMembership(ctx context.Context, gid string, first []store.Op, adds []scim.Member, removes []string, creating bool) (string, error) {
+// is written, so a bad id still changes nothing. follow gives the writes
+// that commit with the change when it fits one batch (see FollowUp); it is
+// not called otherwise.
+func (s *Service) writeMembership(ctx context.Context, gid string, first []store.Op, adds []scim.Member, removes []string, follow func() store.Follow) (string, error) {
 	changes := make([]memberChange, 0, len(adds)+len(removes))
 	for _, m := range adds {
 		if !ValidID(m.Value) {
@@ -73,13 +75,17 @@ func (s *Service) writeMembership(ctx context.Context, gid string, first []store
 		}
 	}
 	var etag string
+	var f store.Follow
+	if len(batches) == 1 {
+		f = follow()
+	}
 	for i, chunk := range batches {
 		head := first
 		if i > 0 {
 			// Later batches assert the group still exists and mark it changed.
 			head = []store.Op{{Kind: store.Touch, Entity: entity(groupKind.resKey(gid), nil)}}
 		}
-		etags, err := s.applyMembershipBatch(ctx, gid, head, chunk, i == 0)
+		etags, err := s.applyMembershipBatch(ctx, gid, head, chunk, i == 0, f)
 		if err != nil {
 			return "", err
 		}
@@ -114,7 +120,7 @@ func packMembership(firstOps int, changes []memberChange) [][]memberChange {
 // that are already gone are dropped and the batch retried; an added member
 // whose user does not exist fails the request (first batch) or is dropped
 // (later batches, where the user was deleted after the check).
-func (s *Service) applyMembershipBatch(ctx context.Context, gid string, head []store.Op, chunk []memberChange, first bool) ([]string, error) {
+func (s *Service) applyMembershipBatch(ctx context.Context, gid string, head []store.Op, chunk []memberChange, first bool, follow store.Follow) ([]string, error) {
 	for {
 		ops := append([]store.Op(nil), head...)
 		owner := make([]int, 0, len(chunk)*opsPerAdd) // op index -> chunk index
@@ -124,7 +130,7 @@ func (s *Service) applyMembershipBatch(ctx context.Context, gid string, head []s
 				owner = append(owner, ci)
 			}
 		}
-		etags, err := s.st.Batch(ctx, Table, ops)
+		etags, err := s.batch(ctx, ops, follow)
 		if err == nil {
 			return etags, nil
 		}

@@ -32,11 +32,12 @@ type Options struct {
 // also by several processes sharing one store: every write is an atomic,
 // optimistic batch, never an in-process lock.
 type Service struct {
-	st     store.Store
-	users  *scim.ResourceType
-	groups *scim.ResourceType
-	now    func() time.Time
-	newID  func() string
+	st       store.Store
+	follower store.Follower // st, when it can commit follow-up writes
+	users    *scim.ResourceType
+	groups   *scim.ResourceType
+	now      func() time.Time
+	newID    func() string
 }
 
 // New returns a Service over st.
@@ -48,6 +49,7 @@ func New(st store.Store, opts Options) *Service {
 		now:    opts.Now,
 		newID:  opts.NewID,
 	}
+	s.follower, _ = st.(store.Follower)
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -92,6 +94,32 @@ type Change struct {
 	Secrets []string
 }
 
+// A FollowUp returns, for a change about to be committed, the writes that
+// must become durable with it: its audit record, its entry in the access
+// queue. The directory asks for them only when the engine can commit them in
+// the same transaction (store.Follower) and the change is written in one
+// batch; the caller knows from its own Follow whether they went in, and
+// writes them itself otherwise. A nil FollowUp, or one returning nil, asks
+// for nothing.
+type FollowUp func(ch *Change) store.Follow
+
+// followFor is f's Follow for ch, or nil when the engine cannot take it.
+func (s *Service) followFor(f FollowUp, ch *Change) store.Follow {
+	if f == nil || s.follower == nil {
+		return nil
+	}
+	return f(ch)
+}
+
+// batch writes ops in one batch, with follow's writes in the same commit
+// when follow is not nil (followFor checked that the engine can).
+func (s *Service) batch(ctx context.Context, ops []store.Op, follow store.Follow) ([]string, error) {
+	if follow != nil {
+		return s.follower.BatchFollow(ctx, Table, ops, follow)
+	}
+	return s.st.Batch(ctx, Table, ops)
+}
+
 // newTimeOrderedID makes resource ids that sort by creation time (UUIDv7):
 // new rows land beside each other in the store, so a create touches fewer
 // pages, and lists come back in creation order.
@@ -117,8 +145,9 @@ func storeErr(err error, what string) error {
 	return err
 }
 
-// Create stores a new resource of typ from a client body.
-func (s *Service) Create(ctx context.Context, typ string, body map[string]any) (*Resource, *Change, error) {
+// Create stores a new resource of typ from a client body. follow may add
+// writes to the commit (see FollowUp).
+func (s *Service) Create(ctx context.Context, typ string, body map[string]any, follow FollowUp) (*Resource, *Change, error) {
 	k, rt := s.kindOf(typ)
 	n, err := scim.Normalize(body, rt)
 	if err != nil {
@@ -142,7 +171,7 @@ func (s *Service) Create(ctx context.Context, typ string, body map[string]any) (
 	ch := &Change{Type: k.name, ID: id, Action: "create", Resource: res, Changed: attrNames(n.Attrs, n.MembersGiven),
 		AccessChanged: k == groupKind, Unknown: n.Unknown, Display: displayName(k, n.Attrs), Attrs: n.Attrs, Secrets: n.Secrets}
 	if len(members) == 0 {
-		etags, err := s.st.Batch(ctx, Table, ops)
+		etags, err := s.batch(ctx, ops, s.followFor(follow, ch))
 		if err != nil {
 			return nil, nil, s.failedCreate(ctx, k, id, s.uniquenessErr(err, k, n.Attrs))
 		}
@@ -157,13 +186,13 @@ func (s *Service) Create(ctx context.Context, typ string, body map[string]any) (
 	// A group with members: the group rows and the membership rows go in as
 	// few batches as fit; with more than one batch the members are checked
 	// first so that a bad id fails the request before anything is written.
-	etag, err := s.writeMembership(ctx, id, ops, members, nil, true)
+	ch.UsersAffected = memberIDs(members)
+	etag, err := s.writeMembership(ctx, id, ops, members, nil, func() store.Follow { return s.followFor(follow, ch) })
 	if err != nil {
 		return nil, nil, s.failedCreate(ctx, k, id, s.uniquenessErr(err, k, n.Attrs))
 	}
 	res.ETag = etag
 	res.Members, res.MembersLoaded = members, true
-	ch.UsersAffected = memberIDs(members)
 	return res, ch, nil
 }
 
@@ -186,7 +215,7 @@ func (s *Service) failedCreate(ctx context.Context, k kind, id string, err error
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), undoTimeout)
 	defer cancel()
-	_, _ = s.Delete(ctx, k.name, id, "")
+	_, _ = s.Delete(ctx, k.name, id, "", nil)
 	return err
 }
 
@@ -332,7 +361,7 @@ func checkIfMatch(res *Resource, ifMatch string) error {
 
 // Replace overwrites a resource with a client body (PUT). ifMatch, when not
 // empty, must name the current version.
-func (s *Service) Replace(ctx context.Context, typ, id string, body map[string]any, ifMatch string) (*Resource, *Change, error) {
+func (s *Service) Replace(ctx context.Context, typ, id string, body map[string]any, ifMatch string, follow FollowUp) (*Resource, *Change, error) {
 	k, rt := s.kindOf(typ)
 	n, err := scim.Normalize(body, rt)
 	if err != nil {
@@ -341,7 +370,7 @@ func (s *Service) Replace(ctx context.Context, typ, id string, body map[string]a
 	if bid, ok := body["id"].(string); ok && bid != "" && bid != id {
 		return nil, nil, scim.BadRequest(scim.ErrMutability, "id %q in the body does not match the resource id %q", bid, id)
 	}
-	return s.rewrite(ctx, k, rt, id, ifMatch, "replace", func(*Resource, map[string]any) (*rewrite, error) {
+	return s.rewrite(ctx, k, rt, id, ifMatch, "replace", follow, func(*Resource, map[string]any) (*rewrite, error) {
 		rw := &rewrite{attrs: n.Attrs, unknown: n.Unknown, secrets: n.Secrets, replace: true}
 		if n.MembersGiven {
 			rw.replaceMembers = n.Members
@@ -369,10 +398,11 @@ type PatchResult struct {
 // (which include id and schemas).
 type Patcher func(attrs map[string]any) (*PatchResult, error)
 
-// Patch applies a PATCH request to a resource.
-func (s *Service) Patch(ctx context.Context, typ, id string, apply Patcher, ifMatch string) (*Resource, *Change, error) {
+// Patch applies a PATCH request to a resource. follow may add writes to the
+// commit (see FollowUp).
+func (s *Service) Patch(ctx context.Context, typ, id string, apply Patcher, ifMatch string, follow FollowUp) (*Resource, *Change, error) {
 	k, rt := s.kindOf(typ)
-	return s.rewrite(ctx, k, rt, id, ifMatch, "patch", func(cur *Resource, attrs map[string]any) (*rewrite, error) {
+	return s.rewrite(ctx, k, rt, id, ifMatch, "patch", follow, func(cur *Resource, attrs map[string]any) (*rewrite, error) {
 		pr, err := apply(attrs)
 		if err != nil {
 			return nil, err
@@ -429,7 +459,7 @@ func backoff(ctx context.Context, n int) error {
 	}
 }
 
-func (s *Service) rewrite(ctx context.Context, k kind, rt *scim.ResourceType, id, ifMatch, action string,
+func (s *Service) rewrite(ctx context.Context, k kind, rt *scim.ResourceType, id, ifMatch, action string, follow FollowUp,
 	fn func(cur *Resource, attrs map[string]any) (*rewrite, error)) (*Resource, *Change, error) {
 	what := fmt.Sprintf("%s %q", strings.ToLower(k.name), id)
 	if !ValidID(id) {
@@ -508,11 +538,11 @@ func (s *Service) rewrite(ctx context.Context, k kind, rt *scim.ResourceType, id
 
 		var etag string
 		if membership {
-			etag, err = s.writeMembership(ctx, id, ops, adds, removes, false)
 			ch.UsersAffected = append(memberIDs(adds), removes...)
+			etag, err = s.writeMembership(ctx, id, ops, adds, removes, func() store.Follow { return s.followFor(follow, ch) })
 		} else {
 			var etags []string
-			etags, err = s.st.Batch(ctx, Table, ops)
+			etags, err = s.batch(ctx, ops, s.followFor(follow, ch))
 			if err == nil {
 				etag = etags[0]
 			}
@@ -587,8 +617,9 @@ func checkImmutable(rt *scim.ResourceType, old, new map[string]any) error {
 	return nil
 }
 
-// Delete removes a resource and every row that refers to it.
-func (s *Service) Delete(ctx context.Context, typ, id, ifMatch string) (*Change, error) {
+// Delete removes a resource and every row that refers to it. follow may add
+// writes to the commit that deletes the resource row (see FollowUp).
+func (s *Service) Delete(ctx context.Context, typ, id, ifMatch string, follow FollowUp) (*Change, error) {
 	k, _ := s.kindOf(typ)
 	what := fmt.Sprintf("%s %q", strings.ToLower(k.name), id)
 	if !ValidID(id) {
@@ -620,7 +651,8 @@ func (s *Service) Delete(ctx context.Context, typ, id, ifMatch string) (*Change,
 		}
 		ops := []store.Op{{Kind: store.Delete, Entity: entity(k.resKey(id), nil), IfMatch: e.ETag}}
 		ops = append(ops, indexOps(k, id, attrs, nil)...)
-		if _, err := s.st.Batch(ctx, Table, ops); err != nil {
+		ch := &Change{Type: k.name, ID: id, Action: "delete", Resource: cur, AccessChanged: true, UsersAffected: affected, Display: displayName(k, attrs)}
+		if _, err := s.batch(ctx, ops, s.followFor(follow, ch)); err != nil {
 			var be *store.BatchError
 			if errors.As(err, &be) && be.Index == 0 && store.IsPrecondition(err) {
 				if err := backoff(ctx, attempt); err != nil {
@@ -630,7 +662,7 @@ func (s *Service) Delete(ctx context.Context, typ, id, ifMatch string) (*Change,
 			}
 			return nil, storeErr(err, what)
 		}
-		return &Change{Type: k.name, ID: id, Action: "delete", Resource: cur, AccessChanged: true, UsersAffected: affected, Display: displayName(k, attrs)}, nil
+		return ch, nil
 	}
 	return nil, scim.Errorf(http.StatusConflict, "", "%s is being changed by too many requests at once; retry", what)
 }

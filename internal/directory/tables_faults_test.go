@@ -278,7 +278,7 @@ func TestFaultsBetweenSteps(t *testing.T) {
 			ok:   http.StatusOK,
 			setup: func(t *testing.T, e *faultEnv) (string, string, string, func(*testing.T)) {
 				users := e.users(t, 2*replaceSize)
-				g, _, err := e.dir.Create(context.Background(), "Group", map[string]any{"displayName": "Swap", "members": toAny(users[:replaceSize])})
+				g, _, err := e.dir.Create(context.Background(), "Group", map[string]any{"displayName": "Swap", "members": toAny(users[:replaceSize])}, nil)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -298,7 +298,7 @@ func TestFaultsBetweenSteps(t *testing.T) {
 				uid := e.users(t, 1)[0]
 				var gids []string
 				for i := 0; i < userGroups; i++ {
-					g, _, err := e.dir.Create(context.Background(), "Group", map[string]any{"displayName": fmt.Sprintf("g%02d", i), "members": toAny([]string{uid})})
+					g, _, err := e.dir.Create(context.Background(), "Group", map[string]any{"displayName": fmt.Sprintf("g%02d", i), "members": toAny([]string{uid})}, nil)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -325,7 +325,7 @@ func TestFaultsBetweenSteps(t *testing.T) {
 			ok:   http.StatusNoContent,
 			setup: func(t *testing.T, e *faultEnv) (string, string, string, func(*testing.T)) {
 				users := e.users(t, groupMembers)
-				g, _, err := e.dir.Create(context.Background(), "Group", map[string]any{"displayName": "Doomed", "externalId": "doomed-ext", "members": toAny(users)})
+				g, _, err := e.dir.Create(context.Background(), "Group", map[string]any{"displayName": "Doomed", "externalId": "doomed-ext", "members": toAny(users)}, nil)
 				if err != nil {
 					t.Fatal(err)
 				}

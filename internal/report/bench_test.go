@@ -49,7 +49,7 @@ func BenchmarkBuild(b *testing.B) {
 	var members []scim.Member
 	for i := range users {
 		name := fmt.Sprintf("user%05d@contoso.com", i)
-		res, _, err := dir.Create(ctx, "User", map[string]any{"userName": name, "externalId": fmt.Sprintf("00000000-0000-4000-8000-%012d", i), "active": true})
+		res, _, err := dir.Create(ctx, "User", map[string]any{"userName": name, "externalId": fmt.Sprintf("00000000-0000-4000-8000-%012d", i), "active": true}, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -58,13 +58,13 @@ func BenchmarkBuild(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	g, _, err := dir.Create(ctx, "Group", map[string]any{"displayName": "ADF Readers"})
+	g, _, err := dir.Create(ctx, "Group", map[string]any{"displayName": "ADF Readers"}, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
 	if _, _, err := dir.Patch(ctx, "Group", g.ID, func(attrs map[string]any) (*directory.PatchResult, error) {
 		return &directory.PatchResult{Attrs: attrs, AddMembers: members}, nil
-	}, ""); err != nil {
+	}, "", nil); err != nil {
 		b.Fatal(err)
 	}
 	if _, err := rec.Reconcile(ctx, nil); err != nil {

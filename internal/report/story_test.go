@@ -139,7 +139,7 @@ func (w *world) record(typ, verb, id, display string, raw string) {
 func (w *world) createUser(name, oid string) {
 	w.t.Helper()
 	body := map[string]any{"userName": name, "externalId": oid, "active": true, "password": "Secret-123!"}
-	res, _, err := w.dir.Create(w.ctx, "User", body)
+	res, _, err := w.dir.Create(w.ctx, "User", body, nil)
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -155,7 +155,7 @@ func (w *world) createGroup(name string, members ...string) {
 		ms = append(ms, map[string]any{"value": w.ids[m]})
 	}
 	body := map[string]any{"displayName": name, "members": ms}
-	res, _, err := w.dir.Create(w.ctx, "Group", body)
+	res, _, err := w.dir.Create(w.ctx, "Group", body, nil)
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -169,7 +169,7 @@ func (w *world) join(group, user string) {
 	uid := w.ids[user]
 	_, _, err := w.dir.Patch(w.ctx, "Group", w.ids[group], func(attrs map[string]any) (*directory.PatchResult, error) {
 		return &directory.PatchResult{Attrs: attrs, AddMembers: []scim.Member{{Value: uid}}}, nil
-	}, "")
+	}, "", nil)
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -181,7 +181,7 @@ func (w *world) leave(group, user string) {
 	uid := w.ids[user]
 	_, _, err := w.dir.Patch(w.ctx, "Group", w.ids[group], func(attrs map[string]any) (*directory.PatchResult, error) {
 		return &directory.PatchResult{Attrs: attrs, RemoveMembers: []string{uid}}, nil
-	}, "")
+	}, "", nil)
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -193,7 +193,7 @@ func (w *world) deactivate(user string) {
 	_, _, err := w.dir.Patch(w.ctx, "User", w.ids[user], func(attrs map[string]any) (*directory.PatchResult, error) {
 		attrs["active"] = false
 		return &directory.PatchResult{Attrs: attrs, Changed: []string{"active"}}, nil
-	}, "")
+	}, "", nil)
 	if err != nil {
 		w.t.Fatal(err)
 	}
