@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -96,50 +97,88 @@ type claimed struct {
 	etag string
 }
 
-// claim takes every pending item that is unclaimed or whose claim expired,
-// by a conditional replace: two instances never hold the same item.
+// claim takes, among the first limit pending items (0: all), those that are
+// unclaimed or whose claim expired, by conditional replaces: two instances
+// never hold the same item.
+// The replaces go store.MaxBatchOps to a batch (see applyPending), so a busy
+// queue costs one storage transaction per hundred items, not one per item.
 func (r *Reconciler) claim(ctx context.Context, limit int) ([]claimed, error) {
 	rows, err := r.opts.Store.List(ctx, r.table, store.Query{PartitionKey: PendingPartition, Limit: limit})
 	if err != nil {
 		return nil, fmt.Errorf("rbac: list pending: %w", err)
 	}
 	now := r.now()
-	var out []claimed
+	var ops []store.Op
+	refs := map[string]Ref{} // by RowKey
 	for _, e := range rows {
 		var p pendingRow
 		if err := json.Unmarshal(e.Data, &p); err != nil {
-			return out, fmt.Errorf("rbac: pending row %s: %w", e.RowKey, err)
+			return nil, fmt.Errorf("rbac: pending row %s: %w", e.RowKey, err)
 		}
 		if p.Claim != "" && now.Before(p.ClaimUntil) {
 			continue
 		}
 		p.Claim, p.ClaimUntil = r.instance, now.Add(r.opts.ClaimDuration)
 		data, _ := json.Marshal(p)
-		etags, err := r.opts.Store.Batch(ctx, r.table, []store.Op{{Kind: store.Replace, IfMatch: e.ETag,
-			Entity: store.Entity{PartitionKey: PendingPartition, RowKey: e.RowKey, Data: data}}})
-		if store.IsPrecondition(err) || store.IsNotFound(err) {
-			continue // another instance took it, or it is done
-		}
+		ops = append(ops, store.Op{Kind: store.Replace, IfMatch: e.ETag,
+			Entity: store.Entity{PartitionKey: PendingPartition, RowKey: e.RowKey, Data: data}})
+		refs[e.RowKey] = Ref{Kind: p.Kind, ID: p.ID}
+	}
+	var out []claimed
+	for batch := range slices.Chunk(ops, store.MaxBatchOps) {
+		err := r.applyPending(ctx, batch, func(op store.Op, etag string) {
+			out = append(out, claimed{ref: refs[op.Entity.RowKey], etag: etag})
+		})
 		if err != nil {
-			return out, fmt.Errorf("rbac: claim %s: %w", e.RowKey, err)
+			return out, fmt.Errorf("rbac: claim: %w", err)
 		}
-		out = append(out, claimed{ref: Ref{Kind: p.Kind, ID: p.ID}, etag: etags[0]})
 	}
 	return out, nil
 }
 
-// finish deletes items that were applied. The delete is conditional: an item
-// re-enqueued meanwhile has a new ETag and stays for the next round.
+// finish deletes items that were applied, store.MaxBatchOps to a batch. The
+// deletes are conditional: an item re-enqueued meanwhile has a new ETag and
+// stays for the next round.
 func (r *Reconciler) finish(ctx context.Context, items []claimed) error {
+	ops := make([]store.Op, len(items))
+	for i, it := range items {
+		ops[i] = store.Op{Kind: store.Delete, IfMatch: it.etag,
+			Entity: store.Entity{PartitionKey: PendingPartition, RowKey: PendingRowKey(it.ref)}}
+	}
 	var errs []error
-	for _, it := range items {
-		_, err := r.opts.Store.Batch(ctx, r.table, []store.Op{{Kind: store.Delete, IfMatch: it.etag,
-			Entity: store.Entity{PartitionKey: PendingPartition, RowKey: PendingRowKey(it.ref)}}})
-		if err != nil && !store.IsPrecondition(err) && !store.IsNotFound(err) {
-			errs = append(errs, err)
+	for batch := range slices.Chunk(ops, store.MaxBatchOps) {
+		if err := r.applyPending(ctx, batch, func(store.Op, string) {}); err != nil {
+			errs = append(errs, fmt.Errorf("rbac: finish: %w", err))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// applyPending applies ops, at most store.MaxBatchOps conditional writes to
+// rows of the pending partition, as one batch, and calls done with each op
+// that took effect and its new ETag. An op whose row changed or is gone
+// (another instance claimed it, it was re-enqueued, it was finished) is
+// skipped: a batch is atomic, so such an op fails the whole batch, which is
+// then applied op by op to keep the others. It returns any other error.
+func (r *Reconciler) applyPending(ctx context.Context, ops []store.Op, done func(op store.Op, etag string)) error {
+	etags, err := r.opts.Store.Batch(ctx, r.table, ops)
+	switch {
+	case err == nil:
+		for i, op := range ops {
+			done(op, etags[i])
+		}
+		return nil
+	case !store.IsPrecondition(err) && !store.IsNotFound(err):
+		return err
+	case len(ops) == 1:
+		return nil // the one op's row moved on: skip it
+	}
+	for _, op := range ops {
+		if err := r.applyPending(ctx, []store.Op{op}, done); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Pending returns the pending items (for the ops endpoints and tests).
