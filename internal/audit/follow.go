@@ -35,36 +35,57 @@ func (l *Log) Prepare(rec Record) (*Prepared, error) {
 // first record of a day, or a trail not started yet) it returns nothing, and
 // the record is left to Append, which knows how to roll the day over.
 func (p *Prepared) Writes(r store.Reader) ([]store.Write, error) {
-	p.written = false
-	day := dayOf(p.l.opt.Now())
+	w, ok, err := p.l.chain(r, [][]byte{p.body})
+	p.written = ok
+	return w, err
+}
+
+// chain returns the writes that append bodies to today's head as r sees it,
+// inside a commit: the record rows and the head replaced if-match. ok is
+// false, with no writes, when today's head is missing or sealed.
+func (l *Log) chain(r store.Reader, bodies [][]byte) (w []store.Write, ok bool, err error) {
+	day := dayOf(l.opt.Now())
 	e, err := r.Get(Table, day, headRK)
 	if store.IsNotFound(err) {
-		return nil, nil
+		return nil, false, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	var h headData
 	if err := json.Unmarshal(e.Data, &h); err != nil {
-		return nil, fmt.Errorf("%w: head of %s: %v", ErrCorrupt, day, err)
+		return nil, false, fmt.Errorf("%w: head of %s: %v", ErrCorrupt, day, err)
 	}
 	if h.Sealed {
-		return nil, nil
+		return nil, false, nil
 	}
-	seq := h.Seq + 1
-	hash := chainHash(seq, h.Hash, p.body)
-	next := h
-	next.Seq, next.Hash = seq, hash
+	ops, _, err := appendOps(h, e.ETag, bodies)
+	if err != nil {
+		return nil, false, err
+	}
+	l.moved.Store(true)
+	return []store.Write{{Table: Table, Ops: ops}}, true, nil
+}
+
+// appendOps are the ops that append bodies to the day of head h (whose ETag
+// is etag): the record rows, chained, and the head replaced if-match. next
+// is the new head.
+func appendOps(h headData, etag string, bodies [][]byte) (ops []store.Op, next headData, err error) {
+	ops = make([]store.Op, 0, len(bodies)+1)
+	seq, prev := h.Seq, h.Hash
+	for _, b := range bodies {
+		seq++
+		hash := chainHash(seq, prev, b)
+		ops = append(ops, store.Op{Kind: store.Insert, Entity: store.Entity{PartitionKey: h.Day, RowKey: rowKey(seq), Data: encodeRow(seq, prev, hash, b)}})
+		prev = hash
+	}
+	next = h
+	next.Seq, next.Hash = seq, prev
 	hd, err := json.Marshal(next)
 	if err != nil {
-		return nil, err
+		return nil, headData{}, err
 	}
-	p.written = true
-	p.l.moved.Store(true)
-	return []store.Write{{Table: Table, Ops: []store.Op{
-		{Kind: store.Insert, Entity: store.Entity{PartitionKey: day, RowKey: rowKey(seq), Data: encodeRow(seq, h.Hash, hash, p.body)}},
-		{Kind: store.Replace, Entity: store.Entity{PartitionKey: day, RowKey: headRK, Data: hd}, IfMatch: e.ETag},
-	}}}, nil
+	return append(ops, store.Op{Kind: store.Replace, Entity: store.Entity{PartitionKey: h.Day, RowKey: headRK, Data: hd}, IfMatch: etag}), next, nil
 }
 
 // Written reports whether the last call of Writes put the record in its

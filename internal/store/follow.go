@@ -40,6 +40,9 @@ type Follower interface {
 	// written and an error wrapping ErrFollow is returned. It does not wrap
 	// the follow-up's own error or *BatchError, so that a caller cannot
 	// mistake it for a failure of its own batch (a conflict to retry).
+	// ops may be empty: the commit then holds only follow's writes, which
+	// is how a writer computes its writes from the state it commits onto
+	// without optimistic retries.
 	BatchFollow(ctx context.Context, table string, ops []Op, follow Follow) ([]string, error)
 }
 

@@ -357,7 +357,8 @@ var _ store.Follower = (*Store)(nil)
 
 // BatchFollow is Batch with follow-up writes in the same transaction (and
 // so under the same fsync): see store.Follower. follow runs inside the
-// group commit, after the batch's checks passed; a nil follow is Batch.
+// group commit, after the batch's checks passed; a nil follow is Batch. With
+// a follow, ops may be empty.
 func (s *Store) BatchFollow(ctx context.Context, table string, ops []store.Op, follow store.Follow) ([]string, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -365,8 +366,10 @@ func (s *Store) BatchFollow(ctx context.Context, table string, ops []store.Op, f
 	if err := validTable(table); err != nil {
 		return nil, err
 	}
-	if err := store.ValidateBatch(ops); err != nil {
-		return nil, err
+	if follow == nil || len(ops) > 0 {
+		if err := store.ValidateBatch(ops); err != nil {
+			return nil, err
+		}
 	}
 	p := &pending{s: s, table: table, ops: ops, follow: follow, done: make(chan error, 1), lead: make(chan struct{})}
 	if err := s.commit(p); err != nil {

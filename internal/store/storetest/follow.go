@@ -28,6 +28,7 @@ func RunFollowerTests(t *testing.T, newStore func(t *testing.T) FollowerStore) {
 	}{
 		{"CommitsTogether", testFollowCommitsTogether},
 		{"NoWrites", testFollowNoWrites},
+		{"EmptyBatch", testFollowEmptyBatch},
 		{"BatchFails", testFollowBatchFails},
 		{"FollowFails", testFollowFails},
 		{"FollowCheckFails", testFollowCheckFails},
@@ -94,6 +95,22 @@ func testFollowNoWrites(t *testing.T, s FollowerStore) {
 	}
 	wantData(t, s, table, "p", "a", "1")
 	wantMissing(t, s, followTable, "p", "counter")
+}
+
+// An empty batch commits its follow-up writes alone; without a Follow it is
+// still invalid.
+func testFollowEmptyBatch(t *testing.T, s FollowerStore) {
+	ctx := context.Background()
+	for range 3 {
+		etags, err := s.BatchFollow(ctx, table, nil, counterFollow)
+		if err != nil || len(etags) != 0 {
+			t.Fatalf("BatchFollow(no ops) = %q, %v", etags, err)
+		}
+	}
+	wantData(t, s, followTable, "p", "counter", "3")
+	if _, err := s.BatchFollow(ctx, table, nil, nil); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("an empty batch without a Follow: err = %v, want ErrInvalid", err)
+	}
 }
 
 // A batch that fails its own checks writes nothing, follow-ups included,
