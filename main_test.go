@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/adfscim/adfscim/internal/audit"
 )
 
 // buildBinary compiles adfscim once per test binary run.
@@ -236,6 +238,41 @@ func TestKillMidWriteKeepsAcknowledgedWrites(t *testing.T) {
 		}
 	}
 	t.Logf("%d writes acknowledged before SIGKILL, %d users after restart", len(acked), list.TotalResults)
+
+	// The trail survived the crash whole, and it records exactly the users
+	// that exist: a user and its record committed together or not at all.
+	_ = q.cmd.Process.Kill()
+	_ = q.cmd.Wait()
+	verify := exec.Command(binary(t), "audit", "verify")
+	verify.Env = append(os.Environ(), env...)
+	if out, err := verify.CombinedOutput(); err != nil {
+		t.Fatalf("audit verify after SIGKILL: %v\n%s", err, out)
+	}
+	export := exec.Command(binary(t), "audit", "export")
+	export.Env = append(os.Environ(), env...)
+	out, err := export.Output()
+	if err != nil {
+		t.Fatalf("audit export: %v", err)
+	}
+	recorded := map[string]int{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		var r audit.Record
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("audit export line %q: %v", line, err)
+		}
+		if r.Action == "user.create" && r.Outcome.Success {
+			recorded[r.Target.ID]++
+		}
+	}
+	for _, u := range list.Resources {
+		if recorded[u.ID] != 1 {
+			t.Errorf("user %s exists with %d creation records, want 1", u.ID, recorded[u.ID])
+		}
+		delete(recorded, u.ID)
+	}
+	for id := range recorded {
+		t.Errorf("the trail records the creation of user %s, which does not exist", id)
+	}
 }
 
 // TestLogsNeverCarrySecrets runs a whole local session — first start with a
