@@ -22,10 +22,7 @@ type FollowerStore interface {
 // the state of the commit it runs in, and concurrent callers' Follows are
 // serialised against each other.
 func RunFollowerTests(t *testing.T, newStore func(t *testing.T) FollowerStore) {
-	tests := []struct {
-		name string
-		run  func(t *testing.T, s FollowerStore)
-	}{
+	runAll(t, newStore, []namedTest[FollowerStore]{
 		{"CommitsTogether", testFollowCommitsTogether},
 		{"NoWrites", testFollowNoWrites},
 		{"EmptyBatch", testFollowEmptyBatch},
@@ -33,12 +30,7 @@ func RunFollowerTests(t *testing.T, newStore func(t *testing.T) FollowerStore) {
 		{"FollowFails", testFollowFails},
 		{"FollowCheckFails", testFollowCheckFails},
 		{"Serialised", testFollowSerialised},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			tc.run(t, newStore(t))
-		})
-	}
+	})
 }
 
 const followTable = "followups"

@@ -33,10 +33,7 @@ import (
 // RunTests runs the whole suite. newStore must return a fresh, empty store
 // for each call and register its Close with t.Cleanup.
 func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
-	tests := []struct {
-		name string
-		run  func(t *testing.T, s store.Store)
-	}{
+	runAll(t, newStore, []namedTest[store.Store]{
 		{"GetMissing", testGetMissing},
 		{"GetInvalidKey", testGetInvalidKey},
 		{"InsertGet", testInsertGet},
@@ -70,7 +67,17 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"UpdateExtraOps", testUpdateExtraOps},
 		{"InsertRace", testInsertRace},
 		{"Touch", testTouch},
-	}
+	})
+}
+
+// namedTest is one test of a suite, run on a fresh store of type S.
+type namedTest[S any] struct {
+	name string
+	run  func(t *testing.T, s S)
+}
+
+// runAll runs each test as a subtest on a store of its own.
+func runAll[S any](t *testing.T, newStore func(t *testing.T) S, tests []namedTest[S]) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.run(t, newStore(t))
