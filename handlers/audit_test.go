@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"net/http"
 	"testing"
 	"time"
 
@@ -128,5 +130,40 @@ func TestAccessChangesQueued(t *testing.T) {
 	}
 	if !res.OK || res.Records != 6 {
 		t.Errorf("trail: ok=%v with %d records, want 6 (one per write)", res.OK, res.Records)
+	}
+}
+
+// TestWriteFailsWhenItsRecordCannotBeWritten damages the trail so that the
+// next record cannot be appended (a row already holds its sequence number)
+// and checks that a write is then refused with 503, not answered as done.
+// On the embedded engine the change and its record share one commit, so the
+// user is not created either; Table Storage writes the record after the
+// change, so there the change stays (the compliance guide says so).
+func TestWriteFailsWhenItsRecordCannotBeWritten(t *testing.T) {
+	e := newEnv(t)
+	e.createUser(`{"userName":"first@contoso.com"}`) // starts today's trail
+	ctx := context.Background()
+	day := time.Now().UTC().Format("20060102")
+	h, err := e.st.Get(ctx, audit.Table, day, "head")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var head struct{ Seq uint64 }
+	if err := json.Unmarshal(h.Data, &head); err != nil {
+		t.Fatal(err)
+	}
+	squatter := store.Op{Kind: store.Insert, Entity: store.Entity{PartitionKey: day, RowKey: fmt.Sprintf("r%020d", head.Seq+1), Data: []byte(`{}`)}}
+	if _, err := e.st.Batch(ctx, audit.Table, []store.Op{squatter}); err != nil {
+		t.Fatal(err)
+	}
+
+	r := e.do("POST", "/scim/v2/Users", `{"userName":"second@contoso.com"}`)
+	if r.status != http.StatusServiceUnavailable || !bytes.Contains(r.body, []byte("audit trail")) {
+		t.Fatalf("POST with a broken trail: %d %s; want 503 naming the audit trail", r.status, r.body)
+	}
+	list := e.do("GET", `/scim/v2/Users?filter=userName+eq+"second@contoso.com"`, "").json(t)
+	_, atomic := e.st.(store.Follower)
+	if got, want := list["totalResults"], map[bool]float64{true: 0, false: 1}[atomic]; got != want {
+		t.Errorf("after the refused POST %v users exist, want %v (change and record in one commit: %v)", got, want, atomic)
 	}
 }

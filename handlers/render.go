@@ -51,8 +51,9 @@ func writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
 }
 
 // writeError answers with a SCIM Error body. A *scim.Error keeps its status;
-// a store that cannot be reached is a 503 with Retry-After; anything else is
-// a 500 whose cause is logged by the caller, never shown.
+// a store that cannot be reached is a 503 with Retry-After, and so is a
+// change refused because its audit record could not go with it; anything
+// else is a 500 whose cause is logged by the caller, never shown.
 func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	se, ok := scim.AsError(err)
 	if !ok {
@@ -60,6 +61,10 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 		case errors.Is(err, store.ErrUnavailable):
 			w.Header().Set("Retry-After", "5")
 			se = scim.Errorf(http.StatusServiceUnavailable, "", "storage is unavailable; retry later")
+		case errors.Is(err, store.ErrFollow):
+			// The change's own commit carried its audit record, and the
+			// record could not be written: nothing was.
+			se, _ = scim.AsError(errNotRecorded)
 		default:
 			se = &scim.Error{Status: http.StatusInternalServerError, Detail: "internal error", Err: err}
 		}
