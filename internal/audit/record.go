@@ -18,9 +18,12 @@
 // Wiring: open one Log per process (New(store, Options{})) and hand it as an
 // Auditor to the HTTP handlers, the token manager and the reconciler; one
 // Log group-commits its callers, separate Logs contend on the head row. A
-// SCIM write appends its record (Changes from ChangesFromResource or
-// ChangesFromPatch on the raw body) before answering, and answers 500 when
-// Append fails. QueryHandler serves GET /ops/v1/audit; RunCLI serves
+// SCIM write's record is durable before the write is answered, and the write
+// answers 503 when it is not. On an engine that commits follow-up writes
+// (store.Follower, the embedded one) the handlers Prepare the record and it
+// goes into the change's own commit, chained onto the head inside that
+// commit; Append chains inside a commit there too. Elsewhere the record is
+// appended once the change committed. QueryHandler serves GET /ops/v1/audit; RunCLI serves
 // "adfscim audit verify|export|expire"; the timer calls Expire with
 // now minus the retention when one is configured.
 package audit
