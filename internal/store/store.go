@@ -12,7 +12,9 @@
 //   - rows of one partition are returned in ascending RowKey order.
 //
 // Engines live in sub-packages (store/bolt, store/tables) and prove that they
-// keep this contract by passing store/storetest.
+// keep this contract by passing store/storetest. An engine that can also
+// commit writes to several tables at once implements Follower (the embedded
+// one does; Table Storage cannot) and passes storetest's follower suite.
 package store
 
 import (
