@@ -65,13 +65,16 @@ func PendingOp(ref Ref, now time.Time) store.Op {
 	return store.Op{Kind: store.Upsert, Entity: store.Entity{PartitionKey: PendingPartition, RowKey: PendingRowKey(ref), Data: data}}
 }
 
-// Enqueue records refs as pending (durably) and wakes the worker.
-func (r *Reconciler) Enqueue(ctx context.Context, refs ...Ref) error {
+// PendingWrites returns the writes that record refs as pending: one upsert
+// per distinct ref, at most store.MaxBatchOps per Write. Enqueue applies them;
+// a caller that commits them with its own change (store.Follower) calls
+// Notify once they committed, to wake the worker.
+func (r *Reconciler) PendingWrites(refs ...Ref) ([]store.Write, error) {
 	var ops []store.Op
-	seen := map[string]bool{}
+	seen := make(map[string]bool, len(refs))
 	for _, ref := range refs {
 		if ref.ID == "" || (ref.Kind != RefUser && ref.Kind != RefGroup) {
-			return fmt.Errorf("rbac: bad pending ref %+v", ref)
+			return nil, fmt.Errorf("rbac: bad pending ref %+v", ref)
 		}
 		op := PendingOp(ref, r.now())
 		if seen[op.Entity.RowKey] {
@@ -80,12 +83,23 @@ func (r *Reconciler) Enqueue(ctx context.Context, refs ...Ref) error {
 		seen[op.Entity.RowKey] = true
 		ops = append(ops, op)
 	}
-	for len(ops) > 0 {
-		n := min(len(ops), store.MaxBatchOps)
-		if _, err := r.opts.Store.Batch(ctx, r.table, ops[:n]); err != nil {
+	var out []store.Write
+	for chunk := range slices.Chunk(ops, store.MaxBatchOps) {
+		out = append(out, store.Write{Table: r.table, Ops: chunk})
+	}
+	return out, nil
+}
+
+// Enqueue records refs as pending (durably) and wakes the worker.
+func (r *Reconciler) Enqueue(ctx context.Context, refs ...Ref) error {
+	writes, err := r.PendingWrites(refs...)
+	if err != nil {
+		return err
+	}
+	for _, w := range writes {
+		if _, err := r.opts.Store.Batch(ctx, w.Table, w.Ops); err != nil {
 			return fmt.Errorf("rbac: enqueue: %w", err)
 		}
-		ops = ops[n:]
 	}
 	r.Notify()
 	return nil
