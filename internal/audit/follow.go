@@ -63,7 +63,6 @@ func (l *Log) chain(r store.Reader, bodies [][]byte) (w []store.Write, ok bool, 
 	if err != nil {
 		return nil, false, err
 	}
-	l.moved.Store(true)
 	return []store.Write{{Table: Table, Ops: ops}}, true, nil
 }
 

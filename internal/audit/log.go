@@ -8,7 +8,6 @@ import (
 	"math/rand/v2"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/adfscim/adfscim/internal/store"
@@ -84,10 +83,6 @@ type Log struct {
 	// lastDay is the day of the last head seen (also held under sem): after
 	// a conflict the appender re-reads that head, not the meta row.
 	lastDay string
-	// moved is set when a Prepared record moved the head inside another
-	// commit: the cached head is stale, so the next batch re-reads it
-	// rather than meet a conflict.
-	moved atomic.Bool
 }
 
 type cachedHead struct {
@@ -321,9 +316,6 @@ func backoff(ctx context.Context, attempt int) {
 // it is still the open day, or else the result of resolve.
 func (l *Log) currentHead(ctx context.Context) (*cachedHead, error) {
 	today := dayOf(l.opt.Now())
-	if l.moved.Swap(false) {
-		l.head = nil
-	}
 	if l.head != nil && l.head.data.Day >= today && !l.head.data.Sealed {
 		return l.head, nil
 	}
