@@ -211,31 +211,13 @@ func (s *Store) Get(ctx context.Context, table, pk, rk string) (store.Entity, er
 	if err := ctx.Err(); err != nil {
 		return store.Entity{}, err
 	}
-	if err := validTable(table); err != nil {
-		return store.Entity{}, err
-	}
-	if !store.ValidKey(pk) || !store.ValidKey(rk) {
-		return store.Entity{}, fmt.Errorf("%w: invalid key %q/%q", store.ErrInvalid, pk, rk)
-	}
 	var e store.Entity
 	err := s.db.View(func(tx *bbolt.Tx) error {
-		b := tx.Bucket([]byte(table))
-		if b == nil {
-			return store.ErrNotFound
-		}
-		k := rowKey(pk, rk)
-		v := b.Get(k)
-		if v == nil {
-			return store.ErrNotFound
-		}
 		var err error
-		e, err = s.decode(k, v, false)
+		e, err = txReader{tx: tx, s: s}.Get(table, pk, rk)
 		return err
 	})
-	if err != nil {
-		return store.Entity{}, fmt.Errorf("get %s %s/%s: %w", table, pk, rk, err)
-	}
-	return e, nil
+	return e, err
 }
 
 // List returns the rows of one partition selected by q, in RowKey order.
@@ -473,25 +455,9 @@ func (p *pending) apply(tx *bbolt.Tx) error {
 		wkeys  [][][]byte
 	)
 	if p.follow != nil {
-		if writes, err = p.follow(txReader{tx: tx, s: p.s}); err != nil {
+		if writes, wkeys, err = p.s.followUps(tx, p.follow); err != nil {
 			p.failed = fmt.Errorf("%w: %v", store.ErrFollow, err)
 			return nil
-		}
-		for _, w := range writes {
-			if err := validTable(w.Table); err != nil {
-				p.failed = fmt.Errorf("%w: %v", store.ErrFollow, err)
-				return nil
-			}
-			if err := store.ValidateBatch(w.Ops); err != nil {
-				p.failed = fmt.Errorf("%w: %v", store.ErrFollow, err)
-				return nil
-			}
-			k, err := p.s.checkAll(tx, w.Table, w.Ops)
-			if err != nil {
-				p.failed = fmt.Errorf("%w: %v", store.ErrFollow, err)
-				return nil
-			}
-			wkeys = append(wkeys, k)
 		}
 	}
 	etags, err := p.s.put(tx, p.table, p.ops, keys)
@@ -505,6 +471,29 @@ func (p *pending) apply(tx *bbolt.Tx) error {
 	}
 	p.etags = etags
 	return nil
+}
+
+// followUps runs follow inside tx and checks the writes it returns, like a
+// batch's, against the rows as tx sees them; it returns them with their
+// encoded keys.
+func (s *Store) followUps(tx *bbolt.Tx, follow store.Follow) ([]store.Write, [][][]byte, error) {
+	writes, err := follow(txReader{tx: tx, s: s})
+	if err != nil {
+		return nil, nil, err
+	}
+	keys := make([][][]byte, len(writes))
+	for i, w := range writes {
+		if err := validTable(w.Table); err != nil {
+			return nil, nil, err
+		}
+		if err := store.ValidateBatch(w.Ops); err != nil {
+			return nil, nil, err
+		}
+		if keys[i], err = s.checkAll(tx, w.Table, w.Ops); err != nil {
+			return nil, nil, err
+		}
+	}
+	return writes, keys, nil
 }
 
 // checkAll checks ops against the rows of table as tx sees them and returns
@@ -562,7 +551,8 @@ func (s *Store) put(tx *bbolt.Tx, table string, ops []store.Op, keys [][]byte) (
 	return etags, nil
 }
 
-// txReader is the store.Reader a Follow gets: reads inside the commit.
+// txReader reads rows inside a transaction: Get's reads, and the
+// store.Reader a Follow gets.
 type txReader struct {
 	tx *bbolt.Tx
 	s  *Store
@@ -583,7 +573,11 @@ func (r txReader) Get(table, pk, rk string) (store.Entity, error) {
 	if v == nil {
 		return store.Entity{}, fmt.Errorf("get %s %s/%s: %w", table, pk, rk, store.ErrNotFound)
 	}
-	return r.s.decode(k, v, false)
+	e, err := r.s.decode(k, v, false)
+	if err != nil {
+		return store.Entity{}, fmt.Errorf("get %s %s/%s: %w", table, pk, rk, err)
+	}
+	return e, nil
 }
 
 // check tells whether op may be applied to the row whose stored value is cur
