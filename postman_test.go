@@ -11,8 +11,10 @@ import (
 	"testing"
 )
 
-// sharedDir is the third-party conformance material beside the repository.
-const sharedDir = "../shared/conformance"
+// collectionDir holds Microsoft's SCIM Postman collection (MIT licence,
+// from AzureAD/SCIMReferenceCode), copied into the repository with its
+// licence beside it.
+const collectionDir = "testdata/microsoft"
 
 // allowedFailure is an assertion of Microsoft's collection that fails on
 // purpose, with the reason it is wrong by RFC 7644 and no IdP depends on it.
@@ -45,9 +47,9 @@ func needTool(t *testing.T, path string) string {
 // assertion must still fail (a stale entry is an error too).
 func TestMicrosoftPostmanCollection(t *testing.T) {
 	newman := needTool(t, "node_modules/.bin/newman")
-	raw, err := os.ReadFile(filepath.Join(sharedDir, "microsoft", "scim-tests.postman_collection.json"))
+	raw, err := os.ReadFile(filepath.Join(collectionDir, "scim-tests.postman_collection.json"))
 	if err != nil {
-		t.Fatalf("Microsoft's collection is not beside the repository: %v", err)
+		t.Fatal(err)
 	}
 	var collection map[string]any
 	if err := json.Unmarshal(raw, &collection); err != nil {

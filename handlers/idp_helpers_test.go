@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
-	"os"
 	"sort"
 	"strings"
 	"testing"
@@ -215,16 +214,6 @@ const enterpriseURN = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:Use
 
 // newGUID is what Entra's Test Connection filters on.
 func newGUID() string { return uuid.NewString() }
-
-// ciRequired reports a missing test input: a skip on a developer's
-// machine, a failure in CI, where every test must run.
-func ciRequired(t *testing.T, format string, args ...any) {
-	t.Helper()
-	if os.Getenv("CI") == "" {
-		t.Skipf(format, args...)
-	}
-	t.Fatalf(format, args...)
-}
 
 func mustMarshal(t *testing.T, v any) string {
 	t.Helper()
