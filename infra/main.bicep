@@ -181,7 +181,7 @@ module functionApp 'modules/functionapp.bicep' = {
     deploymentContainerName: deploymentContainerName
     appInsightsConnectionString: monitoring.outputs.connectionString
     maximumInstanceCount: maximumInstanceCount
-    // The service's settings (internal/deploy.Settings); the module adds the
+    // The service's settings (internal/config.Settings); the module adds the
     // host's own and APPLICATIONINSIGHTS_CONNECTION_STRING.
     appSettings: {
       TABLES_ENDPOINT: storage.outputs.tableEndpoint
@@ -236,6 +236,12 @@ output functionAppName string = functionApp.outputs.name
 
 @description('Key Vault URL, for KEYVAULT_URL when running `adfscim token` from a workstation.')
 output keyVaultUrl string = keyVault.outputs.uri
+
+@description('Table Storage endpoint, for TABLES_ENDPOINT when running the state commands (plan, reconcile, export, audit, token) from a workstation.')
+output tablesEndpoint string = storage.outputs.tableEndpoint
+
+@description('Application Insights component name, for `az monitor app-insights query --app`.')
+output appInsightsName string = monitoring.outputs.name
 
 @description('Client id of the service\'s managed identity.')
 output identityClientId string = identity.outputs.clientId

@@ -65,3 +65,6 @@ resource publisher 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
 
 @description('Application Insights connection string (APPLICATIONINSIGHTS_CONNECTION_STRING).')
 output connectionString string = appInsights.properties.ConnectionString
+
+@description('Application Insights component name.')
+output name string = appInsights.name

@@ -421,7 +421,8 @@ func TestFactoryWiring(t *testing.T) {
 }
 
 func TestOutputs(t *testing.T) {
-	main := mustFile(t, loadInfra(t), "main.bicep")
+	files := loadInfra(t)
+	main := mustFile(t, files, "main.bicep")
 	var scim Function
 	for _, f := range Functions() {
 		if f.Name == "ScimApi" {
@@ -431,12 +432,19 @@ func TestOutputs(t *testing.T) {
 	want := map[string]string{
 		"scimBaseUrl":    "'https://${functionApp.outputs.defaultHostName}" + scim.Prefix() + "'",
 		"entraTenantUrl": "'https://${functionApp.outputs.defaultHostName}" + scim.Prefix() + "?aadOptscim062020'",
+		// The runbook reads these two for the commands run from a workstation.
+		"tablesEndpoint":  "storage.outputs.tableEndpoint",
+		"appInsightsName": "monitoring.outputs.name",
 	}
 	for name, v := range want {
 		m := regexp.MustCompile(`(?m)^output ` + name + ` string = (.*)$`).FindStringSubmatch(main.src)
 		if m == nil || strings.TrimSpace(m[1]) != v {
 			t.Errorf("output %s = %v, want %s", name, m, v)
 		}
+	}
+	mon := mustFile(t, files, "modules/monitoring.bicep")
+	if !regexp.MustCompile(`(?m)^output name string = appInsights\.name$`).MatchString(mon.src) {
+		t.Error("modules/monitoring.bicep does not output the Application Insights name")
 	}
 }
 
