@@ -31,6 +31,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 
 	"github.com/adfscim/adfscim/internal/store"
@@ -214,10 +215,31 @@ func (s *Store) createTable(ctx context.Context, table string) error {
 		return err
 	}
 	_, err = s.svc.CreateTable(ctx, n, nil)
-	if err != nil && !hasCode(err, aztables.TableAlreadyExists) {
+	switch {
+	case err == nil, hasCode(err, aztables.TableAlreadyExists):
+		return nil
+	case isForbidden(err):
+		// An identity with Storage Table Data Reader may read the tables but
+		// not create them: a read-only command (plan, report, export, audit
+		// verify) works as long as they exist, so check that instead.
+		pager := s.svc.NewClient(n).NewListEntitiesPager(&aztables.ListEntitiesOptions{Top: to.Ptr[int32](1)})
+		if _, perr := pager.NextPage(ctx); perr != nil {
+			if isTableNotFound(perr) {
+				return fmt.Errorf("tables: table %s does not exist and this identity may not create it (Storage Table Data Contributor can): %w", n, err)
+			}
+			return wrapErr("read table "+n, perr)
+		}
+		return nil
+	default:
 		return wrapErr("create table "+n, err)
 	}
-	return nil
+}
+
+// isForbidden reports a request the identity has no permission for (Azure
+// answers 403 AuthorizationPermissionMismatch to a data reader's write).
+func isForbidden(err error) bool {
+	var re *azcore.ResponseError
+	return errors.As(err, &re) && re.StatusCode == http.StatusForbidden
 }
 
 // Get reads one row.
