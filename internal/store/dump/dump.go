@@ -9,6 +9,14 @@
 //	{"table":"users","pk":"u","rk":"2819c223","data":"eyJ1c2VyTmFtZSI6..."}
 //
 // data is standard base64. The same content always gives the same bytes.
+// ETags and timestamps are not exported: an import cannot restore them (the
+// engine sets them on every write), so two stores with the same rows export
+// the same bytes.
+//
+// A forced import is a restore: afterwards the store holds exactly the
+// dump, atomically on the embedded engine, and on Table Storage behind a
+// marker row that makes an interrupted restore visible (CheckRestore) and
+// finishable (run the same forced import again).
 package dump
 
 import (
