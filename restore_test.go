@@ -30,7 +30,7 @@ import (
 
 const restoreToken = "restore-test-token-0123456789abcdefghij"
 
-const groupName = "adf-contributors"
+const restoredGroupName = "adf-contributors"
 
 // restoreEngines give the environment of a fresh, empty store.
 var restoreEngines = []struct {
@@ -43,9 +43,9 @@ var restoreEngines = []struct {
 	}},
 }
 
-// cli runs a command of the binary with env and stdin; it returns stdout,
+// runAdfscim runs a command of the binary with env and stdin; it returns stdout,
 // stderr and the exit code.
-func cli(t *testing.T, env []string, stdin string, args ...string) (stdout, stderr string, code int) {
+func runAdfscim(t *testing.T, env []string, stdin string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	cmd := exec.Command(binary(t), args...)
 	cmd.Env = append(os.Environ(), env...)
@@ -63,18 +63,18 @@ func cli(t *testing.T, env []string, stdin string, args ...string) (stdout, stde
 	return out.String(), errb.String(), code
 }
 
-// mustCLI runs a command that must succeed and returns its stdout.
-func mustCLI(t *testing.T, env []string, stdin string, args ...string) string {
+// mustRunAdfscim runs a command that must succeed and returns its stdout.
+func mustRunAdfscim(t *testing.T, env []string, stdin string, args ...string) string {
 	t.Helper()
-	out, errs, code := cli(t, env, stdin, args...)
+	out, errs, code := runAdfscim(t, env, stdin, args...)
 	if code != 0 {
 		t.Fatalf("adfscim %s: exit %d\n%s", strings.Join(args, " "), code, errs)
 	}
 	return out
 }
 
-// stop ends a server with SIGTERM (it finishes and closes the store).
-func stop(t *testing.T, p *process) {
+// sigtermAndWait ends a server with SIGTERM (it finishes and closes the store).
+func sigtermAndWait(t *testing.T, p *process) {
 	t.Helper()
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -133,16 +133,16 @@ func backupThenWrite(t *testing.T, env []string) backedUp {
 	b := backedUp{env: append(env, "SCIM_BEARER_TOKEN="+restoreToken)}
 	p := start(t, b.env...)
 	b.user = scimID(t, p, "POST", "/Users", `{"userName":"alice@contoso.com","active":true}`, http.StatusCreated)
-	b.group = scimID(t, p, "POST", "/Groups", `{"displayName":"`+groupName+`","members":[{"value":"`+b.user+`"}]}`, http.StatusCreated)
-	stop(t, p)
-	b.backup = mustCLI(t, b.env, "", "export")
+	b.group = scimID(t, p, "POST", "/Groups", `{"displayName":"`+restoredGroupName+`","members":[{"value":"`+b.user+`"}]}`, http.StatusCreated)
+	sigtermAndWait(t, p)
+	b.backup = mustRunAdfscim(t, b.env, "", "export")
 
 	p = start(t, b.env...)
 	scimID(t, p, "DELETE", "/Groups/"+b.group, "", http.StatusNoContent)
-	scimID(t, p, "POST", "/Groups", `{"displayName":"`+groupName+`"}`, http.StatusCreated)
+	scimID(t, p, "POST", "/Groups", `{"displayName":"`+restoredGroupName+`"}`, http.StatusCreated)
 	b.laterUser = scimID(t, p, "POST", "/Users", `{"userName":"bob@contoso.com","active":true}`, http.StatusCreated)
-	stop(t, p)
-	if mustCLI(t, b.env, "", "export") == b.backup {
+	sigtermAndWait(t, p)
+	if mustRunAdfscim(t, b.env, "", "export") == b.backup {
 		t.Fatal("the writes after the backup changed nothing")
 	}
 	return b
@@ -152,19 +152,19 @@ func backupThenWrite(t *testing.T, env []string) backedUp {
 // trail verifies, and the server starts and serves the backup's state.
 func (b backedUp) checkRestored(t *testing.T) {
 	t.Helper()
-	if got := mustCLI(t, b.env, "", "export"); got != b.backup {
+	if got := mustRunAdfscim(t, b.env, "", "export"); got != b.backup {
 		t.Fatalf("export after the restore differs from the backup:\nnot in the backup:\n%s\nmissing:\n%s",
 			linesNotIn(got, b.backup), linesNotIn(b.backup, got))
 	}
-	mustCLI(t, b.env, "", "audit", "verify")
+	mustRunAdfscim(t, b.env, "", "audit", "verify")
 	p := start(t, b.env...)
-	if ids := groupsNamed(t, p, groupName); len(ids) != 1 || ids[0] != b.group {
-		t.Errorf("displayName eq %q finds %v, want only the backup's group %s", groupName, ids, b.group)
+	if ids := groupsNamed(t, p, restoredGroupName); len(ids) != 1 || ids[0] != b.group {
+		t.Errorf("displayName eq %q finds %v, want only the backup's group %s", restoredGroupName, ids, b.group)
 	}
 	scimID(t, p, "GET", "/Users/"+b.user, "", http.StatusOK)
 	scimID(t, p, "GET", "/Users/"+b.laterUser, "", http.StatusNotFound)
-	stop(t, p)
-	mustCLI(t, b.env, "", "audit", "verify") // the server's start record chains on
+	sigtermAndWait(t, p)
+	mustRunAdfscim(t, b.env, "", "audit", "verify") // the server's start record chains on
 }
 
 // linesNotIn lists the lines of a that b lacks, each cut to 120 bytes.
@@ -189,7 +189,7 @@ func TestImportForceRestoresTheBackup(t *testing.T) {
 		t.Run(eng.name, func(t *testing.T) {
 			b := backupThenWrite(t, eng.env(t))
 
-			_, errs, code := cli(t, b.env, b.backup, "import")
+			_, errs, code := runAdfscim(t, b.env, b.backup, "import")
 			if code == 0 {
 				t.Fatal("import into a store that holds data was not refused")
 			}
@@ -197,7 +197,7 @@ func TestImportForceRestoresTheBackup(t *testing.T) {
 				t.Errorf("refusal repeats itself or speaks of the API: %q", errs)
 			}
 
-			out := mustCLI(t, b.env, b.backup, "import", "--force")
+			out := mustRunAdfscim(t, b.env, b.backup, "import", "--force")
 			if !strings.Contains(out, "restored") {
 				t.Errorf("import --force printed %q", out)
 			}
@@ -206,11 +206,11 @@ func TestImportForceRestoresTheBackup(t *testing.T) {
 	}
 }
 
-// cutAfter lets the first n write requests through and fails every later
+// cutWritesAfter lets the first n write requests through and fails every later
 // one before it is sent: an import that dies part-way.
-type cutAfter struct{ left atomic.Int64 }
+type cutWritesAfter struct{ left atomic.Int64 }
 
-func (c *cutAfter) Do(req *policy.Request) (*http.Response, error) {
+func (c *cutWritesAfter) Do(req *policy.Request) (*http.Response, error) {
 	if req.Raw().Method != http.MethodGet && c.left.Add(-1) < 0 {
 		return nil, errors.New("injected: connection lost")
 	}
@@ -258,7 +258,7 @@ func TestInterruptedRestoreOnTableStorage(t *testing.T) {
 	b := backupThenWrite(t, []string{"TABLES_CONNECTION_STRING=" + conn})
 
 	ctx := context.Background()
-	cut := new(cutAfter)
+	cut := new(cutWritesAfter)
 	cut.left.Store(5) // the marker (with its table's creation), then a delete or two
 	st, err := tables.Open(ctx, tables.Options{ConnectionString: conn, PerCallPolicies: []policy.Policy{cut}})
 	if err != nil {
@@ -279,11 +279,11 @@ func TestInterruptedRestoreOnTableStorage(t *testing.T) {
 		}
 	}
 	for _, args := range [][]string{{"export"}, {"audit", "verify"}, {"import"}} {
-		if _, errs, code := cli(t, b.env, b.backup, args...); code == 0 || !strings.Contains(errs, digest) {
+		if _, errs, code := runAdfscim(t, b.env, b.backup, args...); code == 0 || !strings.Contains(errs, digest) {
 			t.Errorf("adfscim %s on a half-restored store: exit %d, %q", strings.Join(args, " "), code, errs)
 		}
 	}
 
-	mustCLI(t, b.env, b.backup, "import", "--force")
+	mustRunAdfscim(t, b.env, b.backup, "import", "--force")
 	b.checkRestored(t)
 }
