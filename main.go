@@ -41,7 +41,6 @@ import (
 	"github.com/adfscim/adfscim/internal/scim"
 	"github.com/adfscim/adfscim/internal/store"
 	"github.com/adfscim/adfscim/internal/store/bolt"
-	"github.com/adfscim/adfscim/internal/store/dump"
 	"github.com/adfscim/adfscim/internal/store/tables"
 	"github.com/adfscim/adfscim/internal/tokens"
 	"github.com/adfscim/adfscim/internal/tokens/keyvault"
@@ -147,9 +146,9 @@ func newDirectory(cfg config.Config, st store.Store) (*directory.Service, []*sci
 	return dir, append(userExt, groupExt...), nil
 }
 
-// openStore opens the configured engine: Table Storage when configured,
-// else the embedded store in the data directory.
-func openStore(ctx context.Context, cfg config.Config) (store.Store, string, error) {
+// openEngine opens the configured engine: Table Storage when configured,
+// else the embedded store in the data directory. Commands use openStore.
+func openEngine(ctx context.Context, cfg config.Config) (store.Store, string, error) {
 	switch {
 	case cfg.TablesConnectionString != "":
 		st, err := tables.Open(ctx, tables.Options{ConnectionString: cfg.TablesConnectionString, Tables: deploy.Tables()})
@@ -179,13 +178,6 @@ func openStore(ctx context.Context, cfg config.Config) (store.Store, string, err
 	return st, "embedded store " + path, nil
 }
 
-// exportCommand writes the whole state as JSON lines to stdout.
-func exportCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	return withStore(ctx, args, getenv, stderr, func(_ config.Config, st store.Store, _ string) error {
-		return dump.Export(ctx, st, deploy.Tables(), stdout)
-	})
-}
-
 // withStore loads the configuration (environment, then the flags in args),
 // opens the configured store, runs fn with it and closes it: the frame of
 // every command that works on the state.
@@ -200,31 +192,6 @@ func withStore(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	defer st.Close()
 	return fn(cfg, st, where)
-}
-
-// importCommand reads JSON lines from stdin into the configured store. It
-// refuses a store that already holds data unless --force is given.
-func importCommand(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	force := false
-	var rest []string
-	for _, a := range args {
-		if a == "--force" || a == "-force" {
-			force = true
-			continue
-		}
-		rest = append(rest, a)
-	}
-	return withStore(ctx, rest, getenv, stderr, func(_ config.Config, st store.Store, where string) error {
-		n, err := dump.Import(ctx, st, stdin, dump.Options{Force: force})
-		if errors.Is(err, dump.ErrNotEmpty) {
-			return fmt.Errorf("the %s already holds data; pass --force to import anyway: %w", where, err)
-		}
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "imported %d rows into the %s\n", n, where)
-		return nil
-	})
 }
 
 // packageCommand builds the zip Azure Functions deploys.

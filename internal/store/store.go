@@ -14,7 +14,9 @@
 // Engines live in sub-packages (store/bolt, store/tables) and prove that they
 // keep this contract by passing store/storetest. An engine that can also
 // commit writes to several tables at once implements Follower (the embedded
-// one does; Table Storage cannot) and passes storetest's follower suite.
+// one does; Table Storage cannot) and passes storetest's follower suite; one
+// that can replace whole tables atomically implements Replacer (again the
+// embedded one) and passes the replacer suite.
 package store
 
 import (

@@ -600,3 +600,65 @@ func (s *Store) check(op store.Op, cur []byte) error {
 	}
 	return nil
 }
+
+var _ store.Replacer = (*Store)(nil)
+
+// ReplaceTables empties tables and writes the rows rows puts, in one bbolt
+// transaction (one fsync): a crash or an error leaves the tables as they
+// were. Writers wait for it like for any other commit; it holds the whole
+// new content in the transaction's dirty pages until it commits.
+func (s *Store) ReplaceTables(ctx context.Context, tables []string, rows func(put func(table string, e store.Entity) error) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	listed := make(map[string]bool, len(tables))
+	for _, t := range tables {
+		if err := validTable(t); err != nil {
+			return err
+		}
+		listed[t] = true
+	}
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		for t := range listed {
+			if err := tx.DeleteBucket([]byte(t)); err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
+				return err
+			}
+		}
+		meta := tx.Bucket(metaBucket)
+		now := uint64(time.Now().UnixNano())
+		n := 0
+		return rows(func(table string, e store.Entity) error {
+			if !listed[table] {
+				return fmt.Errorf("%w: row %s/%s of table %q, which is not being replaced", store.ErrInvalid, e.PartitionKey, e.RowKey, table)
+			}
+			if !store.ValidKey(e.PartitionKey) || !store.ValidKey(e.RowKey) {
+				return fmt.Errorf("%w: invalid key %q/%q", store.ErrInvalid, e.PartitionKey, e.RowKey)
+			}
+			if len(e.Data) > store.MaxDataSize {
+				return fmt.Errorf("%w: row %s/%s has %d bytes of data (max %d)", store.ErrInvalid, e.PartitionKey, e.RowKey, len(e.Data), store.MaxDataSize)
+			}
+			if n++; n%1024 == 0 {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+			}
+			b, err := tx.CreateBucketIfNotExists([]byte(table))
+			if err != nil {
+				return err
+			}
+			seq, err := meta.NextSequence()
+			if err != nil {
+				return err
+			}
+			v := make([]byte, headerLen+len(e.Data))
+			binary.BigEndian.PutUint64(v[0:8], seq)
+			binary.BigEndian.PutUint64(v[8:16], now)
+			copy(v[headerLen:], e.Data)
+			return b.Put(rowKey(e.PartitionKey, e.RowKey), v)
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("bolt: replace tables: %w", err)
+	}
+	return nil
+}

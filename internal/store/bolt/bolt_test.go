@@ -53,6 +53,10 @@ func TestFollowerGroupCommit(t *testing.T) {
 	})
 }
 
+func TestReplacer(t *testing.T) {
+	storetest.RunReplacerTests(t, func(t *testing.T) storetest.ReplacerStore { return open(t, Options{}) })
+}
+
 func insert(pk, rk, data string) store.Op {
 	return store.Op{Kind: store.Insert, Entity: store.Entity{PartitionKey: pk, RowKey: rk, Data: []byte(data)}}
 }
