@@ -36,7 +36,12 @@ const finishRestore = "finish it with `adfscim import --force < backup` and that
 
 // exportCommand writes the whole state as JSON lines to stdout.
 func exportCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	return withStore(ctx, args, getenv, stderr, func(_ config.Config, st store.Store, _ string) error {
+	c := newCommand("export", "export [flags] > backup.jsonl", "Writes the whole state as JSON lines to stdout (backups, moving engines).", config.StoreFlags, stderr)
+	cfg, err := c.load(args, getenv)
+	if err != nil {
+		return err
+	}
+	return withStore(ctx, cfg, func(_ config.Config, st store.Store, _ string) error {
 		return dump.Export(ctx, st, deploy.Tables(), stdout)
 	})
 }
@@ -47,19 +52,13 @@ func exportCommand(ctx context.Context, args []string, getenv func(string) strin
 // is deleted). It opens the store without openStore's check, since a forced
 // import is what finishes an interrupted restore.
 func importCommand(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	force := false
-	var rest []string
-	for _, a := range args {
-		if a == "--force" || a == "-force" {
-			force = true
-			continue
-		}
-		rest = append(rest, a)
-	}
-	cfg, err := config.Load(rest, getenv, stderr)
+	c := newCommand("import", "import [--force] [flags] < backup.jsonl", "Reads an export from stdin into an empty store; --force replaces everything in a store with the backup.", config.StoreFlags, stderr)
+	forceFlag := c.fs.Bool("force", false, "replace everything in a store that already holds data with the backup (also finishes an interrupted restore)")
+	cfg, err := c.load(args, getenv)
 	if err != nil {
 		return err
 	}
+	force := *forceFlag
 	st, where, err := openEngine(ctx, cfg)
 	if err != nil {
 		return err

@@ -25,8 +25,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
 	"github.com/rs/zerolog"
 
@@ -52,7 +50,7 @@ func main() {
 	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr))
 }
 
-const usage = `usage: adfscim [command] [flags]
+const usage = `usage: adfscim [command] [flags]   (adfscim <command> -h: the command's flags)
 
 commands:
   serve      serve the SCIM API (the default)
@@ -65,12 +63,19 @@ commands:
   audit      audit verify|export|expire: check, read or trim the audit trail
   report     the access report to stdout: JSON, or --csv, or --html (a self-contained page)
   load       drive a local server the way Entra ID does and report requests/s, latency and memory
+  help       this text
+
+Settings come from the environment (README.md, Configuration); a command's flags win over them.
+Every command that opens the store takes -data-dir and -log-level, for token and audit before or
+after the subcommand. plan, reconcile, report and serve print first which store and ARM they use.
 `
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
 	cmd := "serve"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmd, args = args[0], args[1:]
+	} else if len(args) > 0 && isHelp(args[0]) {
+		fmt.Fprint(stdout, usage+"\nserve, the default command:\n\n")
 	}
 	var err error
 	switch cmd {
@@ -92,20 +97,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		err = reportCommand(ctx, args, getenv, stdout, stderr)
 	case "audit":
 		code, err := auditCommand(ctx, args, getenv, stdout, stderr)
-		if err != nil {
+		if err != nil && !errors.Is(err, errUsage) {
 			fmt.Fprintf(stderr, "adfscim audit: %v\n", err)
 		}
 		return code
-	case "help":
+	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 	default:
 		fmt.Fprintf(stderr, "adfscim: unknown command %q\n\n%s", cmd, usage)
 		return 2
 	}
-	if errors.Is(err, flag.ErrHelp) {
+	switch {
+	case errors.Is(err, flag.ErrHelp):
 		return 0
-	}
-	if err != nil {
+	case errors.Is(err, errUsage), errors.Is(err, tokens.ErrUsage):
+		return 2
+	case err != nil:
 		fmt.Fprintf(stderr, "adfscim %s: %v\n", cmd, err)
 		return 1
 	}
@@ -178,14 +185,9 @@ func openEngine(ctx context.Context, cfg config.Config) (store.Store, string, er
 	return st, "embedded store " + path, nil
 }
 
-// withStore loads the configuration (environment, then the flags in args),
-// opens the configured store, runs fn with it and closes it: the frame of
-// every command that works on the state.
-func withStore(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer, fn func(cfg config.Config, st store.Store, where string) error) error {
-	cfg, err := config.Load(args, getenv, stderr)
-	if err != nil {
-		return err
-	}
+// withStore opens the configured store, runs fn with it and closes it: the
+// frame of every command that works on the state.
+func withStore(ctx context.Context, cfg config.Config, fn func(cfg config.Config, st store.Store, where string) error) error {
 	st, where, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
@@ -196,10 +198,9 @@ func withStore(ctx context.Context, args []string, getenv func(string) string, s
 
 // packageCommand builds the zip Azure Functions deploys.
 func packageCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("package", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	out := fs.String("out", "dist", "directory that receives adfscim.zip")
-	if err := fs.Parse(args); err != nil {
+	c := newCommand("package", "package [-out dist]", "Builds adfscim.zip, the package Azure Functions deploys, from the repository.", 0, stderr)
+	out := c.fs.String("out", "dist", "directory that receives adfscim.zip")
+	if _, err := c.load(args, func(string) string { return "" }); err != nil {
 		return err
 	}
 	root, err := deploy.FindRepoRoot(".")
@@ -215,11 +216,14 @@ func packageCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 }
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	cfg, err := config.Load(args, getenv, stderr)
+	c := newCommand("serve", "[serve] [flags]", "Serves the SCIM API and the operations API; logs are JSON lines on stdout.", config.AllFlags, stderr)
+	cfg, err := c.load(args, getenv)
 	if err != nil {
 		return err
 	}
 	log := newLogger(cfg.LogLevel, stdout)
+	// The first line says which world this instance acts on.
+	log.Info().Str("store", cfg.StoreName()).Str("arm", cfg.ARMName()).Msg("adfscim starting")
 	tuneGC(getenv)
 	st, where, err := openStore(ctx, cfg)
 	if err != nil {
@@ -243,6 +247,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	go probeGraph(ctx, cfg, log)
 	// The worker applies queued changes at once and polls for other
 	// instances' items; it stops with ctx, before the store closes.
 	workerCtx, stopWorker := context.WithCancel(ctx)
@@ -264,7 +269,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
 	url := "http://" + ln.Addr().String() + handlers.ScimPrefix
-	log.Info().Str("url", url).Str("store", where).Msg("adfscim serving")
+	log.Info().Str("url", url).Str("store", where).Str("arm", cfg.ARMName()).Msg("adfscim serving")
 	if local, ok := auth.(*tokens.Local); ok && cfg.BearerToken == "" {
 		// First start of a local deployment: make a token and show it once.
 		value, err := local.Bootstrap(ctx)
@@ -329,18 +334,6 @@ func openTokens(ctx context.Context, cfg config.Config, st store.Store, log zero
 	}
 	go src.Run(ctx)
 	return src, nil
-}
-
-// azureCredential is the identity for every Azure call: the user-assigned
-// managed identity named by AZURE_CLIENT_ID, or the default chain (which
-// honours AZURE_AUTHORITY_HOST for sovereign clouds).
-func azureCredential(cfg config.Config) (azcore.TokenCredential, error) {
-	if cfg.AzureClientID != "" {
-		return azidentity.NewManagedIdentityCredential(&azidentity.ManagedIdentityCredentialOptions{
-			ID: azidentity.ClientID(cfg.AzureClientID),
-		})
-	}
-	return azidentity.NewDefaultAzureCredential(nil)
 }
 
 // services are the parts the HTTP layer serves.
@@ -411,7 +404,7 @@ func openReconciler(ctx context.Context, cfg config.Config, st store.Store, dir 
 	}
 	armOpts := rbac.ARMOptions{Cloud: rbac.CloudConfig(cfg.ARMEndpoint, cfg.ARMEndpoint, "")}
 	var arm *rbac.ARM
-	if cfg.ARM == "azure" {
+	if cfg.ARM == config.ARMAzure {
 		cred, err := azureCredential(cfg)
 		if err != nil {
 			return nil, err
@@ -455,12 +448,12 @@ func loadMapping(cfg config.Config) (*rbac.Mapping, rbac.Resolver, error) {
 	if src == "" {
 		src = cfg.MappingFile
 	}
-	mapping, err := rbac.LoadMapping(src)
+	mapping, err := rbac.MappingOptions{OperatorRoleID: cfg.OperatorRoleID}.Load(src)
 	if err != nil {
 		return nil, rbac.Resolver{}, fmt.Errorf("mapping: %w", err)
 	}
 	resolver := rbac.Resolver{Attribute: cfg.PrincipalAttribute}
-	if cfg.ARM == "azure" && cfg.GraphEndpoint != "" {
+	if cfg.ARM == config.ARMAzure && cfg.GraphEndpoint != "" {
 		cred, err := azureCredential(cfg)
 		if err != nil {
 			return nil, rbac.Resolver{}, err
@@ -468,6 +461,32 @@ func loadMapping(cfg config.Config) (*rbac.Mapping, rbac.Resolver, error) {
 		resolver.Graph = &rbac.GraphOptions{Endpoint: cfg.GraphEndpoint, Credential: cred}
 	}
 	return mapping, resolver, nil
+}
+
+// probeGraph checks once, at start, that the identity may look principals
+// up in Microsoft Graph, and logs clearly when Graph refuses (401/403): a
+// missing User.Read.All then shows before the first push instead of as a
+// list of unresolved users later. A probe at start (one request per
+// instance start) is chosen over waiting for the first failure because
+// pushes whose users all carry object ids would never reveal it.
+func probeGraph(ctx context.Context, cfg config.Config, log zerolog.Logger) {
+	_, resolver, err := loadMapping(cfg)
+	if err != nil || resolver.Graph == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	err = resolver.ProbeGraph(ctx)
+	var denied *rbac.GraphDeniedError
+	switch {
+	case errors.As(err, &denied):
+		log.Error().Int("status", denied.Status).Str("code", denied.Code).Str("graph", cfg.GraphEndpoint).
+			Msg("Microsoft Graph denied the principal lookup: grant the managed identity the Graph application permission User.Read.All (docs/deploy.md); until then users without an object id stay unresolved")
+	case err != nil:
+		log.Warn().Err(err).Str("graph", cfg.GraphEndpoint).Msg("Microsoft Graph could not be checked at start")
+	default:
+		log.Info().Str("graph", cfg.GraphEndpoint).Msg("Microsoft Graph principal lookup allowed")
+	}
 }
 
 // accessQueue is the handlers' AccessQueue on the reconciler's queue.
@@ -513,7 +532,20 @@ func changedAny(changed []string, names ...string) bool {
 // rbacCommand runs `adfscim plan` and `adfscim reconcile` against the
 // configured store and ARM.
 func rbacCommand(ctx context.Context, command string, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	return withStore(ctx, args, getenv, stderr, func(cfg config.Config, st store.Store, _ string) error {
+	about := "Shows what a reconcile would change on the factories' role assignments (a dry run): JSON on a pipe, a summary on a terminal."
+	if command == "reconcile" {
+		about = "Applies the mapping to the factories' role assignments now: JSON on a pipe, a progress bar and a summary on a terminal."
+	}
+	c := newCommand(command, command+" [flags]", about, config.StoreFlags|config.RBACFlags, stderr)
+	cfg, err := c.load(args, getenv)
+	if err != nil {
+		return err
+	}
+	announce(stderr, command, cfg)
+	if cfg.Mapping == "" && cfg.MappingFile == "" {
+		return errors.New("no mapping: set ADFSCIM_MAPPING or ADFSCIM_MAPPING_FILE, or pass -mapping FILE; without one there is nothing to " + command)
+	}
+	return withStore(ctx, cfg, func(cfg config.Config, st store.Store, _ string) error {
 		dir, _, err := newDirectory(cfg, st)
 		if err != nil {
 			return err
@@ -526,11 +558,34 @@ func rbacCommand(ctx context.Context, command string, args []string, getenv func
 	})
 }
 
+// tokenCommands are the subcommands of `adfscim token`.
+var tokenCommands = map[string]bool{"create": true, "rotate": true, "list": true, "revoke": true}
+
 // tokenCommand runs `adfscim token create|rotate|list|revoke` on the
-// configured source, recording every change in the audit trail.
+// configured source, recording every change in the audit trail. Help and a
+// malformed command line are answered before the store is opened.
 func tokenCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	return withStore(ctx, nil, getenv, stderr, func(cfg config.Config, st store.Store, _ string) error {
-		return runTokenCLI(ctx, cfg, st, args, stdout, stderr)
+	c := newCommand("token", "token create|rotate|list|revoke [flags]", "Manages the SCIM clients' bearer tokens: in Key Vault when KEYVAULT_URL is set, else in the store.", config.StoreFlags, stderr)
+	settings, rest := splitFlags(c.fs, args)
+	if len(rest) == 0 || helpAsked(rest) || !tokenCommands[rest[0]] {
+		// Nothing is opened: the token CLI only parses and prints here.
+		words := rest
+		if len(rest) > 0 && isHelp(rest[0]) {
+			words = nil // its usage, not "unknown command -h"
+		}
+		err := tokens.RunCLI(ctx, words, nil, stdout, stderr)
+		if !helpAsked(rest) {
+			return err
+		}
+		printSettingsFlags(c.fs, stderr)
+		return flag.ErrHelp
+	}
+	cfg, err := c.load(settings, getenv)
+	if err != nil {
+		return err
+	}
+	return withStore(ctx, cfg, func(cfg config.Config, st store.Store, _ string) error {
+		return runTokenCLI(ctx, cfg, st, rest, stdout, stderr)
 	})
 }
 
@@ -602,11 +657,51 @@ func configRecord(cfg config.Config, where string, extensions []*scim.Schema) au
 	}
 }
 
-// auditCommand runs `adfscim audit verify|export|expire`.
+// auditCommands are the subcommands of `adfscim audit`.
+var auditCommands = map[string]bool{"verify": true, "export": true, "expire": true}
+
+const auditUsage = `usage: adfscim audit verify|export|expire [flags]
+
+  audit verify [-from 2026-01-01] [-to 2026-12-31] [-anchor seq:hash]... [-json]
+  audit export [-since 2026-01-01|RFC3339] [-format jsonl|csv]
+  audit expire -before 2025-11-01 [-actor name]
+
+adfscim audit <subcommand> -h lists a subcommand's flags.
+`
+
+// auditCommand runs `adfscim audit verify|export|expire` and returns the
+// exit code. Help and a malformed command line are answered before the
+// store is opened.
 func auditCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) (int, error) {
-	code := 2
-	err := withStore(ctx, nil, getenv, stderr, func(_ config.Config, st store.Store, _ string) error {
-		code = audit.RunCLI(ctx, args, st, stdout, stderr)
+	c := newCommand("audit", "audit verify|export|expire [flags]", "Checks, reads or trims the audit trail.", config.StoreFlags, stderr)
+	settings, rest := splitFlags(c.fs, args)
+	switch {
+	case len(rest) == 0 || isHelp(rest[0]):
+		fmt.Fprint(stderr, auditUsage)
+		printSettingsFlags(c.fs, stderr)
+		if len(rest) == 0 {
+			return audit.ExitError, errUsage
+		}
+		return audit.ExitOK, nil
+	case !auditCommands[rest[0]]:
+		fmt.Fprintf(stderr, "adfscim audit: unknown command %q\n\n%s", rest[0], auditUsage)
+		return audit.ExitError, errUsage
+	case helpAsked(rest):
+		// The subcommand prints its flags; nothing is opened.
+		code := audit.RunCLI(ctx, rest, nil, stdout, stderr)
+		printSettingsFlags(c.fs, stderr)
+		return code, nil
+	}
+	cfg, err := c.load(settings, getenv)
+	if errors.Is(err, errUsage) {
+		return audit.ExitError, err
+	}
+	if err != nil {
+		return audit.ExitError, err
+	}
+	code := audit.ExitError
+	err = withStore(ctx, cfg, func(_ config.Config, st store.Store, _ string) error {
+		code = audit.RunCLI(ctx, rest, st, stdout, stderr)
 		return nil
 	})
 	return code, err
@@ -630,19 +725,27 @@ func reportBuilder(cfg config.Config, st store.Store, dir *directory.Service, tr
 // reportCommand runs `adfscim report [--csv|--html]`: the access report
 // to stdout, JSON unless a flag asks otherwise.
 func reportCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	format := report.FormatJSON
-	var rest []string
-	for _, a := range args {
-		switch strings.TrimLeft(a, "-") {
-		case report.FormatJSON, report.FormatCSV, report.FormatHTML:
-			if strings.HasPrefix(a, "-") {
-				format = strings.TrimLeft(a, "-")
-				continue
-			}
-		}
-		rest = append(rest, a)
+	c := newCommand("report", "report [--json|--csv|--html] [flags] > report", "Writes the access report to stdout: who holds which role where, since when, why.", config.StoreFlags|config.RBACFlags, stderr)
+	asJSON := c.fs.Bool(report.FormatJSON, false, "JSON (the default)")
+	asCSV := c.fs.Bool(report.FormatCSV, false, "CSV, one row per assignment")
+	asHTML := c.fs.Bool(report.FormatHTML, false, "a self-contained HTML page")
+	cfg, err := c.load(args, getenv)
+	if err != nil {
+		return err
 	}
-	return withStore(ctx, rest, getenv, stderr, func(cfg config.Config, st store.Store, _ string) error {
+	format := report.FormatJSON
+	n := 0
+	for f, set := range map[string]bool{report.FormatJSON: *asJSON, report.FormatCSV: *asCSV, report.FormatHTML: *asHTML} {
+		if set {
+			format, n = f, n+1
+		}
+	}
+	if n > 1 {
+		fmt.Fprintln(stderr, "choose one of --json, --csv and --html")
+		return errUsage
+	}
+	announce(stderr, "report", cfg)
+	return withStore(ctx, cfg, func(cfg config.Config, st store.Store, _ string) error {
 		return writeReport(ctx, cfg, st, format, stdout, stderr)
 	})
 }

@@ -196,6 +196,10 @@ module functionApp 'modules/functionapp.bicep' = {
       ADFSCIM_GRAPH_ENDPOINT: graphEndpoint
       ADFSCIM_SCHEMA_EXTENSIONS: schemaExtensions
       ADFSCIM_ARM: 'azure'
+      // The GUID the service resolves the role name PipelineOperator to: the
+      // same expression the custom role is created with, so the two agree
+      // whatever the deployment's subscription and operatorRoleName.
+      ADFSCIM_OPERATOR_ROLE_ID: operatorRoleGuid
       ADFSCIM_PRINCIPAL_ATTRIBUTE: principalAttribute
       ADFSCIM_AUDIT_RETENTION_DAYS: string(auditRetentionDays)
       ADFSCIM_LOG_LEVEL: logLevel

@@ -44,6 +44,15 @@ func RunCLI(ctx context.Context, args []string, s store.Store, stdout, stderr io
 	return ExitError
 }
 
+// parseExit is the exit code of a flag parse error: -h is a question
+// answered (the usage is printed), anything else bad usage.
+func parseExit(err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return ExitOK
+	}
+	return ExitError
+}
+
 // timeFlag parses a date (2006-01-02, UTC midnight) or an RFC 3339 time.
 type timeFlag struct{ t time.Time }
 
@@ -88,7 +97,7 @@ func cliVerify(ctx context.Context, args []string, s store.Store, stdout, stderr
 	var anchors anchorFlag
 	fs.Var(&anchors, "anchor", "seq:hash of a record noted earlier that must still be in the trail (repeatable)")
 	if err := fs.Parse(args); err != nil {
-		return ExitError
+		return parseExit(err)
 	}
 	res, err := VerifyAnchored(ctx, s, from.t, to.t, anchors...)
 	if err != nil {
@@ -128,7 +137,7 @@ func cliExport(ctx context.Context, args []string, s store.Store, stdout, stderr
 	fs.Var(&since, "since", "export records at or after this date or time (default: all)")
 	format := fs.String("format", FormatJSONL, "jsonl or csv")
 	if err := fs.Parse(args); err != nil {
-		return ExitError
+		return parseExit(err)
 	}
 	if err := Export(ctx, s, since.t, *format, stdout); err != nil {
 		fmt.Fprintf(stderr, "audit export: %v\n", err)
@@ -144,7 +153,7 @@ func cliExpire(ctx context.Context, args []string, s store.Store, stdout, stderr
 	fs.Var(&before, "before", "remove the days before this date (required)")
 	actor := fs.String("actor", "cli", "actor recorded for the expiry")
 	if err := fs.Parse(args); err != nil {
-		return ExitError
+		return parseExit(err)
 	}
 	if before.t.IsZero() {
 		fmt.Fprintln(stderr, "audit expire: -before is required")

@@ -124,8 +124,12 @@ func Settings() []Setting {
 		},
 		{
 			Name:        "ADFSCIM_ARM",
-			Default:     "simulated",
-			Description: "Where role assignments go: azure (Azure Resource Manager, with the managed identity) or simulated (an embedded ARM in the store, for local runs).",
+			Description: "Where role assignments go: azure (Azure Resource Manager) or simulated (an embedded ARM in the store); unset, simulated on the embedded store or Azurite and azure on Table Storage in Azure, where simulated is refused without the -allow-simulated-arm flag.",
+			Where:       Both,
+		},
+		{
+			Name:        "ADFSCIM_OPERATOR_ROLE_ID",
+			Description: "GUID of the custom Data Factory Pipeline Operator role that the mapping's PipelineOperator names; set by Bicep. Unset, it is derived as Bicep does for a deployment in the factories' subscription.",
 			Where:       Both,
 		},
 		{

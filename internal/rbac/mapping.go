@@ -2,6 +2,7 @@ package rbac
 
 import (
 	"bytes"
+	"crypto/sha1"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,11 +12,74 @@ import (
 	"strings"
 )
 
-// Built-in role definition ids the mapping accepts by name.
+// The role names a binding may use, as infra/main.bicep and docs/deploy.md
+// spell them. Display names ("Data Factory Contributor", "Data Factory
+// Pipeline Operator") are accepted too, as is any case and spacing.
+const (
+	RoleDataFactoryContributor = "DataFactoryContributor"
+	RoleReader                 = "Reader"
+	RolePipelineOperator       = "PipelineOperator"
+)
+
+// DefaultOperatorRoleName is the name infra/main.bicep gives the custom
+// operator role unless its operatorRoleName parameter says otherwise.
+const DefaultOperatorRoleName = "Data Factory Pipeline Operator"
+
+// Built-in role definition ids, by role name with spaces removed and lower
+// case (see roleKey).
 var builtinRoles = map[string]string{
-	"data factory contributor": "673868aa-7521-48a0-acc6-0f60742d39f5",
-	"datafactorycontributor":   "673868aa-7521-48a0-acc6-0f60742d39f5", // the alias infra/main.bicep uses
-	"reader":                   "acdd72a7-3385-48ef-bd42-f606fba81ae7",
+	"datafactorycontributor": "673868aa-7521-48a0-acc6-0f60742d39f5",
+	"reader":                 "acdd72a7-3385-48ef-bd42-f606fba81ae7",
+}
+
+// The custom operator role, by roleKey of its alias and its display name.
+var operatorRoleKeys = map[string]bool{"pipelineoperator": true, "datafactorypipelineoperator": true}
+
+// roleHelp ends every unknown-role error: the names a binding may use.
+const roleHelp = "use " + RoleDataFactoryContributor + ", " + RoleReader + ", " + RolePipelineOperator + ", or a role definition GUID or resource id"
+
+func roleKey(name string) string {
+	return strings.ToLower(strings.Join(strings.Fields(name), ""))
+}
+
+// armGUIDNamespace is the namespace of ARM's guid() template function.
+var armGUIDNamespace = [16]byte{0x11, 0xfb, 0x06, 0xfb, 0x71, 0x2d, 0x4d, 0xdd, 0x98, 0xc7, 0xe7, 0x1b, 0xbd, 0x58, 0x88, 0x30}
+
+// ARMGUID computes what ARM's (and Bicep's) guid(args...) returns: a
+// name-based UUID, version 5 (SHA-1), over the arguments joined with '-',
+// in the namespace 11fb06fb-712d-4ddd-98c7-e71bbd588830.
+func ARMGUID(args ...string) string {
+	h := sha1.New()
+	h.Write(armGUIDNamespace[:])
+	h.Write([]byte(strings.Join(args, "-")))
+	var u [16]byte
+	copy(u[:], h.Sum(nil))
+	u[6] = u[6]&0x0f | 0x50 // version 5
+	u[8] = u[8]&0x3f | 0x80 // RFC 4122 variant
+	return fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])
+}
+
+// OperatorRoleGUID is the GUID infra/main.bicep gives the custom operator
+// role when deployed into subscriptionID with the default role name:
+// guid(subscription().id, 'adfscim', operatorRoleName).
+func OperatorRoleGUID(subscriptionID string) string {
+	return ARMGUID("/subscriptions/"+subscriptionID, "adfscim", DefaultOperatorRoleName)
+}
+
+// MappingOptions are what a mapping needs from the deployment to resolve
+// role names.
+type MappingOptions struct {
+	// OperatorRoleID is the GUID of the custom operator role
+	// (ADFSCIM_OPERATOR_ROLE_ID), which Bicep passes as it created it.
+	//
+	// Passing the GUID is the robust way: Bicep derives it from the
+	// subscription the template is deployed into and from the
+	// operatorRoleName parameter, neither of which the service can see (the
+	// factories may live in other subscriptions). When it is empty (local
+	// runs), PipelineOperator is derived with OperatorRoleGUID from the
+	// subscription of the binding's factories, which matches a deployment
+	// into that subscription with the default name.
+	OperatorRoleID string
 }
 
 // Mode says how a binding turns group membership into assignments.
@@ -110,7 +174,10 @@ func IsGUID(s string) bool { return guidRe.MatchString(s) }
 // LoadMapping reads a mapping from inline JSON when src starts with '{',
 // else from the file named src. An empty src is the empty mapping (it grants
 // nothing).
-func LoadMapping(src string) (*Mapping, error) {
+func LoadMapping(src string) (*Mapping, error) { return MappingOptions{}.Load(src) }
+
+// Load is LoadMapping with o.
+func (o MappingOptions) Load(src string) (*Mapping, error) {
 	src = strings.TrimSpace(src)
 	if src == "" {
 		return &Mapping{roles: map[string]bool{}}, nil
@@ -125,23 +192,29 @@ func LoadMapping(src string) (*Mapping, error) {
 		}
 		data = b
 	}
-	return ParseMapping(data)
+	return o.Parse(data)
 }
 
 // ParseMapping decodes and validates a mapping. Every problem found is
 // reported, joined, each wrapping ErrMapping.
-func ParseMapping(data []byte) (*Mapping, error) {
+func ParseMapping(data []byte) (*Mapping, error) { return MappingOptions{}.Parse(data) }
+
+// Parse is ParseMapping with o.
+func (o MappingOptions) Parse(data []byte) (*Mapping, error) {
 	var f MappingFile
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&f); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrMapping, err)
 	}
-	return f.Validate()
+	return f.ValidateWith(o)
 }
 
 // Validate checks the file and resolves aliases and role names.
-func (f MappingFile) Validate() (*Mapping, error) {
+func (f MappingFile) Validate() (*Mapping, error) { return f.ValidateWith(MappingOptions{}) }
+
+// ValidateWith is Validate with o.
+func (f MappingFile) ValidateWith(o MappingOptions) (*Mapping, error) {
 	var errs []error
 	bad := func(format string, a ...any) {
 		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrMapping}, a...)...))
@@ -172,14 +245,10 @@ func (f MappingFile) Validate() (*Mapping, error) {
 		if b.Mode != ModeUser && b.Mode != ModeGroup {
 			bad("%s: unknown mode %q (user or group)", where, bf.Mode)
 		}
-		role, err := resolveRole(bf.Role)
-		if err != nil {
-			bad("%s: %v", where, err)
-		}
-		b.RoleID = role
 		if len(bf.Factories) == 0 {
 			bad("%s: no factories", where)
 		}
+		var ids []string
 		for _, ref := range bf.Factories {
 			id, ok := aliases[ref]
 			if !ok {
@@ -192,6 +261,14 @@ func (f MappingFile) Validate() (*Mapping, error) {
 					continue // alias with a bad id, already reported
 				}
 			}
+			ids = append(ids, id)
+		}
+		role, err := o.resolveRole(bf.Role, ids)
+		if err != nil {
+			bad("%s: %v", where, err)
+		}
+		b.RoleID = role
+		for _, id := range ids {
 			groupKey := "n:" + strings.ToLower(b.Group)
 			if b.GroupExternalID != "" {
 				groupKey = "x:" + b.GroupExternalID
@@ -220,12 +297,33 @@ func (f MappingFile) Validate() (*Mapping, error) {
 	return m, nil
 }
 
-// resolveRole turns a built-in role name, a role definition guid or a role
-// definition resource id into the lower-case guid.
-func resolveRole(r string) (string, error) {
+// resolveRole turns a role name (see the Role constants), a role definition
+// guid or a role definition resource id into the lower-case guid. factories
+// are the binding's factory ids, whose subscription names the operator role
+// when o does not.
+func (o MappingOptions) resolveRole(r string, factories []string) (string, error) {
 	r = strings.TrimSpace(r)
-	if id, ok := builtinRoles[strings.ToLower(r)]; ok {
+	key := roleKey(r)
+	if id, ok := builtinRoles[key]; ok {
 		return id, nil
+	}
+	if operatorRoleKeys[key] {
+		if o.OperatorRoleID != "" {
+			return strings.ToLower(o.OperatorRoleID), nil
+		}
+		subs := map[string]bool{}
+		for _, f := range factories {
+			subs[strings.ToLower(subscriptionOf(f))] = true
+		}
+		if len(subs) == 0 {
+			return "", nil // no valid factory: reported already
+		}
+		if len(subs) > 1 {
+			return "", fmt.Errorf("role %q: its factories are in %d subscriptions, so the custom role's GUID cannot be derived; set ADFSCIM_OPERATOR_ROLE_ID (the deployment's operatorRoleDefinitionId output)", r, len(subs))
+		}
+		for s := range subs {
+			return OperatorRoleGUID(s), nil
+		}
 	}
 	if IsGUID(r) {
 		return strings.ToLower(r), nil
@@ -234,9 +332,9 @@ func resolveRole(r string) (string, error) {
 		return strings.ToLower(m[1]), nil
 	}
 	if r == "" {
-		return "", errors.New("empty role")
+		return "", errors.New("empty role (" + roleHelp + ")")
 	}
-	return "", fmt.Errorf("unknown role %q (use \"Data Factory Contributor\", \"Reader\", a role definition id or its resource id)", r)
+	return "", fmt.Errorf("unknown role %q (%s)", r, roleHelp)
 }
 
 // roleGUID extracts the guid of a role definition resource id ("" if none).

@@ -131,3 +131,88 @@ func TestLoadMappingFileAndInline(t *testing.T) {
 		t.Error("missing file must fail")
 	}
 }
+
+// TestRoleNamesAsDocumented: the names infra/main.bicep and docs/deploy.md
+// give a binding (DataFactoryContributor, Reader, PipelineOperator) and
+// the display names are all accepted, in any case; an unknown name's error
+// lists exactly what is.
+func TestRoleNamesAsDocumented(t *testing.T) {
+	const opsID = "0f6a8c2e-1d3b-4e5f-8a9b-0c1d2e3f4a5b"
+	tests := []struct {
+		role string
+		opts MappingOptions
+		want string
+	}{
+		{"DataFactoryContributor", MappingOptions{}, roleDFC},
+		{"Data Factory Contributor", MappingOptions{}, roleDFC},
+		{"datafactorycontributor", MappingOptions{}, roleDFC},
+		{"Reader", MappingOptions{}, roleRdr},
+		{"READER", MappingOptions{}, roleRdr},
+		{"PipelineOperator", MappingOptions{OperatorRoleID: opsID}, opsID},
+		{"Data Factory Pipeline Operator", MappingOptions{OperatorRoleID: opsID}, opsID},
+		{"pipelineoperator", MappingOptions{OperatorRoleID: strings.ToUpper(opsID)}, opsID},
+		// Without the setting: the GUID Bicep gives the role when deployed
+		// into the factory's subscription with the default name.
+		{"PipelineOperator", MappingOptions{}, OperatorRoleGUID(sub)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.role, func(t *testing.T) {
+			m, err := tt.opts.Parse([]byte(`{"bindings":[{"group":"G","role":"` + tt.role + `","factories":["` + factoryA + `"]}]}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := m.Bindings[0].RoleID; got != tt.want {
+				t.Errorf("role %q resolved to %s, want %s", tt.role, got, tt.want)
+			}
+		})
+	}
+	_, err := ParseMapping([]byte(`{"bindings":[{"group":"G","role":"Owner","factories":["` + factoryA + `"]}]}`))
+	for _, name := range []string{"DataFactoryContributor", "Reader", "PipelineOperator", "a role definition GUID or resource id"} {
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("unknown role error %v does not list %s", err, name)
+		}
+	}
+}
+
+// TestOperatorRoleGUIDIsBicepsGUID: the GUID derived for PipelineOperator is
+// what infra/main.bicep's guid(subscription().id, 'adfscim',
+// operatorRoleName) gives. ARM's guid() is a version 5 UUID over the
+// '-'-joined arguments in the namespace 11fb06fb-712d-4ddd-98c7-e71bbd588830;
+// the expected values were computed independently (Python's uuid.uuid5).
+func TestOperatorRoleGUIDIsBicepsGUID(t *testing.T) {
+	if got, want := OperatorRoleGUID(sub), "eb76e04b-e426-5215-ad1e-44c9a9298565"; got != want {
+		t.Errorf("OperatorRoleGUID(%s) = %s, want %s", sub, got, want)
+	}
+	if got, want := OperatorRoleGUID("00000000-0000-0000-0000-000000000001"), "4edfbeb7-cf9c-59c4-b929-ecae8933d1a3"; got != want {
+		t.Errorf("OperatorRoleGUID = %s, want %s", got, want)
+	}
+	if got, want := ARMGUID("a"), "3703365d-5a9f-59b4-bca7-b9681389e4c1"; got != want {
+		t.Errorf(`ARMGUID("a") = %s, want %s`, got, want)
+	}
+	b, err := os.ReadFile("../../infra/main.bicep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bicep := string(b)
+	for _, want := range []string{
+		"var operatorRoleGuid = guid(subscription().id, 'adfscim', operatorRoleName)",
+		"param operatorRoleName string = '" + DefaultOperatorRoleName + "'",
+		"PipelineOperator: operatorRoleGuid",
+		"ADFSCIM_OPERATOR_ROLE_ID: operatorRoleGuid",
+	} {
+		if !strings.Contains(bicep, want) {
+			t.Errorf("infra/main.bicep no longer says %q: OperatorRoleGUID and the setting must follow it", want)
+		}
+	}
+}
+
+// TestOperatorRoleAcrossSubscriptions: without ADFSCIM_OPERATOR_ROLE_ID a
+// binding whose factories span subscriptions cannot know the role's GUID and
+// says so.
+func TestOperatorRoleAcrossSubscriptions(t *testing.T) {
+	other := "/subscriptions/99999999-2222-3333-4444-555555555555/resourceGroups/rg/providers/Microsoft.DataFactory/factories/adf-z"
+	_, err := ParseMapping([]byte(`{"bindings":[{"group":"G","role":"PipelineOperator","factories":["` + factoryA + `","` + other + `"]}]}`))
+	if err == nil || !strings.Contains(err.Error(), "ADFSCIM_OPERATOR_ROLE_ID") {
+		t.Errorf("err = %v, want one naming ADFSCIM_OPERATOR_ROLE_ID", err)
+	}
+}

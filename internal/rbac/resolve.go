@@ -22,6 +22,39 @@ var ErrUserNotFound = errors.New("rbac: user not found")
 // object id that adfscim can find.
 var ErrUnresolved = errors.New("rbac: principal not resolvable")
 
+// GraphDeniedError is the error of a Graph lookup that Graph answered 401 or
+// 403: the service's identity may not read users. It is a configuration
+// fault, not a property of the user, so it is not ErrUnresolved; its text is
+// what the report's unresolved list shows.
+type GraphDeniedError struct {
+	// Status is Graph's HTTP status, 401 or 403.
+	Status int
+	// Code is Graph's error code (e.g. Authorization_RequestDenied), if any.
+	Code string
+}
+
+func (e *GraphDeniedError) Error() string {
+	msg := fmt.Sprintf("Graph denied the lookup (%d", e.Status)
+	if e.Code != "" {
+		msg += " " + e.Code
+	}
+	return msg + "): grant User.Read.All to the service's managed identity (docs/deploy.md)"
+}
+
+// graphDenied returns the GraphDeniedError of a 401 or 403 answer, else nil.
+func graphDenied(status int, body []byte) error {
+	if status != http.StatusUnauthorized && status != http.StatusForbidden {
+		return nil
+	}
+	var v struct {
+		Error struct {
+			Code string `json:"code"`
+		} `json:"error"`
+	}
+	_ = json.Unmarshal(body, &v)
+	return &GraphDeniedError{Status: status, Code: v.Error.Code}
+}
+
 // GraphOptions enables the Microsoft Graph lookup of a user's object id by
 // userName (as userPrincipalName).
 type GraphOptions struct {
@@ -62,6 +95,46 @@ func (r Resolver) Resolve(ctx context.Context, u User) (string, error) {
 	return r.graphLookup(ctx, u.UserName)
 }
 
+// ProbeGraph checks, once, that the Graph lookup is allowed: it reads one
+// user's id, as a lookup does. It returns nil when Graph is not configured
+// or answers, a *GraphDeniedError when Graph refuses the identity, and
+// another error when Graph cannot be reached. serve calls it at start so a
+// missing User.Read.All shows before the first provisioning push.
+func (r Resolver) ProbeGraph(ctx context.Context) error {
+	g := r.Graph
+	if g == nil || g.Credential == nil || g.Endpoint == "" {
+		return nil
+	}
+	root := strings.TrimSuffix(g.Endpoint, "/")
+	tok, err := g.Credential.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{root + "/.default"}})
+	if err != nil {
+		return fmt.Errorf("graph token: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, root+"/v1.0/users?$top=1&$select=id", nil)
+	if err != nil {
+		return fmt.Errorf("graph request: %w", err)
+	}
+	req.Header.Set("Authorization", "Bearer "+tok.Token)
+	req.Header.Set("Accept", "application/json")
+	c := g.Client
+	if c == nil {
+		c = http.DefaultClient
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return fmt.Errorf("graph probe: %w", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+	if err := graphDenied(resp.StatusCode, body); err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("graph probe: status %d", resp.StatusCode)
+	}
+	return nil
+}
+
 func (r Resolver) graphLookup(ctx context.Context, userName string) (string, error) {
 	if userName == "" {
 		return "", fmt.Errorf("%w: empty userName", ErrUnresolved)
@@ -91,6 +164,9 @@ func (r Resolver) graphLookup(ctx context.Context, userName string) (string, err
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+	if err := graphDenied(resp.StatusCode, body); err != nil {
+		return "", err
+	}
 	switch {
 	case resp.StatusCode == http.StatusNotFound:
 		return "", fmt.Errorf("%w: no Entra user %q", ErrUnresolved, userName)

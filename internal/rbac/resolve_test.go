@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	azfake "github.com/Azure/azure-sdk-for-go/sdk/azcore/fake"
@@ -84,5 +85,35 @@ func TestResolverGraphErrorIsNotUnresolved(t *testing.T) {
 	_, err := r.Resolve(context.Background(), User{UserName: "a@example.com"})
 	if err == nil || errors.Is(err, ErrUnresolved) {
 		t.Fatalf("a Graph outage must be an error but not 'unresolvable': %v", err)
+	}
+}
+
+// TestGraphDenied: when Graph answers 401 or 403 (the identity lacks
+// User.Read.All), the lookup and the start-up probe return a
+// *GraphDeniedError whose text says what to grant, and the user is not
+// called unresolvable.
+func TestGraphDenied(t *testing.T) {
+	for _, status := range []int{http.StatusUnauthorized, http.StatusForbidden} {
+		graph := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(status)
+			_, _ = w.Write([]byte(`{"error":{"code":"Authorization_RequestDenied","message":"Insufficient privileges to complete the operation."}}`))
+		}))
+		r := Resolver{Graph: &GraphOptions{Endpoint: graph.URL, Credential: &azfake.TokenCredential{}, Client: graph.Client()}}
+		_, err := r.Resolve(context.Background(), User{UserName: "a@example.com"})
+		var denied *GraphDeniedError
+		if !errors.As(err, &denied) || denied.Status != status || errors.Is(err, ErrUnresolved) {
+			t.Errorf("%d: Resolve err = %v, want a GraphDeniedError", status, err)
+		}
+		if err == nil || !strings.Contains(err.Error(), "Graph denied the lookup") || !strings.Contains(err.Error(), "User.Read.All") {
+			t.Errorf("%d: the error %v does not say what to grant", status, err)
+		}
+		if err := r.ProbeGraph(context.Background()); !errors.As(err, &denied) {
+			t.Errorf("%d: ProbeGraph = %v, want a GraphDeniedError", status, err)
+		}
+		graph.Close()
+	}
+	if err := (Resolver{}).ProbeGraph(context.Background()); err != nil {
+		t.Errorf("ProbeGraph without Graph = %v", err)
 	}
 }
