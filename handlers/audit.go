@@ -80,13 +80,17 @@ func (s *Server) writeRecord(r *http.Request, rt *scim.ResourceType, verb, id st
 		Action:    writeAction(rt, verb),
 		Target:    audit.Target{Type: rt.ID, ID: id},
 		Changes:   auditChanges(verb, raw, ch),
-		Outcome:   audit.Outcome{Success: failure == nil, Status: statusOf(verb, failure)},
+		Outcome:   audit.Outcome{Success: failure == nil, Status: statusOf(r, rt, verb, failure)},
 		RequestID: infoFrom(r.Context()).requestID,
 		Source:    sourceOf(r),
 	}
 	if ch != nil {
 		rec.Target.ID = ch.ID
 		rec.Target.Display = ch.Display
+	} else if failure != nil {
+		// A refused create or replace is found by what it tried to
+		// write (GET /ops/v1/audit?target=<userName>).
+		rec.Target.Display = attemptedName(rt, raw)
 	}
 	if failure != nil {
 		if se, ok := scim.AsError(failure); ok {
@@ -149,12 +153,48 @@ func (s *Server) followUp(r *http.Request, rt *scim.ResourceType, verb, id strin
 	}, fw
 }
 
-func statusOf(verb string, err error) int {
+// attemptedName is the name a write's body gives its resource (userName of
+// a user, displayName of a group), or "" when it names none.
+func attemptedName(rt *scim.ResourceType, raw []byte) string {
+	want := "displayName"
+	if rt.ID == "User" {
+		want = "userName"
+	}
+	var body map[string]json.RawMessage
+	if json.Unmarshal(raw, &body) != nil {
+		return ""
+	}
+	for k, v := range body {
+		var s string
+		if strings.EqualFold(k, want) && json.Unmarshal(v, &s) == nil {
+			return strings.TrimSpace(s)
+		}
+	}
+	return ""
+}
+
+// answersNoContent reports whether a successful write is answered 204
+// without a body: a delete, and a group PATCH that names no attributes to
+// return (Entra ID expects it and it spares reading every member back).
+func answersNoContent(r *http.Request, rt *scim.ResourceType, verb string) bool {
+	switch verb {
+	case "delete":
+		return true
+	case "patch":
+		q := r.URL.Query()
+		return rt.ID == "Group" && q.Get("attributes") == "" && q.Get("excludedAttributes") == ""
+	}
+	return false
+}
+
+// statusOf is the status a write is answered with, which its audit record
+// states.
+func statusOf(r *http.Request, rt *scim.ResourceType, verb string, err error) int {
 	if err == nil {
-		switch verb {
-		case "create":
+		switch {
+		case verb == "create":
 			return http.StatusCreated
-		case "delete":
+		case answersNoContent(r, rt, verb):
 			return http.StatusNoContent
 		}
 		return http.StatusOK

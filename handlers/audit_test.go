@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -165,5 +167,102 @@ func TestWriteFailsWhenItsRecordCannotBeWritten(t *testing.T) {
 	_, atomic := e.st.(store.Follower)
 	if got, want := list["totalResults"], map[bool]float64{true: 0, false: 1}[atomic]; got != want {
 		t.Errorf("after the refused POST %v users exist, want %v (change and record in one commit: %v)", got, want, atomic)
+	}
+}
+
+// auditPage reads one page of GET /ops/v1/audit with the given query.
+func (e *env) auditPage(query string) []audit.Record {
+	e.t.Helper()
+	r := e.do("GET", "/ops/v1/audit?"+query, "", "Authorization", "Bearer "+noScopeToken)
+	if r.status != http.StatusOK {
+		e.t.Fatalf("GET /ops/v1/audit?%s: %d %s", query, r.status, r.body)
+	}
+	var page struct {
+		Records []audit.Record `json:"records"`
+	}
+	if err := json.Unmarshal(r.body, &page); err != nil {
+		e.t.Fatal(err)
+	}
+	return page.Records
+}
+
+// TestAuditStatusIsTheStatusAnswered: each SCIM write's record states the
+// status the client was answered, 204 of a group PATCH included.
+func TestAuditStatusIsTheStatusAnswered(t *testing.T) {
+	e := newEnv(t)
+	const patchOp = `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[`
+	uid := e.createUser(`{"userName":"ivan@contoso.com","active":true}`)["id"].(string)
+	gid := e.do("POST", "/scim/v2/Groups", `{"displayName":"adf-auditors"}`).json(t)["id"].(string)
+	writes := []struct{ method, path, body string }{
+		{"PUT", "/scim/v2/Users/" + uid, `{"userName":"ivan@contoso.com","active":false}`},
+		{"PATCH", "/scim/v2/Users/" + uid, patchOp + `{"op":"replace","path":"active","value":true}]}`},
+		{"PATCH", "/scim/v2/Groups/" + gid, patchOp + `{"op":"add","path":"members","value":[{"value":"` + uid + `"}]}]}`},
+		{"PATCH", "/scim/v2/Groups/" + gid + "?attributes=displayName", patchOp + `{"op":"replace","path":"displayName","value":"adf-audit"}]}`},
+		{"PATCH", "/scim/v2/Groups/" + gid + "?excludedAttributes=members", patchOp + `{"op":"replace","path":"displayName","value":"adf-auditors"}]}`},
+		{"PATCH", "/scim/v2/Groups/" + gid, patchOp + `{"op":"remove","path":"members[value eq \"` + uid + `\"]"}]}`},
+		{"PATCH", "/scim/v2/Groups/00000000-0000-4000-8000-000000000000", patchOp + `{"op":"replace","path":"displayName","value":"x"}]}`},
+		{"POST", "/scim/v2/Users", `{"userName":"ivan@contoso.com"}`},
+		{"DELETE", "/scim/v2/Groups/" + gid, ""},
+		{"DELETE", "/scim/v2/Users/" + uid, ""},
+	}
+	answered := []int{http.StatusCreated, http.StatusCreated}
+	for _, w := range writes {
+		answered = append(answered, e.do(w.method, w.path, w.body).status)
+	}
+	recs := e.auditPage("count=100")
+	if len(recs) != len(answered) {
+		t.Fatalf("%d records for %d writes", len(recs), len(answered))
+	}
+	for i, rec := range recs {
+		if rec.Outcome.Status != answered[i] {
+			step := "the setup's create"
+			if i >= 2 {
+				step = writes[i-2].method + " " + writes[i-2].path
+			}
+			t.Errorf("%s was answered %d; its %s record says %d", step, answered[i], rec.Action, rec.Outcome.Status)
+		}
+	}
+	if answered[4] != http.StatusNoContent {
+		t.Errorf("the group PATCH was answered %d, want 204", answered[4])
+	}
+}
+
+// TestRefusedCreateFoundByTarget: a create refused as a duplicate names
+// what it tried to create, so searching the trail for that name finds it.
+func TestRefusedCreateFoundByTarget(t *testing.T) {
+	e := newEnv(t)
+	uid := e.createUser(`{"userName":"judy@contoso.com"}`)["id"].(string)
+	if r := e.do("POST", "/scim/v2/Users", `{"userName":"Judy@Contoso.com","password":"not-in-the-trail-9"}`); r.status != http.StatusConflict {
+		t.Fatalf("duplicate POST: %d %s", r.status, r.body)
+	}
+	gid := e.do("POST", "/scim/v2/Groups", `{"displayName":"adf-judges"}`).json(t)["id"].(string)
+	if r := e.do("POST", "/scim/v2/Groups", `{"displayName":"adf-judges"}`); r.status != http.StatusConflict {
+		t.Fatalf("duplicate group POST: %d %s", r.status, r.body)
+	}
+	for _, tc := range []struct {
+		target, wantID string
+	}{
+		{"judy@contoso.com", uid},
+		{"JUDY@contoso.com", uid},
+		{"adf-judges", gid},
+	} {
+		recs := e.auditPage("target=" + url.QueryEscape(tc.target))
+		var ok, refused int
+		for _, r := range recs {
+			switch {
+			case r.Outcome.Success && r.Target.ID == tc.wantID:
+				ok++
+			case !r.Outcome.Success && r.Outcome.Status == http.StatusConflict && strings.EqualFold(r.Target.Display, tc.target):
+				refused++
+			}
+		}
+		if ok != 1 || refused != 1 || len(recs) != 2 {
+			t.Errorf("target=%s finds %+v; want the create and the refused duplicate", tc.target, recs)
+		}
+	}
+	for _, r := range e.auditPage("count=100") {
+		if strings.Contains(fmt.Sprint(r), "not-in-the-trail-9") {
+			t.Errorf("a record carries the password: %+v", r)
+		}
 	}
 }

@@ -334,10 +334,9 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, rt *scim.Resource
 		return
 	}
 	q := r.URL.Query()
-	// Groups answer 204 (Entra ID expects it and it spares reading every
-	// member back); users, and any request that names attributes, get 200
-	// with the resource.
-	if rt.ID == "Group" && q.Get("attributes") == "" && q.Get("excludedAttributes") == "" {
+	// Groups answer 204 (answersNoContent); users, and any request that
+	// names attributes, get 200 with the resource.
+	if answersNoContent(r, rt, "patch") {
 		w.Header().Set("ETag", res.Version())
 		w.WriteHeader(http.StatusNoContent)
 		return

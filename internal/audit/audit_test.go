@@ -527,6 +527,54 @@ func TestExpire(t *testing.T) {
 	}
 }
 
+// TestExpireSaysWhyNothingWasRemoved: an expiry that removes nothing says
+// why, and one that removes days says which and where the trail starts.
+func TestExpireSaysWhyNothingWasRemoved(t *testing.T) {
+	for _, e := range engines() {
+		t.Run(e.name, func(t *testing.T) {
+			s := e.open(t)
+			l, c := trail(t, s, 3, 2) // 20260301..03, the open day 20260303
+			ctx := context.Background()
+			day := func(d string) time.Time {
+				t, _ := time.Parse("20060102", d)
+				return t
+			}
+			steps := []struct {
+				before, want string
+			}{
+				{"20260220", "removed nothing: the trail starts at 20260301, so there is no day before 20260220 to remove"},
+				{"20260301", "removed nothing: the trail starts at 20260301, so there is no day before 20260301 to remove"},
+				{"20260302", "removed 1 day, 20260301 (3 rows); the trail now starts at 20260302"},
+				{"20260310", "removed 1 day, 20260302 (3 rows); the trail now starts at 20260303 (the day being written, 20260303, is never removed)"},
+				{"20260310", "removed nothing: the trail holds only the day being written, 20260303, which is never removed"},
+			}
+			for _, st := range steps {
+				res, err := l.Expire(ctx, day(st.before))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res.String() != st.want {
+					t.Errorf("expire before %s says %q, want %q", st.before, res, st.want)
+				}
+			}
+			c.Add(48 * time.Hour) // 20260305 opens; 20260303 still holds records
+			if err := l.Append(ctx, rec("entra", ActionUserDelete, "z")); err != nil {
+				t.Fatal(err)
+			}
+			res, err := l.Expire(ctx, day("20260310"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := "removed 1 day, 20260303 (5 rows); the trail now starts at 20260305 (the day being written, 20260305, is never removed)"; res.String() != want {
+				t.Errorf("expire says %q, want %q", res, want)
+			}
+			if v := mustVerify(t, s); !v.OK {
+				t.Errorf("after the expiries: %+v %v", v, v.Break)
+			}
+		})
+	}
+}
+
 // failDeletes fails every batch that deletes, as a store that goes away in
 // the middle of an expiry would.
 type failDeletes struct{ store.Store }

@@ -167,6 +167,6 @@ func cliExpire(ctx context.Context, args []string, s store.Store, stdout, stderr
 		}
 		return ExitError
 	}
-	fmt.Fprintf(stdout, "removed %d days (%d rows); the trail now starts at %s\n", len(res.Days), res.Rows, res.Before)
+	fmt.Fprintln(stdout, res)
 	return ExitOK
 }

@@ -9,14 +9,47 @@ import (
 	"github.com/adfscim/adfscim/internal/store"
 )
 
-// ExpireResult says what Expire removed.
+// ExpireResult says what Expire removed, and why nothing when it removed
+// nothing (String).
 type ExpireResult struct {
-	// Before is the first kept day (YYYYMMDD).
+	// Before is the first kept day (YYYYMMDD): the day asked for, or the
+	// open day when that was later.
 	Before string
+	// Asked is the day of the time Expire was asked to expire before.
+	Asked string
+	// Open is the day being written, which is never removed.
+	Open string
+	// First is the oldest day the trail starts at after the run.
+	First string
 	// Days lists the removed day partitions, oldest first.
 	Days []string
 	// Rows counts the rows deleted.
 	Rows int
+}
+
+// String says in one sentence what the run did, or why it removed nothing.
+func (r ExpireResult) String() string {
+	kept := ""
+	if r.Asked > r.Open {
+		kept = fmt.Sprintf(" (the day being written, %s, is never removed)", r.Open)
+	}
+	if len(r.Days) > 0 {
+		days := fmt.Sprintf("%d days, %s to %s", len(r.Days), r.Days[0], r.Days[len(r.Days)-1])
+		if len(r.Days) == 1 {
+			days = "1 day, " + r.Days[0]
+		}
+		return fmt.Sprintf("removed %s (%d rows); the trail now starts at %s%s", days, r.Rows, r.First, kept)
+	}
+	var why string
+	switch {
+	case r.First >= r.Open && r.Asked > r.Open:
+		why = fmt.Sprintf("the trail holds only the day being written, %s, which is never removed", r.Open)
+	case r.First >= r.Before:
+		why = fmt.Sprintf("the trail starts at %s, so there is no day before %s to remove", r.First, r.Before)
+	default:
+		why = fmt.Sprintf("no record is kept before %s", r.Before) + kept
+	}
+	return "removed nothing: " + why
 }
 
 // Expire removes the whole days before the UTC day of before, oldest first,
@@ -43,7 +76,7 @@ func (l *Log) ExpireAs(ctx context.Context, before time.Time, actor string) (Exp
 	if err != nil {
 		return ExpireResult{}, err
 	}
-	res := ExpireResult{Before: cut}
+	res := ExpireResult{Before: cut, Asked: dayOf(before), Open: h.data.Day, First: m.First}
 	// Leftovers of an interrupted run lie before m.First; look a year back
 	// for them.
 	t, _ := time.Parse(dayLayout, m.First)
@@ -85,6 +118,7 @@ func (l *Log) ExpireAs(ctx context.Context, before time.Time, actor string) (Exp
 		}); err != nil {
 			return res, err
 		}
+		res.First = cut
 	}
 	for _, day := range res.Days {
 		rks := keys[day]

@@ -298,7 +298,7 @@ func TestRunCLIExpire(t *testing.T) {
 	if code := RunCLI(ctx, []string{"expire", "-before", "2026-04-11", "-actor", "ops-alice"}, s, &out, &errb); code != ExitOK {
 		t.Fatalf("exit %d: %s", code, errb.String())
 	}
-	if !strings.Contains(out.String(), "removed 1 days (4 rows); the trail now starts at 20260411") {
+	if !strings.Contains(out.String(), "removed 1 day, 20260410 (4 rows); the trail now starts at 20260411") {
 		t.Errorf("stdout %q", out.String())
 	}
 	p, err := New(s, Options{}).Query(ctx, Filter{Action: ActionAuditExpire})
@@ -307,6 +307,13 @@ func TestRunCLIExpire(t *testing.T) {
 	}
 	if res := mustVerify(t, s); !res.OK || res.FirstSeq != 4 {
 		t.Errorf("after expiry: %+v %v", res, res.Break)
+	}
+	out.Reset()
+	if code := RunCLI(ctx, []string{"expire", "-before", "2026-04-11"}, s, &out, &errb); code != ExitOK {
+		t.Fatalf("second expire: exit %d: %s", code, errb.String())
+	}
+	if want := "removed nothing: the trail starts at 20260411, so there is no day before 20260411 to remove\n"; out.String() != want {
+		t.Errorf("a second expire says %q, want %q", out.String(), want)
 	}
 	if code := RunCLI(ctx, []string{"expire"}, s, &out, &errb); code != ExitError {
 		t.Errorf("expire without -before: exit %d", code)

@@ -225,6 +225,27 @@ const visibleRows = `Array.from(document.querySelectorAll('#access tbody tr'))
   .filter(function (r) { return r.offsetParent !== null; })
   .map(function (r) { return Array.from(r.cells).map(function (c) { return c.innerText.trim(); }); })`
 
+// brokenWords lists the words of the page (runs of non-space characters
+// within one text node) whose characters the browser laid out on more
+// than one line.
+const brokenWords = `(function () {
+  var out = [];
+  var walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (var n = walk.nextNode(); n; n = walk.nextNode()) {
+    if (n.parentElement.closest('script,style,[hidden]')) { continue; }
+    var re = /\S+/g, m;
+    while ((m = re.exec(n.data)) !== null) {
+      var r = document.createRange();
+      r.setStart(n, m.index);
+      r.setEnd(n, m.index + m[0].length);
+      var tops = {};
+      Array.prototype.forEach.call(r.getClientRects(), function (q) { if (q.width > 0) { tops[Math.round(q.top)] = true; } });
+      if (Object.keys(tops).length > 1) { out.push(m[0]); }
+    }
+  }
+  return out;
+})()`
+
 // TestHTMLReportInBrowser loads the story's HTML report in headless
 // chromium, types a user's name into the search box, and checks that the
 // rows left visible are that user's roles; then a user without access, and
@@ -270,6 +291,18 @@ func TestHTMLReportInBrowser(t *testing.T) {
 		}
 		b.must("Emulation.setDeviceMetricsOverride", map[string]any{"width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": false})
 	}
+
+	// No word is split over two lines, at the page's width or a narrower
+	// one: a reader would take the halves for two words.
+	for _, width := range []int{1280, 1024} {
+		b.must("Emulation.setDeviceMetricsOverride", map[string]any{"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": false})
+		var broken []string
+		b.eval(brokenWords, &broken)
+		if len(broken) > 0 {
+			t.Errorf("at %d pixels wide these words are broken over two lines: %q", width, broken)
+		}
+	}
+	b.must("Emulation.setDeviceMetricsOverride", map[string]any{"width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": false})
 
 	var focused bool
 	b.eval(`document.getElementById('q').focus(); document.activeElement === document.getElementById('q')`, &focused)

@@ -125,7 +125,7 @@ h2{font-size:18px;margin:28px 0 8px;padding-bottom:4px;border-bottom:1px solid v
 .meta{color:var(--muted);margin:0 0 12px}
 .trail{border:1px solid var(--line);border-left:6px solid var(--muted);padding:8px 12px;border-radius:6px;background:var(--bg)}
 .trail.ok{border-left-color:var(--ok)}.trail.bad{border-left-color:var(--bad);background:#ffebe9}
-.trail code{font-size:12px;word-break:break-all}
+.trail code{font-size:12px;overflow-wrap:anywhere}
 .cards{display:flex;flex-wrap:wrap;gap:8px;margin:14px 0 0}
 .card{border:1px solid var(--line);border-radius:6px;padding:6px 12px;min-width:120px;background:var(--bg)}
 .card b{display:block;font-size:20px}.card span{color:var(--muted);font-size:12px}
@@ -137,7 +137,12 @@ h2{font-size:18px;margin:28px 0 8px;padding-bottom:4px;border-bottom:1px solid v
 table{border-collapse:collapse;width:100%;margin:4px 0 8px}
 th,td{border-bottom:1px solid var(--line);padding:5px 8px;text-align:left;vertical-align:top}
 th{background:var(--bg);font-weight:600;position:sticky;top:0}
-small,.id{color:var(--muted);font-size:11px;word-break:break-all}
+small,.id{color:var(--muted);font-size:11px}
+.nw{white-space:nowrap}
+td.ch{min-width:300px}td.ch div+div{margin-top:2px}
+.note{color:var(--muted);margin:0 0 8px}
+dl.actors{display:grid;grid-template-columns:max-content 1fr;gap:2px 14px;margin:8px 0}
+dl.actors dt{font-weight:600}dl.actors dd{margin:0;color:var(--muted)}
 tr.shadow td{background:#fff8c5}tr.revoke td{background:#ffebe9}
 .tag{display:inline-block;border-radius:10px;padding:0 8px;font-size:12px;border:1px solid var(--line);white-space:nowrap}
 .tag.granted{color:var(--ok);border-color:var(--ok)}.tag.shadow{color:var(--warn);border-color:var(--warn)}.tag.revoke{color:var(--bad);border-color:var(--bad)}
@@ -190,9 +195,33 @@ var page = template.Must(template.New("report").Funcs(template.FuncMap{
 		}
 		return t.UTC().Format("2006-01-02 15:04") + " UTC"
 	},
-	"groups":   groupNames,
+	"groups":   func(gs []GroupRef) template.HTML { return words(groupNames(gs)) },
 	"statusCl": statusClass,
+	"words":    words,
+	"actor":    DescribeActor,
+	"static":   func(a string) bool { return a == StaticTokenActor },
+	"sub":      func(a, b int) int { return a - b },
 }).Parse(pageTemplate))
+
+// words escapes text for the page and keeps every word that holds a
+// hyphen (an object id, "adf-prod", "entra-prod") on one line: a browser
+// would otherwise break it after a hyphen, and a reader would take the
+// halves for two words.
+func words(s string) template.HTML {
+	var b strings.Builder
+	for i, w := range strings.Split(s, " ") {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		esc := template.HTMLEscapeString(w)
+		if strings.ContainsAny(w, "-‐") && len(w) > 1 {
+			b.WriteString(`<span class="nw">` + esc + `</span>`)
+		} else {
+			b.WriteString(esc)
+		}
+	}
+	return template.HTML(b.String())
+}
 
 func statusClass(s string) string {
 	switch s {
@@ -236,6 +265,9 @@ const pageTemplate = `<!doctype html>
 </div>
 <div class="cards">
 <div class="card"><b>{{$r.Summary.Granted}}</b><span>assignments granted</span></div>
+{{- if $r.Summary.RevokePending}}
+<div class="card alert"><b>{{$r.Summary.RevokePending}}</b><span>held, revocation pending</span></div>
+{{- end}}
 <div class="card{{if $r.Summary.Shadow}} alert{{end}}"><b>{{$r.Summary.Shadow}}</b><span>shadow access (drift)</span></div>
 <div class="card"><b>{{$r.Summary.ActiveMembers}}</b><span>active members</span></div>
 <div class="card"><b>{{$r.Summary.Inactive}}</b><span>inactive users</span></div>
@@ -253,7 +285,7 @@ const pageTemplate = `<!doctype html>
 <thead><tr><th>User or principal</th><th>Role</th><th>Factory</th><th>Through group</th><th>Since</th><th>Last change</th><th>Status</th></tr></thead>
 <tbody>
 {{- range $r.Access}}
-<tr class="{{statusCl .Status}}"><td>{{if .UserName}}{{.UserName}}<br>{{end}}<small>{{.PrincipalType}} {{.PrincipalID}}</small></td><td>{{.Role}}</td><td title="{{.FactoryID}}">{{.Factory}}</td><td>{{groups .Groups}}</td><td>{{with .Since}}{{tsp .}}{{else}}<span class="empty">not in trail</span>{{end}}</td><td>{{with .LastChange}}{{ts .Time}}<br><small>{{.Action}} by {{.Actor}}</small>{{end}}</td><td><span class="tag {{statusCl .Status}}">{{.Status}}</span></td></tr>
+<tr class="{{statusCl .Status}}"><td>{{if .UserName}}{{words .UserName}}<br>{{end}}<small>{{.PrincipalType}} <span class="nw">{{.PrincipalID}}</span></small></td><td>{{.Role}}</td><td class="nw" title="{{.FactoryID}}">{{.Factory}}</td><td>{{groups .Groups}}</td><td>{{with .Since}}{{tsp .}}{{else}}<span class="empty">not in trail</span>{{end}}</td><td>{{with .LastChange}}{{ts .Time}}<br><small>{{.Action}} by <span class="nw" title="{{actor .Actor}}">{{.Actor}}</span></small>{{end}}</td><td><span class="tag {{statusCl .Status}}">{{.Status}}</span></td></tr>
 {{- end}}
 </tbody>
 </table>
@@ -266,7 +298,7 @@ const pageTemplate = `<!doctype html>
 <thead><tr><th>Principal</th><th>Role</th><th>Factory</th><th>First seen</th><th>Covers the mapping</th><th>Description</th></tr></thead>
 <tbody>
 {{- range $r.Drift}}
-<tr><td>{{if .UserName}}{{.UserName}}<br>{{end}}<small>{{.PrincipalType}} {{.PrincipalID}}</small></td><td>{{.Role}}</td><td title="{{.FactoryID}}">{{.Factory}}</td><td>{{with .Since}}{{tsp .}}{{else}}<span class="empty">not in trail</span>{{end}}</td><td>{{if .CoversDesired}}yes{{else}}no: access beyond the mapping{{end}}</td><td>{{.Description}}</td></tr>
+<tr><td>{{if .UserName}}{{words .UserName}}<br>{{end}}<small>{{.PrincipalType}} <span class="nw">{{.PrincipalID}}</span></small></td><td>{{.Role}}</td><td class="nw" title="{{.FactoryID}}">{{.Factory}}</td><td>{{with .Since}}{{tsp .}}{{else}}<span class="empty">not in trail</span>{{end}}</td><td>{{if .CoversDesired}}yes{{else}}no: access beyond the mapping{{end}}</td><td>{{words .Description}}</td></tr>
 {{- end}}
 </tbody>
 </table>
@@ -279,7 +311,7 @@ const pageTemplate = `<!doctype html>
 <thead><tr><th>User</th><th>Still member of</th><th>Assignments held</th><th>Last change</th></tr></thead>
 <tbody>
 {{- range $r.Inactive}}
-<tr><td>{{.UserName}}<br><small>{{.UserID}}</small></td><td>{{groups .Groups}}</td><td>{{if .Held}}<span class="fail">{{.Held}}: should be 0</span>{{else}}0{{end}}</td><td>{{with .LastChange}}{{ts .Time}}<br><small>{{.Action}} by {{.Actor}}</small>{{end}}</td></tr>
+<tr><td>{{words .UserName}}<br><small class="nw">{{.UserID}}</small></td><td>{{groups .Groups}}</td><td>{{if .Held}}<span class="fail">{{.Held}}: should be 0</span>{{else}}0{{end}}</td><td>{{with .LastChange}}{{ts .Time}}<br><small>{{.Action}} by <span class="nw" title="{{actor .Actor}}">{{.Actor}}</span></small>{{end}}</td></tr>
 {{- end}}
 </tbody>
 </table>
@@ -291,10 +323,10 @@ const pageTemplate = `<!doctype html>
 <thead><tr><th>User</th><th>Why no access is granted</th></tr></thead>
 <tbody>
 {{- range $r.Unresolved}}
-<tr><td>{{.UserName}}<br><small>{{.UserID}}</small></td><td>{{.Reason}}</td></tr>
+<tr><td>{{words .UserName}}<br><small class="nw">{{.UserID}}</small></td><td>{{words .Reason}}</td></tr>
 {{- end}}
 {{- range $r.Problems}}
-<tr><td>(binding)</td><td>{{.}}</td></tr>
+<tr><td>(binding)</td><td>{{words .}}</td></tr>
 {{- end}}
 </tbody>
 </table>
@@ -306,23 +338,36 @@ const pageTemplate = `<!doctype html>
 <thead><tr><th>Change</th><th>User or principal</th><th>Role</th><th>Factory</th><th>Through group</th></tr></thead>
 <tbody>
 {{- range $r.Pending}}
-<tr><td>{{.Op}}</td><td>{{if .UserName}}{{.UserName}}<br>{{end}}<small>{{.PrincipalType}} {{.PrincipalID}}</small></td><td>{{.Role}}</td><td title="{{.FactoryID}}">{{.Factory}}</td><td>{{groups .Groups}}</td></tr>
+<tr><td>{{.Op}}</td><td>{{if .UserName}}{{words .UserName}}<br>{{end}}<small>{{.PrincipalType}} <span class="nw">{{.PrincipalID}}</span></small></td><td>{{.Role}}</td><td class="nw" title="{{.FactoryID}}">{{.Factory}}</td><td>{{groups .Groups}}</td></tr>
 {{- end}}
 </tbody>
 </table>
 {{- else}}<p class="empty">None: Azure holds exactly what the mapping grants.</p>{{end}}
 
 <h2 id="recent">Recent changes</h2>
+<p id="recent-count" class="note">
+{{- if eq (len $r.Recent) $r.RecentOf}}All {{$r.RecentOf}} user, group and role assignment records of the trail, newest first.
+{{- else}}The {{len $r.Recent}} newest of the trail's {{$r.RecentOf}} user, group and role assignment records; the {{sub $r.RecentOf (len $r.Recent)}} older ones are not listed here.{{end}}
+{{- if $r.OtherRecords}} Not listed either: the trail's {{$r.OtherRecords}} other {{if eq $r.OtherRecords 1}}record{{else}}records{{end}} (refused requests, tokens, configuration, retention).{{end}}
+{{- if or $r.OtherRecords (ne (len $r.Recent) $r.RecentOf)}} <code>adfscim audit export</code> has every record.{{end}}</p>
 {{- if $r.Recent}}
 <table>
-<thead><tr><th>Time</th><th>Seq</th><th>Actor</th><th>Action</th><th>Target</th><th>Outcome</th><th>Changes</th></tr></thead>
+<thead><tr><th>Time</th><th>Seq</th><th>Actor</th><th>Action</th><th>Target</th><th>Outcome</th><th>What changed</th></tr></thead>
 <tbody>
 {{- range $r.Recent}}
-<tr><td class="t">{{ts .Time}}</td><td>{{.Seq}}</td><td>{{.Actor}}</td><td>{{.Action}}</td><td>{{.Target}}</td><td>{{if .Success}}ok{{else}}<span class="fail">failed</span>{{with .Detail}}: {{.}}{{end}}{{end}}</td><td><small>{{.Changes}}</small></td></tr>
+<tr><td class="t">{{ts .Time}}</td><td>{{.Seq}}</td><td class="nw" title="{{actor .Actor}}">{{.Actor}}{{if static .Actor}}<br><small>static token</small>{{end}}</td><td class="nw">{{.Action}}</td><td>{{words .Target}}</td><td>{{if .Success}}ok{{else}}<span class="fail">failed</span>{{with .Detail}}: {{words .}}{{end}}{{end}}</td><td class="ch">{{range .ChangeList}}<div>{{words .}}</div>{{end}}</td></tr>
 {{- end}}
 </tbody>
 </table>
-{{- else}}<p class="empty">No user, group or role assignment change is on record.</p>{{end}}
+{{- end}}
+{{- if $r.Actors}}
+<h2 id="actors">Who acted</h2>
+<dl class="actors">
+{{- range $r.Actors}}
+<dt>{{.Name}}</dt><dd>{{.Description}}</dd>
+{{- end}}
+</dl>
+{{- end}}
 </main>
 <footer>
 Sources: the SCIM state (users, groups, memberships, active flags), the role assignments Azure lists on each mapped factory, and the audit trail.

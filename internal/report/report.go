@@ -119,6 +119,46 @@ type Report struct {
 	Problems []string `json:"problems"`
 	// Recent are the last user.*, group.* and rbac.* records, newest first.
 	Recent []Event `json:"recentChanges"`
+	// RecentOf counts the user.*, group.* and rbac.* records the trail
+	// holds: Recent lists the newest of them.
+	RecentOf int `json:"recentOf"`
+	// OtherRecords counts the trail's records that are not changes of
+	// access (refused requests, tokens, configuration, retention): the
+	// report lists none of them; the audit export has them.
+	OtherRecords int `json:"otherRecords"`
+	// Actors says who each actor the report names is.
+	Actors []Actor `json:"actors"`
+}
+
+// Actor is who an audit record's actor name stands for.
+type Actor struct {
+	Name        string `json:"name"`
+	Description string `json:"description"`
+}
+
+// StaticTokenActor is the actor name of requests made with the static
+// token set by SCIM_BEARER_TOKEN (the local token source's client).
+const StaticTokenActor = "configured"
+
+// DescribeActor says who an actor name stands for: adfscim's own actors,
+// the static and the generated local token, or else the SCIM client whose
+// bearer token carries that name.
+func DescribeActor(name string) string {
+	switch name {
+	case "reconciler":
+		return "adfscim's reconciler, which turns group memberships into role assignments"
+	case StaticTokenActor:
+		return "the static token set by SCIM_BEARER_TOKEN: every scope, meant for local runs and scripts, never for Azure"
+	case "local":
+		return "the token adfscim generated at its first start without SCIM_BEARER_TOKEN"
+	case "anonymous":
+		return "a request without a valid token"
+	case "system":
+		return "adfscim itself"
+	case "retention":
+		return "audit retention (ADFSCIM_AUDIT_RETENTION_DAYS)"
+	}
+	return "a SCIM client: the identity provider connection holding the bearer token of this name (a Key Vault secret, or adfscim token create)"
 }
 
 // Trail says whether the audit trail verified when the report was made.
@@ -150,6 +190,9 @@ type Summary struct {
 	Shadow        int `json:"shadow"`
 	Unresolved    int `json:"unresolved"`
 	Pending       int `json:"pending"`
+	// RevokePending counts the rows of Access still held though no longer
+	// wanted: Access = Granted + Shadow + RevokePending.
+	RevokePending int `json:"revokePending"`
 }
 
 // Access statuses.
@@ -248,13 +291,14 @@ type Event struct {
 	TargetID string `json:"targetId,omitempty"`
 	Success  bool   `json:"success"`
 	Detail   string `json:"detail,omitempty"`
-	// Changes summarises the record's changes ("replace active=false").
-	Changes string `json:"changes,omitempty"`
+	// Changes says what the record changed, as a reader would put it
+	// ("active: true → false (deactivated)", "added alice@contoso.com"),
+	// the ChangeList joined by "; ". Secret values are never shown.
+	Changes    string   `json:"changes,omitempty"`
+	ChangeList []string `json:"changeList,omitempty"`
 
 	// The assignment an rbac record is about, named once the users are known.
 	scope, principal, role, subject string
-	// ids are the strings a group record names, member ids among them.
-	ids []string
 }
 
 // Well-known role definition ids and the names a reader knows them by.
@@ -421,10 +465,15 @@ func (b *Builder) Build(ctx context.Context) (*Report, error) {
 		Unresolved: len(rep.Unresolved), Pending: len(rep.Pending),
 	}
 	for _, a := range rep.Access {
-		if a.Status == StatusGranted {
+		switch a.Status {
+		case StatusGranted:
 			rep.Summary.Granted++
+		case StatusRevokePending:
+			rep.Summary.RevokePending++
 		}
 	}
+	rep.RecentOf, rep.OtherRecords = idx.seen, idx.others
+	rep.Actors = actorsOf(rep)
 	rep.normalize()
 	return rep, nil
 }
@@ -578,6 +627,27 @@ func (b *Builder) verify(ctx context.Context) Trail {
 	return t
 }
 
+// actorsOf describes every actor the report names, in order of first
+// appearance.
+func actorsOf(rep *Report) []Actor {
+	var out []Actor
+	add := func(e *Event) {
+		if e != nil && e.Actor != "" && !slices.ContainsFunc(out, func(a Actor) bool { return a.Name == e.Actor }) {
+			out = append(out, Actor{Name: e.Actor, Description: DescribeActor(e.Actor)})
+		}
+	}
+	for _, a := range rep.Access {
+		add(a.LastChange)
+	}
+	for _, in := range rep.Inactive {
+		add(in.LastChange)
+	}
+	for i := range rep.Recent {
+		add(&rep.Recent[i])
+	}
+	return out
+}
+
 // lessAccess orders rows by user name, rows without one (unknown
 // principals) last, then principal, factory and role.
 func lessAccess(a, b Access) bool {
@@ -616,6 +686,7 @@ func (r *Report) normalize() {
 	}
 	r.Problems = nonNil(r.Problems)
 	r.Recent = nonNil(r.Recent)
+	r.Actors = nonNil(r.Actors)
 }
 
 // nonNil returns s, or an empty slice for nil, so lists encode as [].

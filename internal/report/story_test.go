@@ -3,6 +3,7 @@ package report_test
 import (
 	"context"
 	"encoding/json"
+	"html"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -20,6 +21,7 @@ import (
 	"github.com/adfscim/adfscim/internal/scim"
 	"github.com/adfscim/adfscim/internal/store"
 	"github.com/adfscim/adfscim/internal/store/bolt"
+	"github.com/adfscim/adfscim/internal/tokens"
 )
 
 // Factories, roles and Entra object ids of the story.
@@ -115,6 +117,12 @@ func (w *world) at(hhmm string) time.Time {
 
 func (w *world) record(typ, verb, id, display string, raw string) {
 	w.t.Helper()
+	w.recordAs("entra-prod", typ, verb, id, display, raw)
+}
+
+// recordAs records a write as made by actor.
+func (w *world) recordAs(actor, typ, verb, id, display string, raw string) {
+	w.t.Helper()
 	var changes []audit.Change
 	var err error
 	if verb == "patch" {
@@ -129,7 +137,7 @@ func (w *world) record(typ, verb, id, display string, raw string) {
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	err = w.trail.Append(w.ctx, audit.Record{Actor: "entra-prod", Action: strings.ToLower(typ) + "." + verb,
+	err = w.trail.Append(w.ctx, audit.Record{Actor: actor, Action: strings.ToLower(typ) + "." + verb,
 		Target: audit.Target{Type: typ, ID: id, Display: display}, Changes: changes, Outcome: audit.Outcome{Success: true, Status: 200}})
 	if err != nil {
 		w.t.Fatal(err)
@@ -198,6 +206,46 @@ func (w *world) deactivate(user string) {
 		w.t.Fatal(err)
 	}
 	w.record("User", "patch", w.ids[user], user, `{"Operations":[{"op":"Replace","path":"active","value":"False"}]}`)
+}
+
+// staticActor is the actor name the trail records for a request made with
+// the static token (SCIM_BEARER_TOKEN), as the token source names it.
+func (w *world) staticActor() string {
+	w.t.Helper()
+	const token = "static-token-set-by-SCIM_BEARER_TOKEN"
+	src, err := tokens.NewLocal(w.st, tokens.LocalOptions{StaticToken: token})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	c, err := src.Authenticate(w.ctx, token)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return c.Name
+}
+
+// rename changes a user's displayName with the static token, as an
+// operator's script would.
+func (w *world) rename(user, displayName string) {
+	w.t.Helper()
+	_, _, err := w.dir.Patch(w.ctx, "User", w.ids[user], func(attrs map[string]any) (*directory.PatchResult, error) {
+		attrs["displayName"] = displayName
+		return &directory.PatchResult{Attrs: attrs, Changed: []string{"displayName"}}, nil
+	}, "", nil)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.recordAs(w.staticActor(), "User", "patch", w.ids[user], user, `{"Operations":[{"op":"replace","path":"displayName","value":"`+displayName+`"}]}`)
+}
+
+// refuse records a request refused for its token, which changes nothing.
+func (w *world) refuse() {
+	w.t.Helper()
+	err := w.trail.Append(w.ctx, audit.Record{Actor: "anonymous", Action: audit.ActionAuthFailure,
+		Target: audit.Target{Type: "Endpoint", ID: "GET /scim/v2/Users"}, Outcome: audit.Outcome{Status: 401, Detail: "unknown token"}})
+	if err != nil {
+		w.t.Fatal(err)
+	}
 }
 
 func (w *world) reconcile() {
@@ -279,6 +327,10 @@ func story(t *testing.T) *world {
 	w.join("ADF Readers", "alice@contoso.com")
 	w.at("13:01")
 	w.reconcile()
+	w.at("13:30")
+	w.rename("dave@contoso.com", "Dave Jones")
+	w.at("13:40")
+	w.refuse()
 	w.at("14:00")
 	return w
 }
@@ -366,6 +418,7 @@ func TestStory(t *testing.T) {
 		actions = append(actions, e.Time.Format("15:04")+" "+e.Action+" "+e.Target)
 	}
 	wantHead := []string{
+		"13:30 user.patch dave@contoso.com",
 		"13:01 rbac.drift Data Factory Contributor on adf-prod for " + erinOID,
 		"13:01 rbac.assign Reader on adf-prod for alice@contoso.com",
 		"13:01 rbac.assign Reader on adf-dev for alice@contoso.com",
@@ -385,8 +438,11 @@ func TestStory(t *testing.T) {
 			t.Errorf("recent[%d] = %q, want %q", i, actions[i], wantHead[i])
 		}
 	}
-	if !strings.Contains(rep.Recent[3].Changes, `"value":"`+w.ids["alice@contoso.com"]) {
-		t.Errorf("alice's join shows changes %q, want her id", rep.Recent[3].Changes)
+	// Changes read as what happened to whom, not as the operations sent.
+	for i, want := range map[int]string{4: "added alice@contoso.com", 8: "active: true → false (deactivated)", 10: "removed bob@contoso.com"} {
+		if rep.Recent[i].Changes != want {
+			t.Errorf("%s %s shows changes %q, want %q", rep.Recent[i].Action, rep.Recent[i].Target, rep.Recent[i].Changes, want)
+		}
 	}
 	// No secret reaches the report in any format.
 	for _, format := range []string{report.FormatJSON, report.FormatCSV, report.FormatHTML} {
@@ -448,7 +504,108 @@ func TestRecentBounded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Recent) != 3 || rep.Recent[0].Action != "rbac.drift" || rep.Recent[2].Action != "rbac.assign" {
+	if len(rep.Recent) != 3 || rep.Recent[0].Action != "user.patch" || rep.Recent[2].Action != "rbac.assign" {
 		t.Errorf("recent = %+v, want the last 3 records newest first", rep.Recent)
 	}
+}
+
+// TestRecentCountAgreesWithTrail: the page says how many records the
+// recent changes table shows out of how many, and what else the trail
+// holds, and the numbers add up to the records the trail verified.
+func TestRecentCountAgreesWithTrail(t *testing.T) {
+	w := story(t)
+	for _, tc := range []struct {
+		recent   int
+		wantNote string
+	}{
+		{report.DefaultRecent, "All 21 user, group and role assignment records of the trail, newest first. " +
+			"Not listed either: the trail's 1 other record (refused requests, tokens, configuration, retention). adfscim audit export has every record."},
+		{5, "The 5 newest of the trail's 21 user, group and role assignment records; the 16 older ones are not listed here. " +
+			"Not listed either: the trail's 1 other record (refused requests, tokens, configuration, retention). adfscim audit export has every record."},
+	} {
+		rep, err := w.builder(tc.recent).Build(w.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.RecentOf+rep.OtherRecords != rep.Trail.Records || len(rep.Recent) != min(tc.recent, rep.RecentOf) {
+			t.Errorf("recent %d of %d plus %d others; the trail verified %d records", len(rep.Recent), rep.RecentOf, rep.OtherRecords, rep.Trail.Records)
+		}
+		if !strings.Contains(rep.Trail.Status, "verified: 22 records") {
+			t.Errorf("trail status %q, want 22 records", rep.Trail.Status)
+		}
+		var page strings.Builder
+		if err := report.WriteHTML(&page, rep); err != nil {
+			t.Fatal(err)
+		}
+		if got := textOf(t, page.String(), "recent-count"); got != tc.wantNote {
+			t.Errorf("showing %d: the page says\n %q\nwant\n %q", tc.recent, got, tc.wantNote)
+		}
+		if rows := strings.Count(section(page.String(), `id="recent"`, "</table>"), "<tr><td class=\"t\">"); rows != len(rep.Recent) {
+			t.Errorf("the table shows %d rows, the report %d", rows, len(rep.Recent))
+		}
+	}
+}
+
+// TestStaticTokenActorExplained: a change made with the static token
+// (SCIM_BEARER_TOKEN) names its actor as the token source does, and the
+// report says who that is.
+func TestStaticTokenActorExplained(t *testing.T) {
+	w := story(t)
+	rep := w.report()
+	actor := w.staticActor()
+	if rep.Recent[0].Actor != actor {
+		t.Fatalf("the rename is recorded by %q, want %q", rep.Recent[0].Actor, actor)
+	}
+	var desc string
+	for _, a := range rep.Actors {
+		if a.Name == actor {
+			desc = a.Description
+		}
+	}
+	if !strings.Contains(desc, "SCIM_BEARER_TOKEN") {
+		t.Errorf("the report explains actor %q as %q; want it to name the static token (SCIM_BEARER_TOKEN); actors %+v", actor, desc, rep.Actors)
+	}
+	var page strings.Builder
+	if err := report.WriteHTML(&page, rep); err != nil {
+		t.Fatal(err)
+	}
+	if who := section(page.String(), `id="actors"`, "</dl>"); !strings.Contains(who, "<dt>"+actor+"</dt><dd>"+html.EscapeString(desc)) {
+		t.Errorf("the page's list of actors does not explain %q:\n%s", actor, who)
+	}
+}
+
+// section is the part of page from the first from to the next to.
+func section(page, from, to string) string {
+	i := strings.Index(page, from)
+	if i < 0 {
+		return ""
+	}
+	rest := page[i:]
+	if j := strings.Index(rest, to); j >= 0 {
+		return rest[:j]
+	}
+	return rest
+}
+
+// textOf is the text of the element with the id, tags removed.
+func textOf(t *testing.T, page, id string) string {
+	t.Helper()
+	s := section(page, `id="`+id+`"`, "</p>")
+	if s == "" {
+		t.Fatalf("the page has no element %s", id)
+	}
+	s = s[strings.IndexByte(s, '>')+1:]
+	var b strings.Builder
+	in := false
+	for _, r := range s {
+		switch {
+		case r == '<':
+			in = true
+		case r == '>':
+			in = false
+		case !in:
+			b.WriteRune(r)
+		}
+	}
+	return html.UnescapeString(strings.Join(strings.Fields(b.String()), " "))
 }

@@ -2,12 +2,10 @@ package report
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/adfscim/adfscim/internal/audit"
 	"github.com/adfscim/adfscim/internal/rbac"
@@ -19,7 +17,8 @@ type trailIndex struct {
 	recent []Event // ring of the last n user/group/rbac events
 	n      int
 	next   int // ring position
-	seen   int
+	seen   int // user, group and rbac records read
+	others int // other records read
 
 	since      map[string]time.Time // assignment key -> last successful rbac.assign
 	firstDrift map[string]time.Time // assignment key -> first rbac.drift
@@ -31,6 +30,11 @@ type trailIndex struct {
 	// as its subject: it names former members, whom the SCIM state no
 	// longer links to a group.
 	subjects map[string]string
+	// values are the attribute values the trail has seen set, so a change
+	// shows what it changed from; names are the userNames user records
+	// gave, so a member who left or was deleted is still named.
+	values values
+	names  map[string]string
 }
 
 func newTrailIndex(n int, st *state) *trailIndex {
@@ -38,7 +42,7 @@ func newTrailIndex(n int, st *state) *trailIndex {
 		st: st, n: n, recent: make([]Event, 0, n),
 		since: map[string]time.Time{}, firstDrift: map[string]time.Time{}, lastRBAC: map[string]*Event{},
 		lastUser: map[string]*Event{}, lastGroup: map[string]*Event{}, lastMember: map[string]*Event{},
-		subjects: map[string]string{},
+		subjects: map[string]string{}, values: values{}, names: map[string]string{},
 	}
 }
 
@@ -99,6 +103,11 @@ func (x *trailIndex) finish(ctx context.Context, dir rbac.Directory, held []rbac
 	for _, e := range x.lastRBAC {
 		x.describe(e)
 	}
+	for _, m := range []map[string]*Event{x.lastUser, x.lastGroup, x.lastMember} {
+		for _, e := range m {
+			x.nameMembers(e)
+		}
+	}
 	return nil
 }
 
@@ -106,6 +115,7 @@ func (x *trailIndex) finish(ctx context.Context, dir rbac.Directory, held []rbac
 func (x *trailIndex) add(r audit.Record) {
 	family, _, _ := strings.Cut(r.Action, ".")
 	if family != "user" && family != "group" && family != "rbac" {
+		x.others++
 		return
 	}
 	ev := x.event(r)
@@ -114,6 +124,9 @@ func (x *trailIndex) add(r audit.Record) {
 	case "user":
 		if r.Outcome.Success {
 			x.lastUser[r.Target.ID] = &ev
+			if r.Target.Display != "" {
+				x.names[r.Target.ID] = r.Target.Display
+			}
 		}
 	case "group":
 		if !r.Outcome.Success {
@@ -282,10 +295,8 @@ func (x *trailIndex) event(r audit.Record) Event {
 		if ev.Target == "" && r.Target.Type == "User" {
 			ev.Target = x.st.Users[r.Target.ID].UserName
 		}
-		ev.Changes = summarize(r.Changes)
-		if r.Target.Type == "Group" {
-			ev.ids = mentioned(r.Changes)
-		}
+		ev.ChangeList = x.values.phrase(r)
+		ev.Changes = strings.Join(ev.ChangeList, "; ")
 	}
 	if ev.Target == "" {
 		ev.Target = strings.TrimSpace(r.Target.Type + " " + r.Target.ID)
@@ -310,49 +321,36 @@ func (x *trailIndex) describe(ev *Event) {
 	ev.Target = RoleName(ev.role) + " on " + FactoryName(ev.scope) + " for " + who
 }
 
-// nameMembers writes the userName of each member a group record names
-// beside the id, so a reader sees who joined or left.
+// nameMembers names each member a group record's changes refer to by
+// userName (from the SCIM state, else the trail's user records), or by id
+// when neither knows it.
 func (x *trailIndex) nameMembers(ev *Event) {
-	for _, id := range ev.ids {
+	if !strings.Contains(ev.Changes, memberRef) {
+		return
+	}
+	name := func(id string) string {
 		if u, ok := x.st.Users[id]; ok && u.UserName != "" {
-			ev.Changes = strings.ReplaceAll(ev.Changes, id, id+" ("+u.UserName+")")
+			return u.UserName
 		}
+		if n := x.names[id]; n != "" {
+			return n
+		}
+		return id
 	}
-}
-
-// summarize shows a record's changes in one short line.
-func summarize(cs []audit.Change) string {
-	const maxLen = 240
-	var b strings.Builder
-	for i, c := range cs {
-		if i > 0 {
-			b.WriteString("; ")
-		}
-		b.WriteString(c.Op)
-		if c.Path != "" {
-			b.WriteString(" " + c.Path)
-		}
-		if c.Value != nil {
-			v, err := json.Marshal(c.Value)
-			if err == nil {
-				b.WriteString(" " + clip(string(v), 80))
+	for i, l := range ev.ChangeList {
+		var b strings.Builder
+		for {
+			j := strings.Index(l, memberRef)
+			if j < 0 {
+				break
 			}
+			rest := l[j+len(memberRef):]
+			id, after, _ := strings.Cut(rest, "\x00")
+			b.WriteString(l[:j] + name(id))
+			l = after
 		}
-		if b.Len() > maxLen {
-			return clip(b.String(), maxLen)
-		}
+		b.WriteString(l)
+		ev.ChangeList[i] = b.String()
 	}
-	return b.String()
-}
-
-// clip shortens s to at most n bytes, on a rune boundary, marking the cut.
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	cut := n - len("...")
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "..."
+	ev.Changes = strings.Join(ev.ChangeList, "; ")
 }

@@ -226,11 +226,16 @@ func (s *Source) refreshLocked(ctx context.Context) error {
 	if err != nil {
 		s.failedN++
 		s.failing = true
-		ev := s.log.Error().Str("error", describe(err)).Int("failures", s.failedN)
+		// The failure is reported as of when it happened, not when the
+		// refresh started: a refresh that timed out may have taken the
+		// rest of the grace with it.
+		failed := s.opts.Now()
+		ev := s.log.Error().Str("error", describe(err)).Int("failures", s.failedN).
+			Time("failedAt", failed).Time("startedAt", now)
 		if s.loaded {
-			left := s.opts.Grace - now.Sub(s.lastOK)
+			left := s.opts.Grace - failed.Sub(s.lastOK)
 			ev = ev.Time("lastSuccess", s.lastOK).Bool("failingClosed", left < 0)
-			if left > 0 {
+			if left >= 0 {
 				ev = ev.Str("graceLeft", left.String())
 			}
 		} else {

@@ -3,6 +3,7 @@ package keyvault
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http/httptest"
 	"strings"
@@ -489,5 +490,76 @@ func TestNewRejectsGraceShorterThanInterval(t *testing.T) {
 		if (err == nil) != tc.ok || (err != nil && !errors.Is(err, tokens.ErrInvalid)) {
 			t.Errorf("New(%+v): err = %v, want ok=%v", tc.o, err, tc.ok)
 		}
+	}
+}
+
+// TestRefreshFailureLogSaysWhenAndGraceLeft: a refresh that fails after a
+// long wait (a timeout) is logged as of its failure, with the grace left
+// then: one that fails past the grace says it is failing closed, as the
+// tokens it refuses at that moment show.
+func TestRefreshFailureLogSaysWhenAndGraceLeft(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			e := b.new(t, Options{Grace: time.Hour})
+			tok, _ := e.src.Create(ctx, "entra", []tokens.Scope{tokens.ScimRead}, 0)
+			if err := e.src.Refresh(ctx); err != nil {
+				t.Fatal(err)
+			}
+			lastOK := e.clk.Now()
+			e.vault.mu.Lock()
+			e.vault.down, e.vault.stall = true, func() { e.clk.Advance(20 * time.Second) }
+			e.vault.mu.Unlock()
+			steps := []struct {
+				name          string
+				advance       time.Duration
+				failedAt      time.Duration // after the last success
+				graceLeft     string        // "" when none is left
+				failingClosed bool
+			}{
+				{"within the grace", 30 * time.Minute, 30*time.Minute + 20*time.Second, "29m40s", false},
+				{"grace runs out while waiting", 29*time.Minute + 30*time.Second, 60*time.Minute + 10*time.Second, "", true},
+			}
+			for i, s := range steps {
+				e.clk.Advance(s.advance)
+				if err := e.src.Refresh(ctx); !errors.Is(err, tokens.ErrUnavailable) {
+					t.Fatalf("%s: refresh err = %v", s.name, err)
+				}
+				var line struct {
+					Message       string    `json:"message"`
+					FailedAt      time.Time `json:"failedAt"`
+					GraceLeft     *string   `json:"graceLeft"`
+					FailingClosed bool      `json:"failingClosed"`
+				}
+				var n int
+				for _, l := range strings.Split(strings.TrimSpace(e.logs.String()), "\n") {
+					if strings.Contains(l, "token refresh from Key Vault failed") {
+						if n++; n == i+1 {
+							if err := json.Unmarshal([]byte(l), &line); err != nil {
+								t.Fatal(err)
+							}
+						}
+					}
+				}
+				if want := lastOK.Add(s.failedAt); !line.FailedAt.Equal(want) {
+					t.Errorf("%s: logged failedAt %s, want %s (when the refresh failed)", s.name, line.FailedAt, want)
+				}
+				switch {
+				case s.graceLeft == "" && line.GraceLeft != nil:
+					t.Errorf("%s: logged %s of grace left, want none", s.name, *line.GraceLeft)
+				case s.graceLeft != "" && line.GraceLeft == nil:
+					t.Errorf("%s: logged no grace left, want %s", s.name, s.graceLeft)
+				case s.graceLeft != "" && *line.GraceLeft != s.graceLeft:
+					t.Errorf("%s: logged grace left %s, want %s", s.name, *line.GraceLeft, s.graceLeft)
+				}
+				if line.FailingClosed != s.failingClosed {
+					t.Errorf("%s: logged failingClosed=%v, want %v", s.name, line.FailingClosed, s.failingClosed)
+				}
+				if s.failingClosed {
+					expect(t, e, s.name, tok, "", tokens.ErrUnavailable)
+				} else {
+					expect(t, e, s.name, tok, "entra", nil)
+				}
+			}
+		})
 	}
 }

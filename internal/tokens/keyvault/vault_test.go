@@ -33,6 +33,7 @@ type memVault struct {
 	lists   int                      // secret listings, to count refreshes
 	listed  chan struct{}            // if set, receives once per listing
 	denyUpd bool                     // answer 403 to property updates
+	stall   func()                   // if set, runs before a request fails while down (a timeout's wait)
 }
 
 type memVersion struct {
@@ -55,10 +56,16 @@ func (m *memVault) setDown(down bool) {
 	m.down = down
 }
 
-func (m *memVault) isDown() bool {
+// failsNow reports whether a request fails because the vault is down,
+// after waiting as long as stall makes it.
+func (m *memVault) failsNow() bool {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.down
+	down, stall := m.down, m.stall
+	m.mu.Unlock()
+	if down && stall != nil {
+		stall()
+	}
+	return down
 }
 
 func (m *memVault) getCount() int {
@@ -217,7 +224,7 @@ type outageTransport struct {
 }
 
 func (o outageTransport) Do(req *http.Request) (*http.Response, error) {
-	if o.vault.isDown() {
+	if o.vault.failsNow() {
 		return nil, fmt.Errorf("dial tcp %s: connect: connection refused", req.URL.Host)
 	}
 	return o.next.Do(req)
@@ -298,7 +305,7 @@ func (m *memVault) restHandler(accessToken string) http.Handler {
 				kvError(w, http.StatusUnauthorized, "Unauthorized")
 				return
 			}
-			if m.isDown() {
+			if m.failsNow() {
 				kvError(w, http.StatusServiceUnavailable, "ServiceUnavailable")
 				return
 			}
