@@ -113,3 +113,15 @@ func printSettingsFlags(fs *flag.FlagSet, w io.Writer) {
 func announce(w io.Writer, name string, cfg config.Config) {
 	fmt.Fprintf(w, "adfscim %s: store=%s arm=%s\n", name, cfg.StoreName(), cfg.ARMName())
 }
+
+// announceTokens is the token commands' first line: where the tokens live
+// and which store's audit trail records the change, so that an operator
+// with only KEYVAULT_URL exported sees that the record would go to a local
+// store, not the service's.
+func announceTokens(w io.Writer, cfg config.Config) {
+	tokens := "store"
+	if cfg.KeyVaultURL != "" {
+		tokens = "keyvault " + cfg.KeyVaultURL
+	}
+	fmt.Fprintf(w, "adfscim token: tokens=%s trail=%s\n", tokens, cfg.StoreName())
+}

@@ -164,6 +164,35 @@ func TestFirstLineNamesTheWorld(t *testing.T) {
 	}
 }
 
+// TestTokenFirstLineNamesTheTrail: a token command says where the tokens
+// live and which store's trail records the change, so that an operator who
+// exported only KEYVAULT_URL sees the record would go to a local store.
+func TestTokenFirstLineNamesTheTrail(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"local tokens", map[string]string{}, "adfscim token: tokens=store trail=embedded {}"},
+		// Key Vault is never reached: list fails after the first line.
+		{"key vault with the embedded store", map[string]string{"KEYVAULT_URL": "https://127.0.0.1:1/", "AZURE_CLIENT_ID": "", "IDENTITY_ENDPOINT": ""},
+			"adfscim token: tokens=keyvault https://127.0.0.1:1/ trail=embedded {}"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			data := t.TempDir()
+			tc.env["ADFSCIM_DATA_DIR"] = data
+			var stdout, stderr bytes.Buffer
+			run(context.Background(), []string{"token", "list"}, func(k string) string { return tc.env[k] }, nil, &stdout, &stderr)
+			first, _, _ := strings.Cut(stderr.String(), "\n")
+			want := strings.ReplaceAll(tc.want, "{}", filepath.Join(data, "adfscim.db"))
+			if first != want {
+				t.Errorf("first line %q, want %q", first, want)
+			}
+		})
+	}
+}
+
 // TestServeFirstLogLineNamesTheWorld: serve's first log line carries the
 // store and the ARM it acts on.
 func TestServeFirstLogLineNamesTheWorld(t *testing.T) {

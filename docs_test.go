@@ -30,7 +30,9 @@ func TestDocumentedCommandsExist(t *testing.T) {
 	}
 	files, _ := filepath.Glob("docs/*.md")
 	files = append(files, "README.md")
-	re := regexp.MustCompile("adfscim ([a-z][a-z-]+)")
+	// The commands that have subcommands, from the lists their dispatch uses.
+	subcommands := map[string]map[string]bool{"token": tokenCommands, "audit": auditCommands}
+	re := regexp.MustCompile(`adfscim ([a-z][a-z-]+)(?: ([a-z][a-z-]+))?`)
 	checked := 0
 	for _, f := range files {
 		b, err := os.ReadFile(f)
@@ -42,6 +44,9 @@ func TestDocumentedCommandsExist(t *testing.T) {
 				checked++
 				if !commands[m[1]] {
 					t.Errorf("%s tells the reader to run `adfscim %s`, which is not a command", f, m[1])
+				}
+				if subs := subcommands[m[1]]; subs != nil && m[2] != "" && !subs[m[2]] {
+					t.Errorf("%s tells the reader to run `adfscim %s %s`, which is not a subcommand", f, m[1], m[2])
 				}
 			}
 		}

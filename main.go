@@ -584,6 +584,7 @@ func tokenCommand(ctx context.Context, args []string, getenv func(string) string
 	if err != nil {
 		return err
 	}
+	announceTokens(stderr, cfg)
 	return withStore(ctx, cfg, func(cfg config.Config, st store.Store, _ string) error {
 		return runTokenCLI(ctx, cfg, st, rest, stdout, stderr)
 	})

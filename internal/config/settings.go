@@ -66,7 +66,7 @@ func Settings() []Setting {
 		},
 		{
 			Name:        "SCIM_BEARER_TOKEN",
-			Description: "A static bearer token accepted with every scope, for local runs, scripts and tests; never set in Azure.",
+			Description: "A static bearer token (at least 32 characters) accepted with every scope, for local runs, scripts and tests; never set in Azure.",
 			Where:       Local,
 		},
 		{
