@@ -4,6 +4,9 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/adfscim/adfscim/internal/directory"
+	"github.com/adfscim/adfscim/internal/scim"
 )
 
 const patchHead = `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[`
@@ -132,5 +135,103 @@ func TestPagingParametersMustBeIntegers(t *testing.T) {
 	r := e.do("POST", "/scim/v2/Users/.search", `{"startIndex":"2","count":1}`)
 	if res := wantList(t, r, 3); len(res) != 1 {
 		t.Errorf(".search with startIndex as a string: %s", r.body)
+	}
+}
+
+const enterprise = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+
+// TestExtensionShortNames follows Microsoft's provisioning tutorial for
+// reference attributes: Entra ID writes the manager with a path "manager"
+// (no URN) and a one-element array value, and checks it with a filter
+// `manager eq "<id>"`. A name without a URN that exactly one extension
+// defines is that extension's, in paths, path-less values, bodies, filters,
+// sortBy and attributes; core and ambiguous names keep their meaning.
+func TestExtensionShortNames(t *testing.T) {
+	users, _, err := scim.ParseExtensions([]byte(`[{"id":"` + contoso + `","resourceType":"User","attributes":[
+	  {"name":"badge"},{"name":"department"},{"name":"title"}]}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnvWith(t, directory.Options{UserExtensions: users})
+	boss := e.createUser(`{"userName":"boss@contoso.com"}`)["id"].(string)
+	other := e.createUser(`{"userName":"other@contoso.com"}`)["id"].(string)
+	id := e.createUser(`{"userName":"worker@contoso.com","employeeNumber":"7","badge":"B-1","department":"Sales","title":"Clerk"}`)["id"].(string)
+
+	ext := func(t *testing.T, m map[string]any, urn string) map[string]any {
+		t.Helper()
+		x, _ := m[urn].(map[string]any)
+		return x
+	}
+	got := e.do("GET", "/scim/v2/Users/"+id, "").json(t)
+	if ext(t, got, enterprise)["employeeNumber"] != "7" || ext(t, got, contoso)["badge"] != "B-1" {
+		t.Errorf("short names in a POST body were not stored in their extension: %v", got)
+	}
+	if got["title"] != "Clerk" || ext(t, got, contoso)["title"] != nil {
+		t.Errorf("title is a core attribute, whatever an extension declares: %v", got)
+	}
+	if ext(t, got, enterprise)["department"] != nil || ext(t, got, contoso)["department"] != nil {
+		t.Errorf("department, declared by two extensions, was stored in one: %v", got)
+	}
+
+	// Entra ID's PATCH, exactly as the tutorial shows it.
+	r := e.do("PATCH", "/scim/v2/Users/"+id, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"Add","path":"manager","value":[{"$ref":null,"value":"`+boss+`"}]}]}`)
+	if r.status != http.StatusOK {
+		t.Fatalf("PATCH manager: %d %s", r.status, r.body)
+	}
+	if m, _ := ext(t, r.json(t), enterprise)["manager"].(map[string]any); m["value"] != boss {
+		t.Errorf("PATCH manager answered %s", r.body)
+	}
+	if m, _ := ext(t, e.do("GET", "/scim/v2/Users/"+id, "").json(t), enterprise)["manager"].(map[string]any); m["value"] != boss {
+		t.Errorf("PATCH manager was not stored")
+	}
+	// Entra ID's check that the manager is set, and the same without id.
+	for _, tc := range []struct {
+		filter string
+		total  int
+	}{
+		{`id eq "` + id + `" and manager eq "` + boss + `"`, 1},
+		{`id eq "` + id + `" and manager eq "` + other + `"`, 0},
+		{`manager eq "` + boss + `"`, 1},
+		{`manager.value eq "` + boss + `"`, 1},
+		{`manager pr`, 1},
+		{`employeeNumber eq "7"`, 1},
+		{`badge eq "B-1"`, 1},
+		{`title eq "Clerk"`, 1},
+	} {
+		wantList(t, e.do("GET", "/scim/v2/Users?"+filterQuery(tc.filter), ""), tc.total)
+	}
+	// attributes and sortBy.
+	res := wantList(t, e.do("GET", "/scim/v2/Users?"+filterQuery(`manager pr`, "attributes=manager,badge"), ""), 1)
+	if len(res) != 1 {
+		t.Fatalf("manager pr found %d users", len(res))
+	}
+	if res[0]["userName"] != nil || ext(t, res[0], enterprise)["manager"] == nil || ext(t, res[0], contoso)["badge"] != "B-1" {
+		t.Errorf("attributes=manager,badge returned %v", res[0])
+	}
+	res = wantList(t, e.do("GET", "/scim/v2/Users?"+filterQuery(`userName ew "@contoso.com"`, "excludedAttributes=manager"), ""), 3)
+	for _, u := range res {
+		if ext(t, u, enterprise)["manager"] != nil {
+			t.Errorf("excludedAttributes=manager returned %v", u)
+		}
+	}
+	e.do("PATCH", "/scim/v2/Users/"+other, patchHead+`{"op":"replace","value":{"employeeNumber":"3"}}]}`)
+	res = wantList(t, e.do("GET", "/scim/v2/Users?sortBy=employeeNumber&sortOrder=descending", ""), 3)
+	if len(res) != 3 || res[0]["id"] != id || res[1]["id"] != other {
+		t.Errorf("sortBy=employeeNumber descending: %v", res)
+	}
+	if r := e.do("GET", "/scim/v2/Users?sortBy=manager", ""); r.status != http.StatusOK {
+		t.Errorf("sortBy=manager: %d %s", r.status, r.body)
+	}
+	// Removing it, as Entra ID does when the manager is cleared.
+	r = e.do("PATCH", "/scim/v2/Users/"+id, patchHead+`{"op":"Remove","path":"manager"}]}`)
+	if r.status != http.StatusOK || ext(t, r.json(t), enterprise)["manager"] != nil {
+		t.Errorf("PATCH remove manager: %d %s", r.status, r.body)
+	}
+	wantList(t, e.do("GET", "/scim/v2/Users?"+filterQuery(`manager eq "`+boss+`"`), ""), 0)
+
+	// Only the ambiguous name counts as unknown.
+	ua := e.do("GET", "/ops/v1/unknown-attributes", "", "Authorization", "Bearer "+noScopeToken)
+	if body := string(ua.body); strings.Contains(body, "manager") || strings.Contains(body, "badge") || !strings.Contains(body, "department") {
+		t.Errorf("unknown attributes: %s", body)
 	}
 }

@@ -44,7 +44,16 @@ type Normalized struct {
 // reported.
 func Normalize(body map[string]any, rt *ResourceType) (*Normalized, error) {
 	n := &Normalized{Attrs: make(map[string]any, len(body))}
-	for key, raw := range body {
+	keys := make([]string, 0, len(body))
+	for key := range body {
+		keys = append(keys, key)
+	}
+	// In a fixed order, so that of two spellings of one attribute ("manager"
+	// and the enterprise URN's "manager") the same one wins every time: the
+	// URN-qualified one, which sorts after.
+	sort.Strings(keys)
+	for _, key := range keys {
+		raw := body[key]
 		lk := strings.ToLower(key)
 		switch lk {
 		case "schemas":
