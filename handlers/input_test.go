@@ -235,3 +235,57 @@ func TestExtensionShortNames(t *testing.T) {
 		t.Errorf("unknown attributes: %s", body)
 	}
 }
+
+// TestUniquenessIsUnicodeNormalised: userName and a group's displayName are
+// unique in their NFC, case-folded form, so the NFD spelling of a name
+// (macOS writes names so) or its upper case is a 409, and filters find the
+// user by either spelling.
+func TestUniquenessIsUnicodeNormalised(t *testing.T) {
+	const (
+		nfc = "j\u00fcrgen.m\u00fcller@contoso.com"
+		nfd = "ju\u0308rgen.mu\u0308ller@contoso.com"
+	)
+	e := newEnv(t)
+	id := e.createUser(`{"userName":"` + nfc + `","active":true}`)["id"].(string)
+	other := e.createUser(`{"userName":"other@contoso.com"}`)["id"].(string)
+	e.createUser(`{"userName":"Stra\u00dfe@contoso.com"}`)
+	g := e.do("POST", "/scim/v2/Groups", `{"displayName":"Gr\u00fcne Gruppe"}`)
+	if g.status != http.StatusCreated {
+		t.Fatalf("create group: %d %s", g.status, g.body)
+	}
+	gid := g.json(t)["id"].(string)
+	for _, tc := range []struct{ name, method, path, body string }{
+		{"NFD userName", "POST", "/scim/v2/Users", `{"userName":"` + nfd + `"}`},
+		{"NFD userName in upper case", "POST", "/scim/v2/Users", "{\"userName\":\"JU\u0308RGEN.MU\u0308LLER@CONTOSO.COM\"}"},
+		{"NFD userName as JSON escapes", "POST", "/scim/v2/Users", `{"userName":"ju\u0308rgen.mu\u0308ller@contoso.com"}`},
+		{"case-folded sharp s", "POST", "/scim/v2/Users", `{"userName":"STRASSE@contoso.com"}`},
+		{"NFD group displayName", "POST", "/scim/v2/Groups", `{"displayName":"Gru\u0308ne gruppe"}`},
+		{"rename to the NFD spelling", "PUT", "/scim/v2/Users/" + other, `{"userName":"` + nfd + `"}`},
+		{"PATCH to the NFD spelling", "PATCH", "/scim/v2/Users/" + other, patchHead + `{"op":"replace","path":"userName","value":"` + nfd + `"}]}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			wantError(t, e.with(t).do(tc.method, tc.path, tc.body), http.StatusConflict, "uniqueness")
+		})
+	}
+	for _, f := range []string{
+		`userName eq "` + nfd + `"`,
+		`userName eq "J\u00dcRGEN.M\u00dcLLER@contoso.com"`,
+		`userName eq "` + nfd + `" and active eq true`,
+	} {
+		res := wantList(t, e.do("GET", "/scim/v2/Users?"+filterQuery(f), ""), 1)
+		if len(res) == 1 && res[0]["id"] != id {
+			t.Errorf("%s found %v", f, res[0]["id"])
+		}
+	}
+	wantList(t, e.do("GET", "/scim/v2/Groups?"+filterQuery(`displayName eq "GRU\u0308NE GRUPPE"`), ""), 1)
+	// A user may rewrite its own name in another spelling.
+	if r := e.do("PUT", "/scim/v2/Users/"+id, `{"userName":"`+nfd+`"}`); r.status != http.StatusOK {
+		t.Errorf("PUT of its own name in NFD: %d %s", r.status, r.body)
+	}
+	if r := e.do("PATCH", "/scim/v2/Groups/"+gid, patchHead+`{"op":"replace","path":"displayName","value":"GR\u00dcNE GRUPPE"}]}`); r.status != http.StatusNoContent {
+		t.Errorf("PATCH of a group's own name in upper case: %d %s", r.status, r.body)
+	}
+	if r := e.do("GET", "/scim/v2/Users", ""); r.json(t)["totalResults"] != float64(3) {
+		t.Errorf("users: %s", r.body)
+	}
+}

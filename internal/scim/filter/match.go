@@ -377,12 +377,14 @@ func compareStrings(s string, op Op, lit Literal, caseExact bool) bool {
 		if caseExact {
 			return s == want
 		}
-		return strings.EqualFold(s, want)
+		// As the uniqueness index compares: NFC and case folded, so the
+		// NFD spelling of a userName finds it.
+		return scim.EqualFoldKey(s, want)
 	case OpNe:
 		if caseExact {
 			return s != want
 		}
-		return !strings.EqualFold(s, want)
+		return !scim.EqualFoldKey(s, want)
 	case OpSw:
 		return len(s) >= len(want) && equal(s[:len(want)], want, caseExact)
 	case OpEw:
