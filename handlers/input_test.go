@@ -289,3 +289,51 @@ func TestUniquenessIsUnicodeNormalised(t *testing.T) {
 		t.Errorf("users: %s", r.body)
 	}
 }
+
+// TestLastModifiedIsTheStoredOne: the lastModified a write answers is the
+// one a read of the same version shows, to the digit.
+func TestLastModifiedIsTheStoredOne(t *testing.T) {
+	e := newEnv(t)
+	meta := func(t *testing.T, r resp) (version, lastModified string) {
+		t.Helper()
+		if r.status/100 != 2 {
+			t.Fatalf("status %d: %s", r.status, r.body)
+		}
+		m, _ := r.json(t)["meta"].(map[string]any)
+		version, _ = m["version"].(string)
+		lastModified, _ = m["lastModified"].(string)
+		if r.header.Get("ETag") != version || lastModified == "" {
+			t.Fatalf("ETag %q, meta %v", r.header.Get("ETag"), m)
+		}
+		return version, lastModified
+	}
+	same := func(t *testing.T, what string, w resp, path string) {
+		t.Helper()
+		wv, wm := meta(t, w)
+		rv, rm := meta(t, e.with(t).do("GET", path, ""))
+		if wv != rv {
+			t.Fatalf("%s: version %s, then GET %s", what, wv, rv)
+		}
+		if wm != rm {
+			t.Errorf("%s answered lastModified %s, GET of the same version %s", what, wm, rm)
+		}
+	}
+	c := e.do("POST", "/scim/v2/Users", `{"userName":"lm@contoso.com"}`)
+	id := c.json(t)["id"].(string)
+	path := "/scim/v2/Users/" + id
+	same(t, "POST", c, path)
+	same(t, "PUT", e.do("PUT", path, `{"userName":"lm@contoso.com","displayName":"LM"}`), path)
+	same(t, "PATCH", e.do("PATCH", path, patchHead+`{"op":"replace","path":"title","value":"Boss"}]}`), path)
+	if rows := wantList(t, e.do("GET", "/scim/v2/Users?"+filterQuery(`userName eq "lm@contoso.com"`), ""), 1); len(rows) == 1 {
+		_, want := meta(t, e.do("GET", path, ""))
+		if got := rows[0]["meta"].(map[string]any)["lastModified"]; got != want {
+			t.Errorf("list shows lastModified %v, GET %s", got, want)
+		}
+	}
+
+	g := e.do("POST", "/scim/v2/Groups", `{"displayName":"lm-group"}`)
+	gpath := "/scim/v2/Groups/" + g.json(t)["id"].(string)
+	same(t, "POST group", g, gpath)
+	same(t, "PATCH of members", e.do("PATCH", gpath+"?attributes=displayName,meta", patchHead+`{"op":"add","path":"members","value":[{"value":"`+id+`"}]}]}`), gpath)
+	same(t, "PATCH of displayName", e.do("PATCH", gpath+"?attributes=displayName,meta", patchHead+`{"op":"replace","path":"displayName","value":"lm-group-2"}]}`), gpath)
+}

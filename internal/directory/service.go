@@ -162,7 +162,7 @@ func (s *Service) Create(ctx context.Context, typ string, body map[string]any, f
 	if err := s.checkLegacyName(ctx, k, "", n.Attrs); err != nil {
 		return nil, nil, err
 	}
-	ops := []store.Op{{Kind: store.Insert, Entity: entity(k.resKey(id), encodeRow(now, data))}}
+	ops := []store.Op{{Kind: store.Insert, Entity: entity(k.resKey(id), encodeRow(now, now, data))}}
 	ops = append(ops, indexOps(k, id, nil, n.Attrs, "")...)
 	var members []scim.Member
 	if n.MembersGiven {
@@ -569,11 +569,14 @@ func (s *Service) rewrite(ctx context.Context, k kind, rt *scim.ResourceType, id
 			// storage transaction, no version change.
 			return cur, &Change{Type: k.name, ID: id, Action: action, Resource: cur, Unknown: rw.unknown, Display: displayName(k, rw.attrs)}, nil
 		}
-		resOp := store.Op{Kind: store.Replace, Entity: entity(k.resKey(id), encodeRow(cur.Created, data)), IfMatch: e.ETag}
+		modified := s.now().UTC()
+		resOp := store.Op{Kind: store.Replace, Entity: entity(k.resKey(id), encodeRow(cur.Created, modified, data)), IfMatch: e.ETag}
 		if unchanged {
 			// Only members change: touch the group row instead of rewriting
-			// it, so concurrent membership changes do not collide on it.
+			// it, so concurrent membership changes do not collide on it. The
+			// version changes; lastModified, stored in the row, does not.
 			resOp = store.Op{Kind: store.Touch, Entity: entity(k.resKey(id), nil)}
+			modified = cur.Modified
 			if ifMatch != "" && ifMatch != "*" {
 				resOp.IfMatch = e.ETag
 			}
@@ -599,7 +602,7 @@ func (s *Service) rewrite(ctx context.Context, k kind, rt *scim.ResourceType, id
 			}
 		}
 		ch.AccessChanged = accessChanged(k, oldAttrs, rw)
-		res := &Resource{Type: k.name, ID: id, Body: data, Created: cur.Created, Modified: s.now().UTC(),
+		res := &Resource{Type: k.name, ID: id, Body: data, Created: cur.Created, Modified: modified,
 			Groups: groups, GroupsLoaded: groupsLoaded}
 
 		var etag string

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/adfscim/adfscim/internal/directory"
 	"github.com/adfscim/adfscim/internal/scim"
@@ -117,5 +118,40 @@ func TestASCIINamesCostNoExtraReads(t *testing.T) {
 	}
 	if _, reads := cs.reset(); reads != 1 {
 		t.Errorf("a rename read %d times, want 1 (the resource)", reads)
+	}
+}
+
+// TestLegacyRowsWithoutModified: a row written before the modification time
+// was stored (the creation time alone before the JSON) still reads, with
+// the row's Timestamp as its lastModified, and its next write stores one.
+func TestLegacyRowsWithoutModified(t *testing.T) {
+	ctx := context.Background()
+	s, cs := newService(t)
+	res, _, err := s.Create(ctx, "User", map[string]any{"userName": "old@contoso.com"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	created := res.Created.UTC().Format(time.RFC3339Nano)
+	row := []byte(created + "\n" + string(res.Body))
+	if _, err := cs.Batch(ctx, directory.Table, []store.Op{{Kind: store.Replace, Entity: store.Entity{PartitionKey: directory.Partition, RowKey: "U|" + res.ID, Data: row}}}); err != nil {
+		t.Fatal(err)
+	}
+	e, err := cs.Get(ctx, directory.Table, directory.Partition, "U|"+res.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Get(ctx, "User", res.ID, directory.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.Created.Equal(res.Created) || !got.Modified.Equal(e.Timestamp) {
+		t.Errorf("legacy row: created %s modified %s, want %s and the row's Timestamp %s", got.Created, got.Modified, res.Created, e.Timestamp)
+	}
+	w, _, err := s.Replace(ctx, "User", res.ID, map[string]any{"userName": "old@contoso.com", "title": "x"}, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, err := s.Get(ctx, "User", res.ID, directory.GetOptions{}); err != nil || !again.Modified.Equal(w.Modified) || !again.Created.Equal(res.Created) {
+		t.Errorf("after a write: %+v, %v; want modified %s", again, err, w.Modified)
 	}
 }
