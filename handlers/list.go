@@ -3,6 +3,7 @@ package handlers
 import (
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -27,7 +28,7 @@ type listParams struct {
 	cursorSet bool
 }
 
-func listParamsFromQuery(r *http.Request) listParams {
+func listParamsFromQuery(r *http.Request) (listParams, error) {
 	q := r.URL.Query()
 	p := listParams{
 		filter:     q.Get("filter"),
@@ -36,15 +37,35 @@ func listParamsFromQuery(r *http.Request) listParams {
 		sortBy:     q.Get("sortBy"),
 		sortOrder:  q.Get("sortOrder"),
 	}
-	p.startIndex, _ = strconv.Atoi(q.Get("startIndex"))
+	var err error
+	if s := q.Get("startIndex"); s != "" {
+		if p.startIndex, err = pageInt("startIndex", s); err != nil {
+			return p, err
+		}
+	}
 	if c, ok := q["cursor"]; ok {
 		p.cursor, p.cursorSet = c[0], true
 	}
 	if c := q.Get("count"); c != "" {
-		p.count, _ = strconv.Atoi(c)
+		if p.count, err = pageInt("count", c); err != nil {
+			return p, err
+		}
 		p.countSet = true
 	}
-	return p
+	return p, nil
+}
+
+// pageInt reads the integer value of startIndex or count. Anything but an
+// integer is a 400 invalidValue: silently reading "ten" or "2.5" as 0 would
+// answer a page the client did not ask for. Integers clamp to 32 bits, so
+// that startIndex+count cannot overflow (list clamps them again to what RFC
+// 7644 §3.4.2.4 allows).
+func pageInt(name, s string) (int, error) {
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 32)
+	if err == nil || errors.Is(err, strconv.ErrRange) {
+		return int(n), nil // ParseInt returns the clamped value with ErrRange
+	}
+	return 0, scim.BadRequest(scim.ErrInvalidValue, "%s must be an integer, not %q", name, s)
 }
 
 // search answers POST /{type}/.search: the list parameters in a body.
@@ -60,9 +81,19 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request, rt *scim.Resourc
 		case "filter":
 			p.filter, _ = v.(string)
 		case "startindex":
-			p.startIndex = jsonInt(v)
+			if p.startIndex, err = jsonInt("startIndex", v); err != nil {
+				writeError(w, r, err)
+				return
+			}
 		case "count":
-			p.count, p.countSet = jsonInt(v), true
+			if v == nil {
+				continue
+			}
+			if p.count, err = jsonInt("count", v); err != nil {
+				writeError(w, r, err)
+				return
+			}
+			p.countSet = true
 		case "attributes":
 			p.attributes = joinStrings(v)
 		case "excludedattributes":
@@ -79,16 +110,18 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request, rt *scim.Resourc
 	s.list(w, r, rt, p)
 }
 
-func jsonInt(v any) int {
+// jsonInt reads startIndex or count from a .search body: a JSON integer
+// (or one written as a string); null means absent.
+func jsonInt(name string, v any) (int, error) {
 	switch t := v.(type) {
+	case nil:
+		return 0, nil
 	case json.Number:
-		n, _ := strconv.Atoi(t.String())
-		return n
+		return pageInt(name, t.String())
 	case string:
-		n, _ := strconv.Atoi(t)
-		return n
+		return pageInt(name, t)
 	}
-	return 0
+	return 0, scim.BadRequest(scim.ErrInvalidValue, "%s must be an integer", name)
 }
 
 func joinStrings(v any) string {

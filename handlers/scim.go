@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/adfscim/adfscim/internal/directory"
 	"github.com/adfscim/adfscim/internal/scim"
@@ -50,7 +51,12 @@ func (s *Server) scim(w http.ResponseWriter, r *http.Request) {
 	case id == "":
 		switch r.Method {
 		case http.MethodGet:
-			s.list(w, r, rt, listParamsFromQuery(r))
+			p, err := listParamsFromQuery(r)
+			if err != nil {
+				writeError(w, r, err)
+				return
+			}
+			s.list(w, r, rt, p)
 		case http.MethodPost:
 			s.create(w, r, rt)
 		default:
@@ -134,6 +140,11 @@ func readBody(w http.ResponseWriter, r *http.Request) (map[string]any, []byte, e
 			return nil, nil, scim.Errorf(http.StatusRequestEntityTooLarge, "", "the request body exceeds %d bytes", MaxBodyBytes)
 		}
 		return nil, nil, scim.BadRequest(scim.ErrInvalidSyntax, "could not read the request body: %v", err)
+	}
+	if !utf8.Valid(raw) {
+		// encoding/json would silently turn the bad bytes into U+FFFD and
+		// store a name the client never sent.
+		return nil, nil, scim.BadRequest(scim.ErrInvalidSyntax, "the request body is not valid UTF-8 (RFC 8259 §8.1)")
 	}
 	m, err := decodeJSONObject(raw)
 	if err != nil {

@@ -18,7 +18,7 @@ func sortLess(rt *scim.ResourceType, sortBy, sortOrder string) (func(a, b map[st
 	if err != nil || p.Filter != nil {
 		return nil, scim.BadRequest(scim.ErrInvalidValue, "sortBy %q is not an attribute path", sortBy)
 	}
-	_, def := filter.Resolve(rt, p.AttrPath)
+	schema, def := filter.Resolve(rt, p.AttrPath)
 	if def == nil {
 		return nil, scim.BadRequest(scim.ErrInvalidValue, "sortBy names %q, which is not an attribute of %s", sortBy, rt.Name)
 	}
@@ -42,10 +42,16 @@ func sortLess(rt *scim.ResourceType, sortBy, sortOrder string) (func(a, b map[st
 	default:
 		return nil, scim.BadRequest(scim.ErrInvalidValue, "sortOrder must be ascending or descending, not %q", sortOrder)
 	}
+	// The extension the attribute lives in: named, or found from a short
+	// name ("manager").
+	urn := ""
+	if schema != nil && schema != rt.Schema {
+		urn = schema.ID
+	}
 	value := func(attrs map[string]any) (any, bool) {
 		obj := attrs
-		if p.AttrPath.URN != "" && !strings.EqualFold(p.AttrPath.URN, rt.Schema.ID) {
-			ext, _ := filter.Get(attrs, p.AttrPath.URN)
+		if urn != "" {
+			ext, _ := filter.Get(attrs, urn)
 			if obj, _ = ext.(map[string]any); obj == nil {
 				return nil, false
 			}

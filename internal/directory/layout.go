@@ -11,12 +11,19 @@
 //
 //	U|<id>              a user: created time, newline, resource JSON
 //	U|<id>|<gid>        the user is a member of group gid (reverse index)
-//	UN|<lower userName> userName uniqueness index, Data = id
+//	UN|<folded userName> userName uniqueness index, Data = id
 //	UE|<externalId>|<id> externalId lookup index (not unique)
 //	G|<gid>             a group: created time, newline, resource JSON
 //	M|<gid>|<uid>       membership row, Data = display name sent by the IdP
-//	GN|<lower displayName> displayName uniqueness index, Data = gid
+//	GN|<folded displayName> displayName uniqueness index, Data = gid
 //	GE|<externalId>|<gid> externalId lookup index (not unique)
+//
+// A name is folded with scim.FoldKey (NFC, case folding), so that spellings
+// that differ only in Unicode normalisation or case are one name. Rows
+// written before were keyed by strings.ToLower, which is the same key for
+// ASCII; for the few non-ASCII names whose two keys differ ("ß", a name
+// stored in NFD), lookups and uniqueness checks also read the old key, and
+// the next write of the resource moves its row to the new key.
 //
 // A user's rows sort together, so reading a user with its groups is one
 // range query; a group's members sit apart from the groups so that listing
@@ -24,8 +31,12 @@
 package directory
 
 import (
+	"slices"
 	"strings"
 
+	"golang.org/x/text/unicode/norm"
+
+	"github.com/adfscim/adfscim/internal/scim"
 	"github.com/adfscim/adfscim/internal/store"
 )
 
@@ -54,7 +65,21 @@ var (
 func (k kind) resKey(id string) string { return k.resPrefix + id }
 
 func (k kind) nameKey(name string) string {
-	return k.namePrefix + store.EncodeKey(strings.ToLower(name))
+	return k.namePrefix + store.EncodeKey(scim.FoldKey(name))
+}
+
+// legacyNameKeys returns the keys other than nameKey(name) under which a
+// row written before names were folded may hold name: its lower case as
+// given and in NFC. Empty for ASCII names, whose key never changed.
+func (k kind) legacyNameKeys(name string) []string {
+	key := k.nameKey(name)
+	var out []string
+	for _, n := range []string{name, norm.NFC.String(name)} {
+		if old := k.namePrefix + store.EncodeKey(strings.ToLower(n)); old != key && !slices.Contains(out, old) {
+			out = append(out, old)
+		}
+	}
+	return out
 }
 
 func (k kind) extKey(externalID, id string) string {

@@ -209,14 +209,19 @@ func (s *Service) lookupIDs(ctx context.Context, k kind, l Lookup) (ids []string
 			ids = []string{l.Value}
 		}
 	case strings.EqualFold(l.Attr, k.uniqueAttr):
-		e, err := s.st.Get(ctx, Table, Partition, k.nameKey(l.Value))
-		if store.IsNotFound(err) {
-			return nil, true, nil
+		// The folded key, then the keys a row written before names were
+		// folded may still have (none for ASCII names).
+		for _, key := range append([]string{k.nameKey(l.Value)}, k.legacyNameKeys(l.Value)...) {
+			e, err := s.st.Get(ctx, Table, Partition, key)
+			if store.IsNotFound(err) {
+				continue
+			}
+			if err != nil {
+				return nil, true, err
+			}
+			return []string{string(e.Data)}, true, nil
 		}
-		if err != nil {
-			return nil, true, err
-		}
-		ids = []string{string(e.Data)}
+		return nil, true, nil
 	case strings.EqualFold(l.Attr, "externalId"):
 		prefix := k.extPrefixFor(l.Value)
 		rows, err := s.st.List(ctx, Table, store.Query{PartitionKey: Partition, Prefix: prefix, KeysOnly: true})

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/adfscim/adfscim/internal/scim"
@@ -56,28 +57,43 @@ func decodeObject(b []byte) (map[string]any, error) {
 	return m, nil
 }
 
-// encodeRow builds the stored form: the creation time, a newline, the JSON.
-func encodeRow(created time.Time, body []byte) []byte {
+// encodeRow builds the stored form: the creation time, a space, the time of
+// the last change, a newline, the JSON. The modification time is stored
+// rather than taken from the row's Timestamp, which the store sets when the
+// batch commits: the answer to a write is built before that, and must show
+// the lastModified a read of the same version shows.
+func encodeRow(created, modified time.Time, body []byte) []byte {
 	ts := created.UTC().Format(time.RFC3339Nano)
-	out := make([]byte, 0, len(ts)+1+len(body))
+	ms := modified.UTC().Format(time.RFC3339Nano)
+	out := make([]byte, 0, len(ts)+1+len(ms)+1+len(body))
 	out = append(out, ts...)
+	out = append(out, ' ')
+	out = append(out, ms...)
 	out = append(out, '\n')
 	return append(out, body...)
 }
 
 var errCorruptRow = errors.New("directory: corrupt resource row")
 
+// decodeRow reads a resource row. Rows written before the modification time
+// was stored have only the creation time; their Timestamp stands in for it.
 func decodeRow(typ string, e store.Entity) (*Resource, error) {
 	i := bytes.IndexByte(e.Data, '\n')
 	if i < 0 {
 		return nil, fmt.Errorf("%w %s", errCorruptRow, e.RowKey)
 	}
-	created, err := time.Parse(time.RFC3339Nano, string(e.Data[:i]))
+	cs, ms, stored := strings.Cut(string(e.Data[:i]), " ")
+	created, err := time.Parse(time.RFC3339Nano, cs)
 	if err != nil {
 		return nil, fmt.Errorf("%w %s: %v", errCorruptRow, e.RowKey, err)
 	}
 	r := &Resource{
 		Type: typ, Body: e.Data[i+1:], Created: created, Modified: e.Timestamp, ETag: e.ETag,
+	}
+	if stored {
+		if r.Modified, err = time.Parse(time.RFC3339Nano, ms); err != nil {
+			return nil, fmt.Errorf("%w %s: %v", errCorruptRow, e.RowKey, err)
+		}
 	}
 	if r.Modified.Before(created) {
 		r.Modified = created

@@ -159,8 +159,11 @@ func (s *Service) Create(ctx context.Context, typ string, body map[string]any, f
 		return nil, nil, err
 	}
 	now := s.now().UTC()
-	ops := []store.Op{{Kind: store.Insert, Entity: entity(k.resKey(id), encodeRow(now, data))}}
-	ops = append(ops, indexOps(k, id, nil, n.Attrs)...)
+	if err := s.checkLegacyName(ctx, k, "", n.Attrs); err != nil {
+		return nil, nil, err
+	}
+	ops := []store.Op{{Kind: store.Insert, Entity: entity(k.resKey(id), encodeRow(now, now, data))}}
+	ops = append(ops, indexOps(k, id, nil, n.Attrs, "")...)
 	var members []scim.Member
 	if n.MembersGiven {
 		members = n.Members
@@ -228,14 +231,19 @@ func (s *Service) uniquenessErr(err error, k kind, attrs map[string]any) error {
 }
 
 // indexOps returns the index row changes that turn old's indexes into new's
-// (old nil: a create; new nil: a delete).
-func indexOps(k kind, id string, old, new map[string]any) []store.Op {
+// (old nil: a create; new nil: a delete). oldKey is the key of old's
+// uniqueness row when it is not nameKey (a legacy key, see storedNameKey);
+// a row under a legacy key moves to its folded key.
+func indexOps(k kind, id string, old, new map[string]any, oldKey string) []store.Op {
 	var ops []store.Op
 	oldName, _ := old[k.uniqueAttr].(string)
 	newName, _ := new[k.uniqueAttr].(string)
-	if old == nil || !strings.EqualFold(oldName, newName) || new == nil {
+	if oldKey == "" {
+		oldKey = k.nameKey(oldName)
+	}
+	if old == nil || new == nil || oldKey != k.nameKey(newName) {
 		if old != nil {
-			ops = append(ops, store.Op{Kind: store.Delete, Entity: entity(k.nameKey(oldName), nil)})
+			ops = append(ops, store.Op{Kind: store.Delete, Entity: entity(oldKey, nil)})
 		}
 		if new != nil {
 			ops = append(ops, store.Op{Kind: store.Insert, Entity: entity(k.nameKey(newName), []byte(id))})
@@ -252,6 +260,55 @@ func indexOps(k kind, id string, old, new map[string]any) []store.Op {
 		}
 	}
 	return ops
+}
+
+// checkLegacyName answers 409 when another resource than id holds the
+// unique name of attrs under a legacy key (one written before names were
+// folded: see legacyNameKeys); the Insert of the folded key in the write's
+// batch checks the rest atomically. Reading first is safe because legacy
+// rows are never written any more: one that is absent now cannot appear
+// before the batch commits. ASCII names have no legacy key and cost no read.
+func (s *Service) checkLegacyName(ctx context.Context, k kind, id string, attrs map[string]any) error {
+	name, _ := attrs[k.uniqueAttr].(string)
+	for _, key := range k.legacyNameKeys(name) {
+		e, err := s.st.Get(ctx, Table, Partition, key)
+		if store.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if string(e.Data) != id {
+			return scim.Conflict("a %s with %s %q already exists", strings.ToLower(k.name), k.uniqueAttr, name)
+		}
+	}
+	return nil
+}
+
+// storedNameKey returns the key of the uniqueness row that resource id with
+// attributes attrs holds: nameKey, unless a row written before names were
+// folded still holds it under a legacy key. Only names with legacy keys
+// (rare non-ASCII ones) cost reads.
+func (s *Service) storedNameKey(ctx context.Context, k kind, id string, attrs map[string]any) (string, error) {
+	name, _ := attrs[k.uniqueAttr].(string)
+	key := k.nameKey(name)
+	legacy := k.legacyNameKeys(name)
+	if len(legacy) == 0 {
+		return key, nil
+	}
+	for _, candidate := range append([]string{key}, legacy...) {
+		e, err := s.st.Get(ctx, Table, Partition, candidate)
+		if store.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		if string(e.Data) == id {
+			return candidate, nil
+		}
+	}
+	return key, nil
 }
 
 // GetOptions say which derived data a read needs.
@@ -512,16 +569,28 @@ func (s *Service) rewrite(ctx context.Context, k kind, rt *scim.ResourceType, id
 			// storage transaction, no version change.
 			return cur, &Change{Type: k.name, ID: id, Action: action, Resource: cur, Unknown: rw.unknown, Display: displayName(k, rw.attrs)}, nil
 		}
-		resOp := store.Op{Kind: store.Replace, Entity: entity(k.resKey(id), encodeRow(cur.Created, data)), IfMatch: e.ETag}
+		modified := s.now().UTC()
+		resOp := store.Op{Kind: store.Replace, Entity: entity(k.resKey(id), encodeRow(cur.Created, modified, data)), IfMatch: e.ETag}
 		if unchanged {
 			// Only members change: touch the group row instead of rewriting
-			// it, so concurrent membership changes do not collide on it.
+			// it, so concurrent membership changes do not collide on it. The
+			// version changes; lastModified, stored in the row, does not.
 			resOp = store.Op{Kind: store.Touch, Entity: entity(k.resKey(id), nil)}
+			modified = cur.Modified
 			if ifMatch != "" && ifMatch != "*" {
 				resOp.IfMatch = e.ETag
 			}
 		}
-		ops := append([]store.Op{resOp}, indexOps(k, id, oldAttrs, rw.attrs)...)
+		oldKey, err := s.storedNameKey(ctx, k, id, oldAttrs)
+		if err != nil {
+			return nil, nil, storeErr(err, what)
+		}
+		if newName, _ := rw.attrs[k.uniqueAttr].(string); k.nameKey(newName) != oldKey {
+			if err := s.checkLegacyName(ctx, k, id, rw.attrs); err != nil {
+				return nil, nil, err
+			}
+		}
+		ops := append([]store.Op{resOp}, indexOps(k, id, oldAttrs, rw.attrs, oldKey)...)
 		ch := &Change{Type: k.name, ID: id, Action: action, Changed: rw.changed, Unknown: rw.unknown, Display: displayName(k, rw.attrs)}
 		if rw.replace {
 			ch.Attrs, ch.Secrets = rw.attrs, rw.secrets
@@ -533,7 +602,7 @@ func (s *Service) rewrite(ctx context.Context, k kind, rt *scim.ResourceType, id
 			}
 		}
 		ch.AccessChanged = accessChanged(k, oldAttrs, rw)
-		res := &Resource{Type: k.name, ID: id, Body: data, Created: cur.Created, Modified: s.now().UTC(),
+		res := &Resource{Type: k.name, ID: id, Body: data, Created: cur.Created, Modified: modified,
 			Groups: groups, GroupsLoaded: groupsLoaded}
 
 		var etag string
@@ -650,7 +719,11 @@ func (s *Service) Delete(ctx context.Context, typ, id, ifMatch string, follow Fo
 			return nil, err
 		}
 		ops := []store.Op{{Kind: store.Delete, Entity: entity(k.resKey(id), nil), IfMatch: e.ETag}}
-		ops = append(ops, indexOps(k, id, attrs, nil)...)
+		oldKey, err := s.storedNameKey(ctx, k, id, attrs)
+		if err != nil {
+			return nil, storeErr(err, what)
+		}
+		ops = append(ops, indexOps(k, id, attrs, nil, oldKey)...)
 		ch := &Change{Type: k.name, ID: id, Action: "delete", Resource: cur, AccessChanged: true, UsersAffected: affected, Display: displayName(k, attrs)}
 		if _, err := s.batch(ctx, ops, s.followFor(follow, ch)); err != nil {
 			var be *store.BatchError

@@ -195,11 +195,11 @@ func checkConsistent(t *testing.T, st store.Store) {
 				t.Errorf("reverse row %s has no membership row", rk)
 			}
 		case parts[0] == "U" && len(parts) == 2:
-			if want := "UN|" + store.EncodeKey(strings.ToLower(nameOf(data, "userName"))); string(rows[want]) != parts[1] {
+			if want := "UN|" + store.EncodeKey(scim.FoldKey(nameOf(data, "userName"))); string(rows[want]) != parts[1] {
 				t.Errorf("user %s is not reachable through its userName index %s", parts[1], want)
 			}
 		case parts[0] == "G" && len(parts) == 2:
-			if want := "GN|" + store.EncodeKey(strings.ToLower(nameOf(data, "displayName"))); string(rows[want]) != parts[1] {
+			if want := "GN|" + store.EncodeKey(scim.FoldKey(nameOf(data, "displayName"))); string(rows[want]) != parts[1] {
 				t.Errorf("group %s is not reachable through its displayName index %s", parts[1], want)
 			}
 		case parts[0] == "UN" || parts[0] == "GN":

@@ -34,13 +34,26 @@ type Normalized struct {
 
 // Normalize validates body against rt and returns its canonical form. It
 // accepts what real identity providers send: attribute names in any case,
-// booleans as strings ("True"), a single value where a list is expected, a
-// bare string for a multi-valued complex attribute ({"value": s}), and
-// URN-qualified attribute names at the top level. Values of the wrong type
-// are a 400 invalidValue; unknown attributes are ignored and reported.
+// booleans as strings ("True"), a bare string as an element of a
+// multi-valued complex attribute ({"value": s}), a bare string for a
+// single-valued complex one with a "value" (Entra's manager), URN-qualified
+// attribute names at the top level, and the short name of an attribute that
+// exactly one extension schema defines ("manager"). Values of the wrong type
+// (a number for a string, a lone value for a multi-valued attribute) are a
+// 400 invalidValue naming the attribute; unknown attributes are ignored and
+// reported.
 func Normalize(body map[string]any, rt *ResourceType) (*Normalized, error) {
 	n := &Normalized{Attrs: make(map[string]any, len(body))}
-	for key, raw := range body {
+	keys := make([]string, 0, len(body))
+	for key := range body {
+		keys = append(keys, key)
+	}
+	// In a fixed order, so that of two spellings of one attribute ("manager"
+	// and the enterprise URN's "manager") the same one wins every time: the
+	// URN-qualified one, which sorts after.
+	sort.Strings(keys)
+	for _, key := range keys {
+		raw := body[key]
 		lk := strings.ToLower(key)
 		switch lk {
 		case "schemas":
@@ -168,7 +181,9 @@ func (n *Normalized) coerce(attr *Attribute, raw any, path string) (any, error) 
 	if attr.MultiValued {
 		list, ok := raw.([]any)
 		if !ok {
-			list = []any{raw}
+			// A lone value would be stored as if the client had sent the
+			// whole list: say so instead of guessing.
+			return nil, BadRequest(ErrInvalidValue, "attribute %q is multi-valued and needs an array, not %s", path, jsonKind(raw))
 		}
 		out := make([]any, 0, len(list))
 		for _, item := range list {
@@ -237,11 +252,15 @@ func CoerceSimple(attr *Attribute, raw any, path string) (any, error) {
 		case bool:
 			return v, nil
 		case string:
-			if b, err := strconv.ParseBool(strings.TrimSpace(v)); err == nil {
-				return b, nil
+			// Entra ID sends "True" and "False".
+			switch t := strings.TrimSpace(v); {
+			case strings.EqualFold(t, "true"):
+				return true, nil
+			case strings.EqualFold(t, "false"):
+				return false, nil
 			}
 		}
-		return nil, BadRequest(ErrInvalidValue, "attribute %q must be a boolean", path)
+		return nil, BadRequest(ErrInvalidValue, "attribute %q must be a boolean, not %s", path, jsonKind(raw))
 	case TypeInteger, TypeDecimal:
 		var s string
 		switch v := raw.(type) {
@@ -252,7 +271,7 @@ func CoerceSimple(attr *Attribute, raw any, path string) (any, error) {
 		case string:
 			s = strings.TrimSpace(v)
 		default:
-			return nil, BadRequest(ErrInvalidValue, "attribute %q must be a number", path)
+			return nil, BadRequest(ErrInvalidValue, "attribute %q must be a number, not %s", path, jsonKind(raw))
 		}
 		if attr.Type == TypeInteger {
 			if _, err := strconv.ParseInt(s, 10, 64); err != nil {
@@ -265,24 +284,40 @@ func CoerceSimple(attr *Attribute, raw any, path string) (any, error) {
 	case TypeDateTime:
 		s, ok := raw.(string)
 		if !ok {
-			return nil, BadRequest(ErrInvalidValue, "attribute %q must be a dateTime string", path)
+			return nil, BadRequest(ErrInvalidValue, "attribute %q must be a dateTime string, not %s", path, jsonKind(raw))
 		}
 		if _, err := ParseDateTime(s); err != nil {
 			return nil, BadRequest(ErrInvalidValue, "attribute %q is not an xsd:dateTime: %q", path, s)
 		}
 		return s, nil
 	default: // string, reference, binary
-		switch v := raw.(type) {
-		case string:
+		// A number or boolean is refused, not turned into its text: a
+		// userName of 42 is a client bug that must surface, not a user
+		// named "42".
+		if v, ok := raw.(string); ok {
 			return v, nil
-		case json.Number:
-			// Some clients send numeric identifiers unquoted; keep the digits.
-			return v.String(), nil
-		case bool:
-			return strconv.FormatBool(v), nil
 		}
-		return nil, BadRequest(ErrInvalidValue, "attribute %q must be a string", path)
+		return nil, BadRequest(ErrInvalidValue, "attribute %q must be a string, not %s", path, jsonKind(raw))
 	}
+}
+
+// jsonKind names the JSON type of a decoded value, for error details.
+func jsonKind(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case string:
+		return "a string"
+	case bool:
+		return "a boolean"
+	case json.Number, float64:
+		return "a number"
+	case map[string]any:
+		return "an object"
+	case []any:
+		return "an array"
+	}
+	return "a value"
 }
 
 // ParseDateTime parses an xsd:dateTime as SCIM uses it (RFC 3339 with any

@@ -55,7 +55,8 @@ func splitAttrList(s string) []string {
 
 func parseAttrPath(rt *ResourceType, p string) AttrPath {
 	var ap AttrPath
-	if strings.HasPrefix(strings.ToLower(p), "urn:") {
+	qualified := strings.HasPrefix(strings.ToLower(p), "urn:")
+	if qualified {
 		for _, urn := range rt.SchemaURNs() {
 			if len(p) >= len(urn) && strings.EqualFold(p[:len(urn)], urn) {
 				if urn != rt.Schema.ID {
@@ -67,6 +68,11 @@ func parseAttrPath(rt *ResourceType, p string) AttrPath {
 		}
 	}
 	ap.Attr, ap.Sub, _ = strings.Cut(p, ".")
+	if !qualified {
+		if ext, _ := rt.ShortName(ap.Attr); ext != nil {
+			ap.URN = ext.ID // "manager" is the enterprise extension's
+		}
+	}
 	return ap
 }
 

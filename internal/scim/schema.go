@@ -134,11 +134,36 @@ func (rt *ResourceType) SchemaURNs() []string {
 	return out
 }
 
+// ShortName finds the extension attribute that a name without a URN
+// denotes: the attribute name of exactly one extension schema of rt
+// ("manager" is the enterprise extension's), when neither the core schema
+// nor the common attributes (id, externalId, meta) define it. Entra ID
+// writes extension attributes so in paths and filters. It returns nils when
+// the name is a core or common one, is defined by no extension or by
+// several (ambiguous names keep meaning nothing).
+func (rt *ResourceType) ShortName(name string) (*Schema, *Attribute) {
+	if rt == nil || rt.Schema == nil || rt.Schema.Attr(name) != nil || commonAttr(name) != nil {
+		return nil, nil
+	}
+	var schema *Schema
+	var attr *Attribute
+	for _, e := range rt.Extensions {
+		if a := e.Schema.Attr(name); a != nil {
+			if attr != nil {
+				return nil, nil
+			}
+			schema, attr = e.Schema, a
+		}
+	}
+	return schema, attr
+}
+
 // ResolveAttr finds the attribute a path's first segment names. name may be
 // a plain attribute name of the core schema ("userName"), a URN-qualified one
-// ("urn:...:enterprise:2.0:User:employeeNumber") or a bare extension URN
-// (returns the extension schema and a nil attribute). It returns the schema
-// the attribute belongs to and the attribute, or nils when nothing matches.
+// ("urn:...:enterprise:2.0:User:employeeNumber"), the short name of an
+// extension attribute (see ShortName) or a bare extension URN (returns the
+// extension schema and a nil attribute). It returns the schema the attribute
+// belongs to and the attribute, or nils when nothing matches.
 func (rt *ResourceType) ResolveAttr(name string) (*Schema, *Attribute) {
 	if !strings.HasPrefix(strings.ToLower(name), "urn:") {
 		if a := rt.Schema.Attr(name); a != nil {
@@ -147,7 +172,7 @@ func (rt *ResourceType) ResolveAttr(name string) (*Schema, *Attribute) {
 		if a := commonAttr(name); a != nil {
 			return nil, a
 		}
-		return nil, nil
+		return rt.ShortName(name)
 	}
 	lower := strings.ToLower(name)
 	schemas := append([]*Schema{rt.Schema}, nil...)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"strings"
 	"testing"
 	"time"
@@ -164,6 +165,108 @@ func TestParseScopes(t *testing.T) {
 		got, err := ParseScopes(tc.in)
 		if (err == nil) != tc.ok || FormatScopes(got) != tc.want {
 			t.Errorf("ParseScopes(%q) = %v, %v; want %q ok=%v", tc.in, got, err, tc.want, tc.ok)
+		}
+	}
+}
+
+// TestRunCLIExpiryDefault: a token made without --expires expires after
+// DefaultExpiry, so a forgotten one stops working; --expires never makes
+// one that does not, and a lifetime of zero is refused rather than read as
+// "never".
+func TestRunCLIExpiryDefault(t *testing.T) {
+	ctx := context.Background()
+	l, err := NewLocal(newMemStore(), LocalOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	expiry := func(client string) time.Time {
+		t.Helper()
+		infos, err := l.List(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, i := range infos {
+			if i.Client == client {
+				return i.Expires
+			}
+		}
+		t.Fatalf("no token for %s", client)
+		return time.Time{}
+	}
+	var out, errw bytes.Buffer
+	if err := RunCLI(ctx, []string{"create", "--client", "entra", "--scopes", "scim.read"}, l, &out, &errw); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Until(expiry("entra")); d < DefaultExpiry-time.Hour || d > DefaultExpiry {
+		t.Errorf("a token created without --expires expires in %s, want %s", d, DefaultExpiry)
+	}
+	if !strings.Contains(errw.String(), "expires ") {
+		t.Errorf("create does not say when the token expires: %q", errw.String())
+	}
+	errw.Reset()
+	if err := RunCLI(ctx, []string{"create", "--client", "okta", "--scopes", "scim.read", "--expires", "never"}, l, &out, &errw); err != nil {
+		t.Fatal(err)
+	}
+	if e := expiry("okta"); !e.IsZero() {
+		t.Errorf("--expires never made a token expiring at %s", e)
+	}
+	if !strings.Contains(errw.String(), "never expires") {
+		t.Errorf("create does not say the token never expires: %q", errw.String())
+	}
+	for _, exp := range []string{"0", "0d", "0s", ""} {
+		if err := RunCLI(ctx, []string{"create", "--client", "zero", "--scopes", "scim.read", "--expires", exp}, l, &out, &errw); !errors.Is(err, ErrUsage) {
+			t.Errorf("--expires %q: err = %v, want a usage error", exp, err)
+		}
+	}
+	errw.Reset()
+	if err := RunCLI(ctx, []string{"create", "-h"}, l, &out, &errw); !errors.Is(err, flag.ErrHelp) {
+		t.Errorf("create -h: %v", err)
+	}
+	if help := errw.String(); !strings.Contains(help, "180d") || !strings.Contains(help, "never") {
+		t.Errorf("the help does not give the default lifetime and never:\n%s", help)
+	}
+}
+
+// TestRunCLIErrorMessages: a failed command's error says what is wrong once,
+// without the package prefixes of the errors it wraps: the caller prints it
+// after its own ("adfscim token: "), and the usage on stderr does not
+// repeat it.
+func TestRunCLIErrorMessages(t *testing.T) {
+	ctx := context.Background()
+	l, _ := NewLocal(newMemStore(), LocalOptions{})
+	if _, err := l.Create(ctx, "entra", []Scope{ScimRead}, 0); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"create", "--client", "x", "--scopes", "scim.root"}, `unknown scope "scim.root"`},
+		{[]string{"create", "--client", "x", "--scopes", "scim.read", "--expires", "soon"}, `bad duration "soon"`},
+		{[]string{"create", "--client", "x/y", "--scopes", "scim.read"}, `client name "x/y"`},
+		{[]string{"create", "--scopes", "scim.read"}, "--client is required"},
+		{[]string{"create", "--client", "x", "--scopes", "scim.read", "extra"}, `unexpected argument "extra"`},
+		{[]string{"list", "--bogus"}, "-bogus"},
+		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
+		{nil, "a command is required"},
+		{[]string{"create", "--client", "entra", "--scopes", "scim.read"}, "entra has an active token"},
+		{[]string{"revoke", "--client", "ghost"}, "ghost"},
+	} {
+		var out, errw bytes.Buffer
+		err := RunCLI(ctx, tc.args, l, &out, &errw)
+		if err == nil {
+			t.Errorf("%v: no error", tc.args)
+			continue
+		}
+		msg := err.Error()
+		if !strings.Contains(msg, tc.want) {
+			t.Errorf("%v: error %q does not say %q", tc.args, msg, tc.want)
+		}
+		if strings.Contains(msg, "tokens:") || strings.Contains(msg, "invalid argument") || strings.Contains(msg, "usage") {
+			t.Errorf("%v: error %q carries package prefixes", tc.args, msg)
+		}
+		if strings.Contains(errw.String(), tc.want) {
+			t.Errorf("%v: stderr repeats the error:\n%s", tc.args, errw.String())
 		}
 	}
 }

@@ -164,9 +164,11 @@ type Expr struct {
 	// Pos is the 1-based column where the node starts in the filter text.
 	Pos int
 
-	// Filled by Validate so that Match need not resolve names again.
+	// Filled by Validate so that Match need not resolve names again: the
+	// definition, and the extension URN a short name resolved to.
 	rt  *scim.ResourceType
 	def *scim.Attribute
+	ext string
 }
 
 // String renders the filter in canonical syntax (lower-case keywords,
@@ -286,8 +288,10 @@ func (p *Path) String() string {
 // Resolve finds the schema and attribute definition that the URN and name
 // of p denote in rt, without allocating. The schema is nil for the common
 // attributes (id, externalId, meta); both are nil when nothing matches or
-// rt is nil. A bare extension URN (urn:…:User written as URN "urn:…:2.0" and
-// name "User") resolves to the extension schema with a nil attribute.
+// rt is nil. A name without a URN that only one extension schema defines
+// ("manager") resolves to that extension (see scim.ResourceType.ShortName).
+// A bare extension URN (urn:…:User written as URN "urn:…:2.0" and name
+// "User") resolves to the extension schema with a nil attribute.
 func Resolve(rt *scim.ResourceType, p AttrPath) (*scim.Schema, *scim.Attribute) {
 	if rt == nil || rt.Schema == nil {
 		return nil, nil
@@ -296,7 +300,10 @@ func Resolve(rt *scim.ResourceType, p AttrPath) (*scim.Schema, *scim.Attribute) 
 		if a := rt.Schema.Attr(p.Name); a != nil {
 			return rt.Schema, a
 		}
-		return nil, CommonAttr(p.Name)
+		if a := CommonAttr(p.Name); a != nil {
+			return nil, a
+		}
+		return rt.ShortName(p.Name)
 	}
 	if strings.EqualFold(p.URN, rt.Schema.ID) {
 		if a := rt.Schema.Attr(p.Name); a != nil {

@@ -45,7 +45,11 @@ func (e *Expr) eval(obj map[string]any, rt *scim.ResourceType, parent *scim.Attr
 		return !e.X.eval(obj, rt, parent)
 	}
 	def := e.resolveDef(rt, parent)
-	top, ok := lookup(obj, e.Attr, rt, parent != nil)
+	ap := e.Attr
+	if parent == nil {
+		ap.URN = e.resolveExt(rt, ap)
+	}
+	top, ok := lookup(obj, ap, rt, parent != nil)
 	if e.Op == OpValuePath {
 		if !ok {
 			return false
@@ -87,6 +91,30 @@ func (e *Expr) resolveDef(rt *scim.ResourceType, parent *scim.Attribute) *scim.A
 		return e.def
 	}
 	return defFor(e.Attr, rt, parent)
+}
+
+// resolveExt returns the URN the comparison's attribute lives under: its
+// own, or the extension a short name resolved to.
+func (e *Expr) resolveExt(rt *scim.ResourceType, ap AttrPath) string {
+	if ap.URN != "" {
+		return ap.URN
+	}
+	if e.rt != nil && e.rt == rt {
+		return e.ext
+	}
+	return shortExt(rt, ap)
+}
+
+// shortExt returns the extension URN a name without a URN denotes (see
+// scim.ResourceType.ShortName), or "".
+func shortExt(rt *scim.ResourceType, ap AttrPath) string {
+	if ap.URN != "" || rt == nil {
+		return ""
+	}
+	if s, _ := rt.ShortName(ap.Name); s != nil {
+		return s.ID
+	}
+	return ""
 }
 
 func defFor(ap AttrPath, rt *scim.ResourceType, parent *scim.Attribute) *scim.Attribute {
@@ -349,12 +377,14 @@ func compareStrings(s string, op Op, lit Literal, caseExact bool) bool {
 		if caseExact {
 			return s == want
 		}
-		return strings.EqualFold(s, want)
+		// As the uniqueness index compares: NFC and case folded, so the
+		// NFD spelling of a userName finds it.
+		return scim.EqualFoldKey(s, want)
 	case OpNe:
 		if caseExact {
 			return s != want
 		}
-		return !strings.EqualFold(s, want)
+		return !scim.EqualFoldKey(s, want)
 	case OpSw:
 		return len(s) >= len(want) && equal(s[:len(want)], want, caseExact)
 	case OpEw:

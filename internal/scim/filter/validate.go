@@ -13,7 +13,10 @@ import (
 // boolean, a boolean for a string).
 //
 // Attributes that rt does not define are accepted and simply never match
-// (an IdP's custom attribute must not fail a lookup).
+// (an IdP's custom attribute must not fail a lookup). A name without a URN
+// that one extension alone defines ("manager") is that extension's, and a
+// complex attribute with a "value" sub-attribute compares its value
+// (`manager eq "id"`, as Entra ID asks).
 //
 // Validate also records the resolved definitions in the nodes so that Match
 // with the same rt needs no name lookups. Call it before sharing e between
@@ -42,9 +45,11 @@ func (e *Expr) validate(rt *scim.ResourceType, parent *scim.Attribute, inner boo
 		return invalid(e, "value filters cannot be nested (%q)", e.Attr.String())
 	}
 	var a *scim.Attribute
+	e.ext = ""
 	if inner {
 		a = parent.Sub(e.Attr.Name)
 	} else {
+		e.ext = shortExt(rt, e.Attr)
 		_, a = Resolve(rt, e.Attr)
 	}
 	def := a
@@ -66,8 +71,8 @@ func (e *Expr) validate(rt *scim.ResourceType, parent *scim.Attribute, inner boo
 	}
 	t := def
 	if t.Type == scim.TypeComplex {
-		if v := t.Sub("value"); t.MultiValued && v != nil {
-			t = v // emails co "x" compares emails.value
+		if v := t.Sub("value"); v != nil {
+			t = v // emails co "x" compares emails.value, manager eq "x" manager.value
 		} else {
 			return invalid(e, "complex attribute %q cannot be compared with %s; name a sub-attribute", e.Attr.String(), e.Op)
 		}

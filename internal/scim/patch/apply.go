@@ -249,6 +249,12 @@ func (a *applier) applyPath(op string, p *filter.Path, raw string, val any, hasV
 	if schema != nil && schema != a.rt.Schema {
 		urn = schema.ID
 	}
+	if _, isList := val.([]any); pathless && def.MultiValued && p.Sub == "" && p.Filter == nil && val != nil && !isList {
+		// A key of a path-less value is an attribute of a partial resource,
+		// and a multi-valued attribute's value there is an array (as in a
+		// POST body); a lone value would replace all of them.
+		return scim.BadRequest(scim.ErrInvalidValue, "attribute %q is multi-valued and needs an array", raw)
+	}
 	if def.Mutability == scim.ReadOnly {
 		if def == scim.AttrID && op != OpRemove && p.Sub == "" {
 			if s, ok := val.(string); ok && s == a.opts.ID && a.opts.ID != "" {

@@ -10,7 +10,8 @@ import (
 )
 
 // coerce converts one value to the attribute's type, forgivingly: "True"
-// and "false" become booleans, numeric strings numbers, a string given for
+// and "false" become booleans, numeric strings numbers (but numbers never
+// strings), a string given for
 // a complex attribute with a "value" sub-attribute becomes {"value": s}
 // (Entra's manager, the test suite's members), sub-attribute names become
 // canonical and unknown ones are dropped (and recorded in ignored). A nil
@@ -78,11 +79,10 @@ func coerce(def *scim.Attribute, v any, raw string, ignored *[]string) (any, err
 		}
 		return s, nil
 	default: // string, reference, binary
-		switch t := v.(type) {
-		case string:
+		// A number is refused rather than stored as its digits, as in a
+		// POST body: a userName of 42 is a client bug to surface.
+		if t, ok := v.(string); ok {
 			return t, nil
-		case json.Number:
-			return string(t), nil // an employeeNumber sent as a number
 		}
 		return nil, badType(raw, def, v)
 	}
