@@ -453,6 +453,12 @@ func (p *parser) literal() (Literal, error) {
 	if w == "" {
 		return Literal{}, p.errorf("expected a value, found %s", p.near())
 	}
+	for i := 0; i < len(w); i++ {
+		if w[i] < 0x20 || w[i] == 0x7f {
+			p.i = start + i
+			return Literal{}, p.errorf("value holds a control character (0x%02x)", w[i])
+		}
+	}
 	switch {
 	case strings.EqualFold(w, "true"):
 		return Literal{Kind: KindBool, Str: "true", Bool: true}, nil
@@ -534,6 +540,9 @@ func (p *parser) jsonString() (string, error) {
 		if c == '\\' {
 			return p.jsonStringSlow(open, start)
 		}
+		if c < 0x20 {
+			return "", p.errorf("string holds a raw control character (0x%02x); JSON strings escape them as \\u00XX", c)
+		}
 		p.i++
 	}
 	p.i = open
@@ -598,6 +607,9 @@ func (p *parser) jsonStringSlow(open, start int) (string, error) {
 				return "", p.errorf("bad escape \\%c in string", esc)
 			}
 		default:
+			if c < 0x20 {
+				return "", p.errorf("string holds a raw control character (0x%02x); JSON strings escape them as \\u00XX", c)
+			}
 			b = append(b, c)
 			p.i++
 		}
