@@ -110,7 +110,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	switch {
 	case errors.Is(err, flag.ErrHelp):
 		return 0
-	case errors.Is(err, errUsage), errors.Is(err, tokens.ErrUsage):
+	case errors.Is(err, tokens.ErrUsage):
+		// The token CLI printed its usage and leaves saying what was
+		// wrong to its caller, once.
+		fmt.Fprintf(stderr, "adfscim %s: %v\n", cmd, err)
+		return 2
+	case errors.Is(err, errUsage):
 		return 2
 	case err != nil:
 		fmt.Fprintf(stderr, "adfscim %s: %v\n", cmd, err)
