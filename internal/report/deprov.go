@@ -627,23 +627,36 @@ func (d *deprov) explain(ctx context.Context, rv *Revocation, end time.Time, unr
 			return nil
 		}
 	}
-	// The longest stretch without any record inside the window.
+	// The longest stretch without any record inside the window; for an
+	// open item, the stretch since the last record counts too.
 	var best gap
-	for _, g := range d.gaps {
+	gaps := d.gaps
+	if end.Sub(d.lastTime) >= minGap {
+		gaps = append(slices.Clip(gaps), gap{fromSeq: d.lastSeq, fromTime: d.lastTime, toTime: end})
+	}
+	for _, g := range gaps {
 		from, to := maxTime(g.fromTime, rv.Requested), minTime(g.toTime, end)
 		if to.Sub(from) > best.toTime.Sub(best.fromTime) {
 			best = gap{fromSeq: g.fromSeq, toSeq: g.toSeq, fromTime: from, toTime: to}
 		}
 	}
 	if elapsed := end.Sub(rv.Requested); best.toTime.Sub(best.fromTime)*2 >= elapsed && elapsed > 0 {
+		span := human(best.toTime.Sub(best.fromTime).Seconds())
+		if best.toSeq == 0 {
+			rv.Cause = fmt.Sprintf("%s: no audit record at all for %s, since seq %d (%s)", CauseDown, span, best.fromSeq,
+				best.fromTime.UTC().Format("2006-01-02 15:04"))
+			rv.Evidence = []uint64{best.fromSeq}
+			return nil
+		}
 		rv.Cause = fmt.Sprintf("%s: no audit record at all for %s, between seq %d (%s) and seq %d (%s)", CauseDown,
-			human(best.toTime.Sub(best.fromTime).Seconds()), best.fromSeq, best.fromTime.UTC().Format("2006-01-02 15:04"),
-			best.toSeq, best.toTime.UTC().Format("2006-01-02 15:04"))
+			span, best.fromSeq, best.fromTime.UTC().Format("2006-01-02 15:04"), best.toSeq, best.toTime.UTC().Format("2006-01-02 15:04"))
 		rv.Evidence = []uint64{best.fromSeq, best.toSeq}
 		for _, s := range d.restarts {
-			if t := d.restartAt[s]; s > best.fromSeq && !t.After(end) {
+			if t := d.restartAt[s]; s >= best.toSeq && !t.After(end) {
 				rv.Cause += fmt.Sprintf("; the service started again at seq %d", s)
-				rv.Evidence = append(rv.Evidence, s)
+				if s != best.toSeq {
+					rv.Evidence = append(rv.Evidence, s)
+				}
 				break
 			}
 		}
