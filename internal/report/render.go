@@ -17,6 +17,9 @@ const (
 	FormatJSON = "json"
 	FormatCSV  = "csv"
 	FormatHTML = "html"
+	// FormatDeprovisioningCSV is the deprovisioning evidence as CSV
+	// (WriteDeprovisioningCSV), for sampling leavers.
+	FormatDeprovisioningCSV = "deprovisioning-csv"
 
 	ContentTypeJSON = "application/json; charset=utf-8"
 	ContentTypeCSV  = "text/csv; charset=utf-8"
@@ -31,7 +34,7 @@ func ContentType(format string) string {
 	switch format {
 	case FormatJSON:
 		return ContentTypeJSON
-	case FormatCSV:
+	case FormatCSV, FormatDeprovisioningCSV:
 		return ContentTypeCSV
 	case FormatHTML:
 		return ContentTypeHTML
@@ -48,6 +51,8 @@ func Write(w io.Writer, r *Report, format string) error {
 		return WriteCSV(w, r)
 	case FormatHTML:
 		return WriteHTML(w, r)
+	case FormatDeprovisioningCSV:
+		return WriteDeprovisioningCSV(w, r)
 	}
 	return fmt.Errorf("%w: %q", ErrFormat, format)
 }
