@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"encoding/csv"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -59,7 +59,9 @@ func newReviewWorld(t *testing.T) *reviewWorld {
 		t.Fatal(err)
 	}
 	b, err := report.New(report.Options{Mapping: mapping, Directory: rbac.FromDirectory(dir), Resolver: rbac.Resolver{}, ARM: rec, Audit: trail,
-		Verify: func(ctx context.Context) (audit.Result, error) { return audit.Verify(ctx, st, time.Time{}, time.Time{}) }})
+		Verify: func(ctx context.Context) (audit.Result, error) {
+			return audit.Verify(ctx, st, time.Time{}, time.Time{})
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
