@@ -27,13 +27,12 @@ import (
 // reviewWorld is a server wired as main.go wires it, with grace and henry
 // holding Reader on adf-prod through "ADF Readers".
 type reviewWorld struct {
-	t        *testing.T
-	srv      *httptest.Server
-	rec      *rbac.Reconciler
-	trail    *audit.Log
-	ids      map[string]string
-	groupID  string
-	lastBody []byte
+	t       *testing.T
+	srv     *httptest.Server
+	rec     *rbac.Reconciler
+	trail   *audit.Log
+	ids     map[string]string
+	groupID string
 }
 
 func newReviewWorld(t *testing.T) *reviewWorld {
