@@ -62,6 +62,7 @@ commands:
   package    build dist/adfscim.zip, the package Azure Functions deploys
   audit      audit verify|export|expire: check, read or trim the audit trail
   report     the access report to stdout: JSON, or --csv, or --html (a self-contained page)
+  review     an access review sheet per factory and role to stdout: JSON, or --csv, or --html
   load       drive a local server the way Entra ID does and report requests/s, latency and memory
   help       this text
 
@@ -95,6 +96,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		err = loadtest.Command(ctx, args, getenv, stdout, stderr)
 	case "report":
 		err = reportCommand(ctx, args, getenv, stdout, stderr)
+	case "review":
+		err = reviewCommand(ctx, args, getenv, stdout, stderr)
 	case "audit":
 		code, err := auditCommand(ctx, args, getenv, stdout, stderr)
 		if err != nil && !errors.Is(err, errUsage) {
@@ -363,6 +366,7 @@ func newHandler(cfg config.Config, log zerolog.Logger, sv services) *handlers.Se
 		Access:     accessQueue{sv.rec},
 		RBAC:       sv.rec,
 		Report:     sv.report,
+		Review:     reviewer(sv.report),
 		Logger:     log,
 		BaseURL:    cfg.BaseURL,
 		Timers: map[string]handlers.TimerFunc{
@@ -721,7 +725,7 @@ func reportBuilder(cfg config.Config, st store.Store, dir *directory.Service, tr
 		return nil, err
 	}
 	return report.New(report.Options{
-		Mapping: mapping, Directory: rbac.FromDirectory(dir), Resolver: resolver, ARM: rec, Audit: trail,
+		Mapping: mapping, Directory: rbac.FromDirectory(dir), Resolver: resolver, ARM: rec, Audit: trail, RevokeTarget: cfg.RevokeTarget,
 		Verify: func(ctx context.Context) (audit.Result, error) {
 			return audit.Verify(ctx, st, time.Time{}, time.Time{})
 		},
@@ -731,13 +735,18 @@ func reportBuilder(cfg config.Config, st store.Store, dir *directory.Service, tr
 // reportCommand runs `adfscim report [--csv|--html]`: the access report
 // to stdout, JSON unless a flag asks otherwise.
 func reportCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	c := newCommand("report", "report [--json|--csv|--html] [flags] > report", "Writes the access report to stdout: who holds which role where, since when, why.", config.StoreFlags|config.RBACFlags, stderr)
+	c := newCommand("report", "report [--json|--csv [--deprovisioning]|--html] [flags] > report", "Writes the access report to stdout: who holds which role where, since when, why.", config.StoreFlags|config.RBACFlags, stderr)
 	asJSON := c.fs.Bool(report.FormatJSON, false, "JSON (the default)")
 	asCSV := c.fs.Bool(report.FormatCSV, false, "CSV, one row per assignment")
 	asHTML := c.fs.Bool(report.FormatHTML, false, "a self-contained HTML page")
+	deprov := c.fs.Bool(report.TableDeprovisioning, false, "with --csv: the deprovisioning evidence, one row per loss of access, instead of the access table")
 	cfg, err := c.load(args, getenv)
 	if err != nil {
 		return err
+	}
+	if *deprov && !*asCSV {
+		fmt.Fprintln(stderr, "--deprovisioning goes with --csv (JSON and HTML hold the deprovisioning evidence already)")
+		return errUsage
 	}
 	format := report.FormatJSON
 	n := 0
@@ -752,6 +761,9 @@ func reportCommand(ctx context.Context, args []string, getenv func(string) strin
 	}
 	announce(stderr, "report", cfg)
 	return withStore(ctx, cfg, func(cfg config.Config, st store.Store, _ string) error {
+		if *deprov {
+			format = report.FormatDeprovisioningCSV
+		}
 		return writeReport(ctx, cfg, st, format, stdout, stderr)
 	})
 }

@@ -68,6 +68,9 @@ type Options struct {
 	RBAC RBAC
 	// Report serves GET /ops/v1/report (the access report); nil disables it.
 	Report Reporter
+	// Review serves GET /ops/v1/review (the access review sheet) and, with
+	// Audit set, POST /ops/v1/review (a completed review); nil disables them.
+	Review Reviewer
 	Logger zerolog.Logger
 	// BaseURL, when set, is the externally visible URL of the SCIM API
 	// (https://host/scim/v2); otherwise it is derived from each request.
@@ -85,7 +88,7 @@ type Server struct {
 	opts    Options
 	dir     *directory.Service
 	root    http.Handler
-	routes  map[string]opsRoute
+	routes  map[string][]opsRoute
 	unknown unknownCounter
 }
 

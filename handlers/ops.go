@@ -24,21 +24,28 @@ type opsRoute struct {
 	handler http.HandlerFunc
 }
 
-// opsRoutes lists the operations endpoints by their path under /ops/v1.
-func (s *Server) opsRoutes() map[string]opsRoute {
-	routes := map[string]opsRoute{
-		"unknown-attributes": {http.MethodGet, tokens.OpsRead, s.unknownAttributes},
+// opsRoutes lists the operations endpoints by their path under /ops/v1,
+// each with the methods it answers.
+func (s *Server) opsRoutes() map[string][]opsRoute {
+	routes := map[string][]opsRoute{
+		"unknown-attributes": {{http.MethodGet, tokens.OpsRead, s.unknownAttributes}},
 	}
 	if s.opts.RBAC != nil {
-		routes["plan"] = opsRoute{http.MethodGet, tokens.OpsRead, s.plan}
-		routes["assignments"] = opsRoute{http.MethodGet, tokens.OpsRead, s.assignments}
-		routes["reconcile"] = opsRoute{http.MethodPost, tokens.OpsWrite, s.reconcile}
+		routes["plan"] = []opsRoute{{http.MethodGet, tokens.OpsRead, s.plan}}
+		routes["assignments"] = []opsRoute{{http.MethodGet, tokens.OpsRead, s.assignments}}
+		routes["reconcile"] = []opsRoute{{http.MethodPost, tokens.OpsWrite, s.reconcile}}
 	}
 	if s.opts.Report != nil {
-		routes["report"] = opsRoute{http.MethodGet, tokens.OpsRead, s.accessReport}
+		routes["report"] = []opsRoute{{http.MethodGet, tokens.OpsRead, s.accessReport}}
+	}
+	if s.opts.Review != nil {
+		routes["review"] = []opsRoute{{http.MethodGet, tokens.OpsRead, s.reviewSheet}}
+		if s.opts.Audit != nil {
+			routes["review"] = append(routes["review"], opsRoute{http.MethodPost, tokens.OpsWrite, s.completeReview})
+		}
 	}
 	if s.opts.AuditQuery != nil {
-		routes["audit"] = opsRoute{http.MethodGet, tokens.OpsRead, audit.QueryHandler(s.opts.AuditQuery).ServeHTTP}
+		routes["audit"] = []opsRoute{{http.MethodGet, tokens.OpsRead, audit.QueryHandler(s.opts.AuditQuery).ServeHTTP}}
 	}
 	return routes
 }
@@ -46,15 +53,23 @@ func (s *Server) opsRoutes() map[string]opsRoute {
 // ops dispatches /ops/v1/{name}.
 func (s *Server) ops(w http.ResponseWriter, r *http.Request) {
 	name := strings.Trim(r.URL.Path[len(OpsPrefix):], "/")
-	route, ok := s.routes[strings.ToLower(name)]
+	routes, ok := s.routes[strings.ToLower(name)]
 	if !ok {
 		infoFrom(r.Context()).route = "other"
 		writeError(w, r, errNotFoundRoute(r.URL.Path))
 		return
 	}
 	infoFrom(r.Context()).route = OpsPrefix + "/" + name
-	if r.Method != route.method {
-		methodNotAllowed(w, r, route.method)
+	var route *opsRoute
+	allow := make([]string, 0, len(routes))
+	for i := range routes {
+		allow = append(allow, routes[i].method)
+		if routes[i].method == r.Method {
+			route = &routes[i]
+		}
+	}
+	if route == nil {
+		methodNotAllowed(w, r, strings.Join(allow, ", "))
 		return
 	}
 	if !s.requireScope(w, r, route.scope) {

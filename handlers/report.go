@@ -24,8 +24,16 @@ func (s *Server) accessReport(w http.ResponseWriter, r *http.Request) {
 		format = formatFromAccept(r.Header.Get("Accept"))
 	}
 	ct := report.ContentType(format)
-	if ct == "" {
+	if ct == "" || format == report.FormatDeprovisioningCSV {
 		writeError(w, r, scim.BadRequest(scim.ErrInvalidValue, "format must be json, csv or html"))
+		return
+	}
+	switch table := strings.ToLower(r.URL.Query().Get("table")); {
+	case table == "" || table == report.TableAccess:
+	case table == report.TableDeprovisioning && format == report.FormatCSV:
+		format = report.FormatDeprovisioningCSV
+	default:
+		writeError(w, r, scim.BadRequest(scim.ErrInvalidValue, "table must be access or deprovisioning, with format=csv (JSON and HTML hold every table)"))
 		return
 	}
 	rep, err := s.opts.Report.Build(r.Context())
@@ -44,11 +52,14 @@ func (s *Server) accessReport(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Vary", "Accept")
 	name := "adfscim-access-" + rep.Generated.UTC().Format("20060102T150405Z") + "." + format
+	if format == report.FormatDeprovisioningCSV {
+		name = "adfscim-deprovisioning-" + rep.Generated.UTC().Format("20060102T150405Z") + ".csv"
+	}
 	switch format {
 	case report.FormatHTML:
 		h.Set("Content-Security-Policy", report.ContentSecurityPolicy)
 		h.Set("Content-Disposition", `inline; filename="`+name+`"`)
-	case report.FormatCSV:
+	case report.FormatCSV, report.FormatDeprovisioningCSV:
 		h.Set("Content-Disposition", `attachment; filename="`+name+`"`)
 	}
 	w.WriteHeader(http.StatusOK)

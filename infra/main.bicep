@@ -71,6 +71,9 @@ param principalAttribute string = ''
 @minValue(0)
 param auditRetentionDays int = 0
 
+@description('Time within which a loss of access should be carried out in Azure (ADFSCIM_REVOKE_TARGET); the report lists slower ones as breaches.')
+param revokeTarget string = '1h'
+
 @description('Service log level (ADFSCIM_LOG_LEVEL).')
 @allowed([
   'debug'
@@ -202,6 +205,7 @@ module functionApp 'modules/functionapp.bicep' = {
       ADFSCIM_OPERATOR_ROLE_ID: operatorRoleGuid
       ADFSCIM_PRINCIPAL_ATTRIBUTE: principalAttribute
       ADFSCIM_AUDIT_RETENTION_DAYS: string(auditRetentionDays)
+      ADFSCIM_REVOKE_TARGET: revokeTarget
       ADFSCIM_LOG_LEVEL: logLevel
     }
   }

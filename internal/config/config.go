@@ -74,6 +74,11 @@ type Config struct {
 	// AuditRetentionDays is how long audit records are kept (0: forever).
 	AuditRetentionDays int
 
+	// RevokeTarget is the time within which a loss of access should be
+	// carried out in Azure; the deprovisioning evidence lists slower ones
+	// as breaches.
+	RevokeTarget time.Duration
+
 	// LogLevel is zerolog's level name.
 	LogLevel string
 
@@ -201,6 +206,10 @@ func (f *Flags) Load(getenv func(string) string) (Config, error) {
 		errs = append(errs, fmt.Errorf("ADFSCIM_AUDIT_RETENTION_DAYS=%q is not a number of days", env("ADFSCIM_AUDIT_RETENTION_DAYS")))
 	}
 	c.AuditRetentionDays = days
+	c.RevokeTarget = dur("ADFSCIM_REVOKE_TARGET")
+	if d, err := time.ParseDuration(env("ADFSCIM_REVOKE_TARGET")); err == nil && d == 0 {
+		errs = append(errs, fmt.Errorf("ADFSCIM_REVOKE_TARGET=%q must be a positive duration (e.g. 1h, 30m)", env("ADFSCIM_REVOKE_TARGET")))
+	}
 	c.LogLevel = env("ADFSCIM_LOG_LEVEL")
 	c.Pprof = env("ADFSCIM_PPROF_LISTEN")
 

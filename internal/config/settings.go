@@ -149,6 +149,12 @@ func Settings() []Setting {
 			Where:       Both,
 		},
 		{
+			Name:        "ADFSCIM_REVOKE_TARGET",
+			Default:     "1h",
+			Description: "Time within which a loss of access the identity provider asked for should be carried out in Azure; the report's deprovisioning evidence lists slower ones as breaches.",
+			Where:       Both,
+		},
+		{
 			Name:        "ADFSCIM_LOG_LEVEL",
 			Default:     "info",
 			Description: "Log level: debug, info, warn or error.",

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/google/uuid"
 	"github.com/rs/zerolog"
 
@@ -108,6 +109,9 @@ type Result struct {
 	Op         string     `json:"op"` // "create" or "delete"
 	Assignment Assignment `json:"assignment"`
 	Error      string     `json:"error,omitempty"`
+	// Status is the HTTP status ARM answered a failed change with (429
+	// when it throttled), 0 when the failure was not an ARM answer.
+	Status int `json:"status,omitempty"`
 }
 
 // MarshalJSON shows an empty result list as [] rather than null.
@@ -357,6 +361,10 @@ func (r *Reconciler) apply(ctx context.Context, p Plan, progress func(done, tota
 				res := Result{Op: j.op, Assignment: j.a}
 				if err != nil {
 					res.Error = err.Error()
+					var re *azcore.ResponseError
+					if errors.As(err, &re) {
+						res.Status = re.StatusCode
+					}
 					r.log.Error().Err(err).Str("op", j.op).Str("scope", j.a.Scope).Str("principal", j.a.PrincipalID).Msg("rbac: change failed")
 				}
 				mu.Lock()

@@ -30,7 +30,7 @@ func AuditRecords(rep rbac.Report) []audit.Record {
 		}
 		recs = append(recs, audit.Record{
 			Actor: "reconciler", Action: action, Target: target(res.Assignment), Changes: changes(res.Assignment),
-			Outcome: audit.Outcome{Success: res.Error == "", Detail: res.Error},
+			Outcome: audit.Outcome{Success: res.Error == "", Status: res.Status, Detail: res.Error},
 		})
 	}
 	for _, d := range rep.Plan.Drift {

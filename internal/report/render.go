@@ -17,6 +17,9 @@ const (
 	FormatJSON = "json"
 	FormatCSV  = "csv"
 	FormatHTML = "html"
+	// FormatDeprovisioningCSV is the deprovisioning evidence as CSV
+	// (WriteDeprovisioningCSV), for sampling leavers.
+	FormatDeprovisioningCSV = "deprovisioning-csv"
 
 	ContentTypeJSON = "application/json; charset=utf-8"
 	ContentTypeCSV  = "text/csv; charset=utf-8"
@@ -31,7 +34,7 @@ func ContentType(format string) string {
 	switch format {
 	case FormatJSON:
 		return ContentTypeJSON
-	case FormatCSV:
+	case FormatCSV, FormatDeprovisioningCSV:
 		return ContentTypeCSV
 	case FormatHTML:
 		return ContentTypeHTML
@@ -48,6 +51,8 @@ func Write(w io.Writer, r *Report, format string) error {
 		return WriteCSV(w, r)
 	case FormatHTML:
 		return WriteHTML(w, r)
+	case FormatDeprovisioningCSV:
+		return WriteDeprovisioningCSV(w, r)
 	}
 	return fmt.Errorf("%w: %q", ErrFormat, format)
 }
@@ -201,6 +206,7 @@ var page = template.Must(template.New("report").Funcs(template.FuncMap{
 	"actor":    DescribeActor,
 	"static":   func(a string) bool { return a == StaticTokenActor },
 	"sub":      func(a, b int) int { return a - b },
+	"deref":    func(t *time.Time) time.Time { return *t },
 }).Parse(pageTemplate))
 
 // words escapes text for the page and keeps every word that holds a
@@ -343,6 +349,29 @@ const pageTemplate = `<!doctype html>
 </tbody>
 </table>
 {{- else}}<p class="empty">None: Azure holds exactly what the mapping grants.</p>{{end}}
+
+<h2 id="deprovisioning">Deprovisioning: when access ended</h2>
+{{- $d := $r.Deprovisioning}}
+<p id="deprov-note" class="note">Every role assignment an identity provider's request took away (deactivation, removal from a group, deletion): the audit record of the request, the <code>rbac.unassign</code> record written when ARM confirmed the deletion, and the time between them. Target: {{$d.Target}}; slower is a breach. {{$d.Done}} done, {{$d.Open}} open, {{$d.Breaches}} {{if eq $d.Breaches 1}}breach{{else}}breaches{{end}}.{{if $d.Unattributed}} Not timed: {{$d.Unattributed}} {{if eq $d.Unattributed 1}}deletion{{else}}deletions{{end}} without an IdP request in the trail (a mapping change, or a request older than the trail).{{end}}</p>
+{{- if $d.Periods}}
+<table id="deprov-periods">
+<thead><tr><th>Month (UTC)</th><th>Done</th><th>Median</th><th>95th percentile</th><th>Worst</th><th>Breaches</th><th>Open</th></tr></thead>
+<tbody>
+{{- range $d.Periods}}
+<tr><td>{{.Period}}</td><td>{{.Count}}</td><td>{{.MedianHuman}}</td><td>{{.P95Human}}</td><td>{{.WorstHuman}}{{if .WorstSeq}} <small>(request seq {{.WorstSeq}})</small>{{end}}</td><td>{{if .Breaches}}<span class="fail">{{.Breaches}}</span>{{else}}0{{end}}</td><td>{{.Open}}</td></tr>
+{{- end}}
+</tbody>
+</table>
+<table id="deprov">
+<thead><tr><th>User or principal</th><th>Role</th><th>Factory</th><th>Request</th><th>Requested</th><th>Confirmed by ARM</th><th>Elapsed</th><th>Breach and cause</th></tr></thead>
+<tbody>
+{{- range $rv := $d.Revocations}}
+<tr class="{{if .Breach}}revoke{{end}}" data-status="{{.Status}}"><td>{{if .UserName}}{{words .UserName}}<br>{{end}}<small class="nw">{{.PrincipalID}}</small></td><td>{{.Role}}</td><td class="nw" title="{{.FactoryID}}">{{.Factory}}</td><td>{{words .Reason}}<br><small>by {{.RequestActor}}</small></td><td class="t">{{ts .Requested}}<br><small>seq {{.RequestSeq}}</small></td><td class="t">{{with .Confirmed}}{{ts (deref .)}}<br><small>seq {{$rv.ConfirmSeq}}</small>{{else}}<span class="fail">{{.Status}}</span>{{end}}</td><td class="t">{{.Elapsed}}</td><td>{{if .Breach}}<span class="fail">breach</span>: {{words .Cause}}{{if .Evidence}}<br><small>records {{range $i, $s := .Evidence}}{{if $i}}, {{end}}{{$s}}{{end}}</small>{{end}}{{else}}no{{end}}</td></tr>
+{{- end}}
+</tbody>
+</table>
+{{- else}}<p class="empty">None: the trail shows no loss of access.</p>{{end}}
+<p class="note">The identity provider's own cycle comes before this: Entra ID provisions about every 40 minutes, so a leaver's request may arrive that long after the change in Entra. After ARM confirms a deletion, Azure documents up to 10 minutes for it to take effect.</p>
 
 <h2 id="recent">Recent changes</h2>
 <p id="recent-count" class="note">

@@ -73,6 +73,10 @@ type Options struct {
 	Verify func(ctx context.Context) (audit.Result, error)
 	// Recent is how many recent changes to list (DefaultRecent when 0).
 	Recent int
+	// RevokeTarget is the time within which a loss of access should be
+	// done in Azure (DefaultRevokeTarget when 0); slower ones are
+	// breaches in the deprovisioning evidence.
+	RevokeTarget time.Duration
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 }
@@ -90,6 +94,9 @@ func New(o Options) (*Builder, error) {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.RevokeTarget <= 0 {
+		o.RevokeTarget = DefaultRevokeTarget
 	}
 	return &Builder{o: o}, nil
 }
@@ -126,8 +133,16 @@ type Report struct {
 	// access (refused requests, tokens, configuration, retention): the
 	// report lists none of them; the audit export has them.
 	OtherRecords int `json:"otherRecords"`
+	// Deprovisioning is the evidence that each loss of access the IdP
+	// asked for was carried out in Azure, and how fast.
+	Deprovisioning Deprovisioning `json:"deprovisioning"`
+	// LastReview is the most recent completed access review, if any.
+	LastReview *ReviewRecord `json:"lastReview,omitempty"`
 	// Actors says who each actor the report names is.
 	Actors []Actor `json:"actors"`
+
+	// reviews are the trail's review.complete records, oldest first.
+	reviews []audit.Record
 }
 
 // Actor is who an audit record's actor name stands for.
@@ -369,7 +384,7 @@ func (b *Builder) Build(ctx context.Context) (*Report, error) {
 	desired, problems := rbac.Desired(b.o.Mapping, st.State)
 	plan := rbac.Diff(b.o.Mapping, desired, actual, nil)
 
-	idx := newTrailIndex(b.o.Recent, st)
+	idx := newTrailIndex(b.o.Recent, st, b.o.Mapping)
 	if b.o.Audit != nil {
 		if err := idx.read(ctx, b.o.Audit); err != nil {
 			return nil, err
@@ -471,6 +486,32 @@ func (b *Builder) Build(ctx context.Context) (*Report, error) {
 		case StatusRevokePending:
 			rep.Summary.RevokePending++
 		}
+	}
+	heldKeys := map[string]bool{}
+	for _, a := range actual {
+		heldKeys[assignmentKey(a)] = true
+	}
+	names := func(id string) string {
+		if u, ok := st.Users[id]; ok && u.UserName != "" {
+			return u.UserName
+		}
+		if n := idx.names[id]; n != "" {
+			return n
+		}
+		if g, ok := idx.dp.groups[id]; ok && g.DisplayName != "" {
+			return g.DisplayName
+		}
+		return id
+	}
+	rep.Deprovisioning, err = idx.dp.result(ctx, rep.Generated, b.o.RevokeTarget, heldKeys, wanted, names,
+		resolverCheck(b.o.Directory, b.o.Resolver))
+	if err != nil {
+		return nil, err
+	}
+	rep.reviews = idx.reviews
+	if n := len(idx.reviews); n > 0 {
+		rr := reviewRecordOf(idx.reviews[n-1])
+		rep.LastReview = &rr
 	}
 	rep.RecentOf, rep.OtherRecords = idx.seen, idx.others
 	rep.Actors = actorsOf(rep)

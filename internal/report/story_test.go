@@ -10,8 +10,10 @@ import (
 	"testing"
 	"time"
 
+	azfake "github.com/Azure/azure-sdk-for-go/sdk/azcore/fake"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2/fake"
 
 	"github.com/adfscim/adfscim/internal/audit"
 	"github.com/adfscim/adfscim/internal/directory"
@@ -72,7 +74,12 @@ type world struct {
 	ids     map[string]string // userName or displayName -> SCIM id
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t *testing.T) *world { t.Helper(); return newWorldWith(t, nil) }
+
+// newWorldWith is newWorld with the simulated ARM's server changed by
+// wrap (a throttling ARM), and its client not retrying, so that every
+// answer ARM gives reaches the trail.
+func newWorldWith(t *testing.T, wrap func(*fake.RoleAssignmentsServer)) *world {
 	t.Helper()
 	st, err := bolt.Open(filepath.Join(t.TempDir(), "adfscim.db"), bolt.Options{})
 	if err != nil {
@@ -83,11 +90,19 @@ func newWorld(t *testing.T) *world {
 	w.clock.Set(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
 	w.dir = directory.New(st, directory.Options{Now: w.clock.Now})
 	w.trail = audit.New(st, audit.Options{Now: w.clock.Now})
-	arm, sim, err := rbac.NewLocalARM(st, rbac.ARMOptions{})
+	var arm *rbac.ARM
+	if wrap == nil {
+		arm, w.sim, err = rbac.NewLocalARM(st, rbac.ARMOptions{})
+	} else {
+		w.sim = armsim.New(armsim.Options{Store: st})
+		srv := w.sim.Server()
+		wrap(srv)
+		arm, err = rbac.NewARM(rbac.ARMOptions{Transport: fake.NewRoleAssignmentsServerTransport(srv),
+			Credential: &azfake.TokenCredential{}, MaxRetries: -1})
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.sim = sim
 	if w.mapping, err = rbac.ParseMapping([]byte(mappingJSON)); err != nil {
 		t.Fatal(err)
 	}

@@ -35,11 +35,15 @@ type trailIndex struct {
 	// gave, so a member who left or was deleted is still named.
 	values values
 	names  map[string]string
+	// dp follows the trail for the deprovisioning evidence; reviews are
+	// the review.complete records, oldest first.
+	dp      *deprov
+	reviews []audit.Record
 }
 
-func newTrailIndex(n int, st *state) *trailIndex {
+func newTrailIndex(n int, st *state, m *rbac.Mapping) *trailIndex {
 	return &trailIndex{
-		st: st, n: n, recent: make([]Event, 0, n),
+		st: st, n: n, recent: make([]Event, 0, n), dp: newDeprov(m),
 		since: map[string]time.Time{}, firstDrift: map[string]time.Time{}, lastRBAC: map[string]*Event{},
 		lastUser: map[string]*Event{}, lastGroup: map[string]*Event{}, lastMember: map[string]*Event{},
 		subjects: map[string]string{}, values: values{}, names: map[string]string{},
@@ -114,6 +118,15 @@ func (x *trailIndex) finish(ctx context.Context, dir rbac.Directory, held []rbac
 // add indexes one record.
 func (x *trailIndex) add(r audit.Record) {
 	family, _, _ := strings.Cut(r.Action, ".")
+	var k string
+	var isRBAC bool
+	if family == "rbac" {
+		k, isRBAC = rbacKey(r)
+	}
+	x.dp.add(r, k, isRBAC)
+	if r.Action == ActionReviewComplete && r.Outcome.Success {
+		x.reviews = append(x.reviews, r)
+	}
 	if family != "user" && family != "group" && family != "rbac" {
 		x.others++
 		return
@@ -140,8 +153,7 @@ func (x *trailIndex) add(r audit.Record) {
 			x.lastMember[r.Target.ID+"|"+s] = &ev
 		}
 	case "rbac":
-		k, ok := rbacKey(r)
-		if !ok {
+		if !isRBAC {
 			return
 		}
 		x.lastRBAC[k] = &ev
