@@ -74,6 +74,12 @@ type Config struct {
 	// AuditRetentionDays is how long audit records are kept (0: forever).
 	AuditRetentionDays int
 
+	// CheckpointKeyURL is the Key Vault key that signs the audit trail's
+	// checkpoints; CheckpointBlobURL the container they go to. Unset, a
+	// local key and file in DataDir are used.
+	CheckpointKeyURL  string
+	CheckpointBlobURL string
+
 	// LogLevel is zerolog's level name.
 	LogLevel string
 
@@ -201,6 +207,8 @@ func (f *Flags) Load(getenv func(string) string) (Config, error) {
 		errs = append(errs, fmt.Errorf("ADFSCIM_AUDIT_RETENTION_DAYS=%q is not a number of days", env("ADFSCIM_AUDIT_RETENTION_DAYS")))
 	}
 	c.AuditRetentionDays = days
+	c.CheckpointKeyURL = env("ADFSCIM_CHECKPOINT_KEY_URL")
+	c.CheckpointBlobURL = env("ADFSCIM_CHECKPOINT_BLOB_URL")
 	c.LogLevel = env("ADFSCIM_LOG_LEVEL")
 	c.Pprof = env("ADFSCIM_PPROF_LISTEN")
 
