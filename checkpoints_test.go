@@ -48,6 +48,10 @@ func TestCheckpointsEndToEnd(t *testing.T) {
 				t.Fatalf("verify -checkpoints:\n%s", out)
 			}
 
+			if _, errs, code := runAdfscim(t, env, "", "audit", "verify", "-public-key", pub); code != audit.ExitError || !strings.Contains(errs, "-public-key needs -checkpoints") {
+				t.Errorf("-public-key alone: exit %d, %s", code, errs)
+			}
+
 			last := cutTail(t, env)
 			if out, errs, code := runAdfscim(t, env, "", "audit", "verify"); code != 0 {
 				t.Fatalf("the cut was meant to pass a plain verify: exit %d\n%s%s", code, out, errs)

@@ -62,7 +62,7 @@ commands:
   export     write the whole state as JSON lines to stdout (backups, moving engines)
   import     read an export from stdin into an empty store (--force: a non-empty one)
   package    build dist/adfscim.zip, the package Azure Functions deploys
-  audit      audit verify|export|expire: check, read or trim the audit trail
+  audit      audit verify|export|expire|public-key: check, read or trim the audit trail
   report     the access report to stdout: JSON, or --csv, or --html (a self-contained page)
   load       drive a local server the way Entra ID does and report requests/s, latency and memory
   help       this text
@@ -684,7 +684,7 @@ const auditUsage = `usage: adfscim audit verify|export|expire|public-key [flags]
 adfscim audit <subcommand> -h lists a subcommand's flags.
 `
 
-// auditCommand runs `adfscim audit verify|export|expire` and returns the
+// auditCommand runs `adfscim audit verify|export|expire|public-key` and returns the
 // exit code. Help and a malformed command line are answered before the
 // store is opened.
 func auditCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) (int, error) {

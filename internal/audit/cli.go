@@ -168,7 +168,7 @@ func cliVerify(ctx context.Context, args []string, s store.Store, opt CLIOptions
 	fs.Var(&anchors, "anchor", "seq:hash of a record noted earlier that must still be in the trail (repeatable)")
 	withCheckpoints := fs.Bool("checkpoints", false, "also check the trail against every signed checkpoint (ADFSCIM_CHECKPOINT_BLOB_URL, or the data directory's file)")
 	var pemFiles stringsFlag
-	fs.Var(&pemFiles, "public-key", "PEM file with the checkpoints' public key, from `adfscim audit public-key` (repeatable; default: read the configured key)")
+	fs.Var(&pemFiles, "public-key", "PEM file with the checkpoints' public key, as adfscim audit public-key prints it (repeatable; default: read the configured key)")
 	if err := fs.Parse(args); err != nil {
 		return parseExit(err)
 	}
