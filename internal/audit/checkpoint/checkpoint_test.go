@@ -273,6 +273,20 @@ const OpenSSLScript = `sed -E 's/,"sig":"[^"]*"}$/}/' line.json | tr -d '\n' > p
 sed -E 's/.*,"sig":"([^"]*)"}$/\1/' line.json | base64 -d > sig.der
 openssl dgst -sha256 -verify pub.pem -signature sig.der payload.bin`
 
+// TestDocsShowTheTestedScript: docs/compliance.md shows the commands this
+// test runs, line for line.
+func TestDocsShowTheTestedScript(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "..", "docs", "compliance.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(OpenSSLScript, "\n") {
+		if !strings.Contains(string(doc), line) {
+			t.Errorf("docs/compliance.md does not show %q", line)
+		}
+	}
+}
+
 func checkWithOpenSSL(t *testing.T, pemBytes []byte, ls [][]byte) {
 	t.Helper()
 	if _, err := exec.LookPath("openssl"); err != nil {
