@@ -72,8 +72,9 @@ func TestEveryCommandAnswersHelp(t *testing.T) {
 		"token list": {"--json", "-data-dir"}, "token revoke": {"--client", "-data-dir"},
 		"plan": {"-mapping", "-arm", "-allow-simulated-arm", "-data-dir"}, "reconcile": {"-mapping", "-data-dir"},
 		"export": {"-data-dir"}, "import": {"-force", "-data-dir"}, "package": {"-out"},
-		"audit": {"verify", "expire", "-data-dir"}, "audit verify": {"-anchor", "-from", "-data-dir"},
-		"audit export": {"-since", "-format", "-data-dir"}, "audit expire": {"-before", "-data-dir"},
+		"audit": {"verify", "expire", "-data-dir"}, "audit verify": {"-anchor", "-from", "-checkpoints", "-public-key", "-data-dir"},
+		"audit public-key": {"PEM"},
+		"audit export":     {"-since", "-format", "-data-dir"}, "audit expire": {"-before", "-data-dir"},
 		"report": {"-csv", "-html", "-data-dir"}, "load": {"-target"}, "help": {"commands:"},
 	}
 	for _, c := range commands {

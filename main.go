@@ -30,6 +30,8 @@ import (
 
 	"github.com/adfscim/adfscim/handlers"
 	"github.com/adfscim/adfscim/internal/audit"
+	"github.com/adfscim/adfscim/internal/audit/checkpoint"
+	"github.com/adfscim/adfscim/internal/audit/checkpoint/setup"
 	"github.com/adfscim/adfscim/internal/config"
 	"github.com/adfscim/adfscim/internal/deploy"
 	"github.com/adfscim/adfscim/internal/directory"
@@ -60,7 +62,7 @@ commands:
   export     write the whole state as JSON lines to stdout (backups, moving engines)
   import     read an export from stdin into an empty store (--force: a non-empty one)
   package    build dist/adfscim.zip, the package Azure Functions deploys
-  audit      audit verify|export|expire: check, read or trim the audit trail
+  audit      audit verify|export|expire|public-key: check, read or trim the audit trail
   report     the access report to stdout: JSON, or --csv, or --html (a self-contained page)
   review     an access review sheet per factory and role to stdout: JSON, or --csv, or --html
   load       drive a local server the way Entra ID does and report requests/s, latency and memory
@@ -269,7 +271,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	srv := newHandler(cfg, log, services{dir: dir, auth: auth, trail: trail, rec: rec, report: access})
+	checkpoints := openCheckpoints(ctx, cfg, st, log)
+	srv := newHandler(cfg, log, services{dir: dir, auth: auth, trail: trail, rec: rec, report: access, checkpoints: checkpoints})
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -312,7 +315,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	log.Info().Msg("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	return hs.Shutdown(shutdownCtx)
+	err = hs.Shutdown(shutdownCtx)
+	if checkpoints != nil {
+		// The last records of this run are vouched for outside the trail.
+		if _, cerr := checkpoints.Write(shutdownCtx); cerr != nil {
+			log.Error().Err(cerr).Msg("audit checkpoint at shutdown")
+		}
+	}
+	return err
 }
 
 // tokenSource is what both token sources offer.
@@ -351,6 +361,9 @@ type services struct {
 	trail  *audit.Log
 	rec    *rbac.Reconciler
 	report handlers.Reporter
+	// checkpoints, when set, writes a signed checkpoint of the trail
+	// after every ReconcileRbac run.
+	checkpoints *checkpoint.Writer
 }
 
 // newHandler wires the HTTP layer to the services: SCIM writes are audited
@@ -370,7 +383,7 @@ func newHandler(cfg config.Config, log zerolog.Logger, sv services) *handlers.Se
 		Logger:     log,
 		BaseURL:    cfg.BaseURL,
 		Timers: map[string]handlers.TimerFunc{
-			"ReconcileRbac": reconcileTimer(sv.rec, sv.trail, cfg.AuditRetentionDays, log),
+			"ReconcileRbac": setup.OnTimer(reconcileTimer(sv.rec, sv.trail, cfg.AuditRetentionDays, log), sv.checkpoints),
 		},
 	})
 }
@@ -668,22 +681,23 @@ func configRecord(cfg config.Config, where string, extensions []*scim.Schema) au
 }
 
 // auditCommands are the subcommands of `adfscim audit`.
-var auditCommands = map[string]bool{"verify": true, "export": true, "expire": true}
+var auditCommands = map[string]bool{"verify": true, "export": true, "expire": true, "public-key": true}
 
-const auditUsage = `usage: adfscim audit verify|export|expire [flags]
+const auditUsage = `usage: adfscim audit verify|export|expire|public-key [flags]
 
-  audit verify [-from 2026-01-01] [-to 2026-12-31] [-anchor seq:hash]... [-json]
+  audit verify [-from 2026-01-01] [-to 2026-12-31] [-anchor seq:hash]... [-checkpoints [-public-key pub.pem]] [-json]
   audit export [-since 2026-01-01|RFC3339] [-format jsonl|csv]
   audit expire -before 2025-11-01 [-actor name]
+  audit public-key > pub.pem
 
 adfscim audit <subcommand> -h lists a subcommand's flags.
 `
 
-// auditCommand runs `adfscim audit verify|export|expire` and returns the
+// auditCommand runs `adfscim audit verify|export|expire|public-key` and returns the
 // exit code. Help and a malformed command line are answered before the
 // store is opened.
 func auditCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) (int, error) {
-	c := newCommand("audit", "audit verify|export|expire [flags]", "Checks, reads or trims the audit trail.", config.StoreFlags, stderr)
+	c := newCommand("audit", "audit verify|export|expire|public-key [flags]", "Checks, reads or trims the audit trail.", config.StoreFlags, stderr)
 	settings, rest := splitFlags(c.fs, args)
 	switch {
 	case len(rest) == 0 || isHelp(rest[0]):
@@ -709,9 +723,14 @@ func auditCommand(ctx context.Context, args []string, getenv func(string) string
 	if err != nil {
 		return audit.ExitError, err
 	}
+	opt := setup.CLIOptions(checkpointConfig(cfg))
+	if rest[0] == "public-key" {
+		// Needs the key, not the store.
+		return audit.RunCLIWith(ctx, rest, nil, opt, stdout, stderr), nil
+	}
 	code := audit.ExitError
 	err = withStore(ctx, cfg, func(_ config.Config, st store.Store, _ string) error {
-		code = audit.RunCLI(ctx, rest, st, stdout, stderr)
+		code = audit.RunCLIWith(ctx, rest, st, opt, stdout, stderr)
 		return nil
 	})
 	return code, err

@@ -5,7 +5,8 @@
 // Creates a user-assigned identity that the service uses for everything, a
 // storage account (shared keys off) with the service's tables and the
 // deployment container, a Key Vault for the bearer tokens (RBAC only), Log
-// Analytics and Application Insights (local auth off), a Flex Consumption
+// Analytics and Application Insights (local auth off), an immutable container
+// and a Key Vault key for the audit trail's signed checkpoints, a Flex Consumption
 // Function App running the Go custom handler, and on every Data Factory named
 // in `bindings` a Role Based Access Control Administrator assignment that an
 // ABAC condition limits to the roles mapped on that factory and to User and
@@ -73,6 +74,14 @@ param auditRetentionDays int = 0
 
 @description('Time within which a loss of access should be carried out in Azure (ADFSCIM_REVOKE_TARGET); the report lists slower ones as breaches.')
 param revokeTarget string = '1h'
+
+@description('Days each blob of signed audit checkpoints stays immutable (the container\'s time-based retention); at least as long as the audit records must be kept.')
+@minValue(1)
+@maxValue(146000)
+param checkpointRetentionDays int = 365
+
+@description('Set after locking the checkpoint container\'s immutability policy (docs/compliance.md), so redeploys leave the locked policy alone.')
+param checkpointPolicyLocked bool = false
 
 @description('Service log level (ADFSCIM_LOG_LEVEL).')
 @allowed([
@@ -158,6 +167,17 @@ module keyVault 'modules/keyvault.bicep' = {
   }
 }
 
+module checkpoints 'modules/checkpoints.bicep' = {
+  name: 'adfscim-checkpoints'
+  params: {
+    storageAccountName: storage.outputs.name
+    keyVaultName: keyVault.outputs.name
+    principalId: identity.outputs.principalId
+    retentionDays: checkpointRetentionDays
+    policyLocked: checkpointPolicyLocked
+  }
+}
+
 module monitoring 'modules/monitoring.bicep' = {
   name: 'adfscim-monitoring'
   params: {
@@ -206,6 +226,8 @@ module functionApp 'modules/functionapp.bicep' = {
       ADFSCIM_PRINCIPAL_ATTRIBUTE: principalAttribute
       ADFSCIM_AUDIT_RETENTION_DAYS: string(auditRetentionDays)
       ADFSCIM_REVOKE_TARGET: revokeTarget
+      ADFSCIM_CHECKPOINT_KEY_URL: checkpoints.outputs.keyUrl
+      ADFSCIM_CHECKPOINT_BLOB_URL: checkpoints.outputs.containerUrl
       ADFSCIM_LOG_LEVEL: logLevel
     }
   }
@@ -247,6 +269,12 @@ output keyVaultUrl string = keyVault.outputs.uri
 
 @description('Table Storage endpoint, for TABLES_ENDPOINT when running the state commands (plan, reconcile, export, audit, token) from a workstation.')
 output tablesEndpoint string = storage.outputs.tableEndpoint
+
+@description('Signed audit checkpoints, for ADFSCIM_CHECKPOINT_BLOB_URL when an auditor runs `adfscim audit verify -checkpoints`.')
+output checkpointBlobUrl string = checkpoints.outputs.containerUrl
+
+@description('Key that signs the audit checkpoints, for ADFSCIM_CHECKPOINT_KEY_URL when running `adfscim audit public-key`.')
+output checkpointKeyUrl string = checkpoints.outputs.keyUrl
 
 @description('Application Insights component name, for `az monitor app-insights query --app`.')
 output appInsightsName string = monitoring.outputs.name

@@ -183,7 +183,8 @@ type verifier struct {
 	skipped   string
 	expiredTo string // the latest first-kept day named by an audit.expire record
 
-	anchors map[uint64]string // seq -> hash the record must still have
+	anchors    map[uint64]string // seq -> hash the record must still have
+	lastAnchor uint64            // the last anchored record found unchanged
 }
 
 type dayState struct {
@@ -340,9 +341,16 @@ func (v *verifier) record(day string, e store.Entity) {
 			v.res.Trust = fmt.Sprintf("genesis of %s: days before %s expired by record %d", v.justify.Day, rec.Target.ID, rs)
 		}
 	}
-	if want, ok := v.anchors[rs]; ok && want != d.Hash {
-		v.brk(day, rs, Modified, fmt.Sprintf("record %d no longer has the anchored hash %.12s… (the chain was rewritten from here or earlier)", rs, want))
-		return
+	if want, ok := v.anchors[rs]; ok {
+		if want != d.Hash {
+			from := "the first record walked"
+			if v.lastAnchor > 0 {
+				from = fmt.Sprintf("record %d", v.lastAnchor+1)
+			}
+			v.brk(day, rs, Modified, fmt.Sprintf("record %d no longer has the anchored hash %.12s…: the chain was rewritten between %s and record %d", rs, want, from, rs))
+			return
+		}
+		v.lastAnchor = rs
 	}
 	if v.res.Records == 0 {
 		v.res.FirstSeq = rs

@@ -78,6 +78,11 @@ type Config struct {
 	// carried out in Azure; the deprovisioning evidence lists slower ones
 	// as breaches.
 	RevokeTarget time.Duration
+	// CheckpointKeyURL is the Key Vault key that signs the audit trail's
+	// checkpoints; CheckpointBlobURL the container they go to. Unset, a
+	// local key and file in DataDir are used.
+	CheckpointKeyURL  string
+	CheckpointBlobURL string
 
 	// LogLevel is zerolog's level name.
 	LogLevel string
@@ -210,6 +215,8 @@ func (f *Flags) Load(getenv func(string) string) (Config, error) {
 	if d, err := time.ParseDuration(env("ADFSCIM_REVOKE_TARGET")); err == nil && d == 0 {
 		errs = append(errs, fmt.Errorf("ADFSCIM_REVOKE_TARGET=%q must be a positive duration (e.g. 1h, 30m)", env("ADFSCIM_REVOKE_TARGET")))
 	}
+	c.CheckpointKeyURL = env("ADFSCIM_CHECKPOINT_KEY_URL")
+	c.CheckpointBlobURL = env("ADFSCIM_CHECKPOINT_BLOB_URL")
 	c.LogLevel = env("ADFSCIM_LOG_LEVEL")
 	c.Pprof = env("ADFSCIM_PPROF_LISTEN")
 

@@ -155,6 +155,16 @@ func Settings() []Setting {
 			Where:       Both,
 		},
 		{
+			Name:        "ADFSCIM_CHECKPOINT_KEY_URL",
+			Description: "Key Vault key (https://<vault>.vault.azure.net/keys/<name>, EC P-256) that signs the audit trail's checkpoints; unset, a key in the data directory signs them.",
+			Where:       Both,
+		},
+		{
+			Name:        "ADFSCIM_CHECKPOINT_BLOB_URL",
+			Description: "Blob container (https://<account>.blob.core.windows.net/<container>, or a read-only SAS URL for an auditor) that receives the audit trail's signed checkpoints; unset, they go to checkpoints.jsonl in the data directory, and on Table Storage in Azure none are written.",
+			Where:       Both,
+		},
+		{
 			Name:        "ADFSCIM_LOG_LEVEL",
 			Default:     "info",
 			Description: "Log level: debug, info, warn or error.",
