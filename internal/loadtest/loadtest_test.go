@@ -152,6 +152,23 @@ func TestRunSpawned(t *testing.T) {
 			if strings.Join(got, ",") != strings.Join(tc.wantPhases, ",") {
 				t.Errorf("measured phases %v, want %v", got, tc.wantPhases)
 			}
+			// A run with write phases measures the disk's serial
+			// durable-write rate in the store's directory and puts each
+			// write phase beside it; a run without them does not.
+			writes := false
+			for _, r := range rep.Phases {
+				isWrite := r.Name == PhasePost || r.Name == PhasePatch
+				writes = writes || isWrite
+				if isWrite != (r.DiskRatio > 0) {
+					t.Errorf("%s: disk ratio %.2f", r.Name, r.DiskRatio)
+				}
+			}
+			switch d := rep.Disk; {
+			case writes && (d == nil || d.Syncs <= 0 || d.PerSecond <= 0 || d.P99Ms < d.P50Ms || d.OtherRunPS <= 0 || d.PerSecond < d.OtherRunPS):
+				t.Errorf("disk ceiling: %+v", d)
+			case !writes && d != nil:
+				t.Errorf("disk measured without write phases: %+v", d)
+			}
 			for _, when := range []string{"provision", "measurements"} {
 				m := rep.Memory[when]
 				if m.RssAnonKB <= 0 || m.VmRSSKB < m.RssAnonKB || m.StoreBytes <= 0 {

@@ -47,6 +47,10 @@ type PhaseResult struct {
 	RPSRatio float64 `json:"rps_ratio,omitempty"`
 	P50Ratio float64 `json:"p50_ratio,omitempty"`
 	P99Ratio float64 `json:"p99_ratio,omitempty"`
+	// DiskRatio is a write phase's requests per second as a multiple of
+	// the disk's serial fdatasync rate measured in the same run (above 1:
+	// commits are grouped).
+	DiskRatio float64 `json:"disk_ratio,omitempty"`
 	// FirstError is the first failure seen, for diagnosis.
 	FirstError string `json:"first_error,omitempty"`
 	// Profile is the CPU profile saved for this phase.

@@ -62,6 +62,15 @@ func writeTable(w io.Writer, rep *Report) error {
 		if err := tw.Flush(); err != nil {
 			return err
 		}
+		if d := rep.Disk; d != nil {
+			fmt.Fprintf(w, "disk ceiling in %s: %.0f serial 4 KiB writes+fdatasync/s (p50 %.3f ms, p99 %.3f ms; other run %.0f/s)\n",
+				d.Dir, d.PerSecond, d.P50Ms, d.P99Ms, d.OtherRunPS)
+			for _, p := range rep.Phases {
+				if p.DiskRatio > 0 {
+					fmt.Fprintf(w, "  %s: %.2fx the disk's serial durable-write rate\n", p.Name, p.DiskRatio)
+				}
+			}
+		}
 		for _, p := range rows {
 			if p.FirstError != "" {
 				fmt.Fprintf(w, "  %s first error: %s\n", p.Name, p.FirstError)

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -32,6 +33,10 @@ type Report struct {
 	// Trivial is the faster of two runs of the trivial handler (before and
 	// after the phases), the one ratios refer to; TrivialOther is the slower,
 	// to show how much the machine drifted during the run.
+	// Disk is the disk's ceiling for serial durable writes in the store's
+	// directory (the faster of two runs, before and after the phases), the
+	// one DiskRatio refers to.
+	Disk         *DiskResult       `json:"disk,omitempty"`
 	Trivial      *PhaseResult      `json:"trivial,omitempty"`
 	TrivialOther *PhaseResult      `json:"trivial_other,omitempty"`
 	Phases       []PhaseResult     `json:"phases,omitempty"`
@@ -196,6 +201,22 @@ func Run(ctx context.Context, o Options, stdout io.Writer) (err error) {
 		trivial := func() PhaseResult {
 			return drive(ctx, "trivial", o.Connections, o.Duration, o.MaxRequests, o.Seed, tr.trivialStep)
 		}
+		diskDir := ""
+		if storeFile != "" && (o.runs(PhasePost) || o.runs(PhasePatch)) {
+			diskDir = filepath.Dir(storeFile)
+		}
+		disk := func() *DiskResult {
+			if diskDir == "" || ctx.Err() != nil {
+				return nil
+			}
+			d, err := measureDisk(ctx, diskDir, min(o.Duration, 5*time.Second))
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "adfscim load: %v\n", err)
+				return nil
+			}
+			return &d
+		}
+		diskBefore := disk()
 		before := trivial()
 		rep.Trivial = &before
 		for _, m := range measured {
@@ -228,8 +249,17 @@ func Run(ctx context.Context, o Options, stdout io.Writer) (err error) {
 			}
 			rep.TrivialOther.Name = "trivial-other"
 		}
+		rep.Disk = diskBefore
+		if diskAfter := disk(); diskAfter != nil && diskBefore != nil {
+			faster, slower := diskAfter, diskBefore
+			if diskBefore.PerSecond > diskAfter.PerSecond {
+				faster, slower = diskBefore, diskAfter
+			}
+			faster.OtherRunPS = slower.PerSecond
+			rep.Disk = faster
+		}
 		for i := range rep.Phases {
-			rep.Phases[i] = withRatios(rep.Phases[i], rep.Trivial)
+			rep.Phases[i] = withDiskRatio(withRatios(rep.Phases[i], rep.Trivial), rep.Disk)
 		}
 	}
 	if err := ctx.Err(); err != nil {
