@@ -150,7 +150,6 @@ func TestARMHonoursRetryAfter(t *testing.T) {
 func TestWriteLimiterBucket(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	l := newWriteLimiter(10, 3)
-	l.last = t0
 	steps := []struct {
 		at   time.Duration
 		want time.Duration
@@ -164,16 +163,15 @@ func TestWriteLimiterBucket(t *testing.T) {
 		{time.Second, 100 * time.Millisecond},
 	}
 	for i, s := range steps {
-		if got := l.reserve(t0.Add(s.at)); (got - s.want).Abs() > time.Millisecond {
+		if got := l.reserve("sub", t0.Add(s.at)); (got - s.want).Abs() > time.Millisecond {
 			t.Errorf("step %d: wait %v, want %v", i, got, s.want)
 		}
 	}
 	// Sustained: 100 writes from an empty bucket take 10 s of waits at 10/s.
 	l = newWriteLimiter(10, 1)
-	l.last = t0
 	var last time.Duration
 	for i := 0; i < 101; i++ {
-		last = l.reserve(t0)
+		last = l.reserve("sub", t0)
 	}
 	if (last - 10*time.Second).Abs() > time.Millisecond {
 		t.Errorf("101st write waits %v, want 10s", last)

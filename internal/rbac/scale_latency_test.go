@@ -15,7 +15,7 @@ import (
 )
 
 // slowTransport delays every request, list pages included, as ARM's round
-// trips do (armsim's own Latency delays a list once, not every page).
+// trips do.
 type slowTransport struct {
 	inner policy.Transporter
 	d     time.Duration
