@@ -1232,7 +1232,7 @@ func BenchmarkRBACFastPathLatency(b *testing.B) {
 	b.Cleanup(func() { _ = st.Close() }) // after the server's cleanups (they run last-in first-out)
 	fake := newFakeARM(5)
 	fake.pageSize = 500
-	s := newE2EServer(b, st, fake, rbac.ARMOptions{}) // production defaults: 8 writes/s, burst 20
+	s := newE2EServer(b, st, fake, rbac.ARMOptions{}) // production defaults: 10 writes/s, burst 30
 	mp := oMapping{{group: "Analysts", roleJSON: "Data Factory Contributor", role: e2eRoleContributor, factories: []int{0, 1, 2}}}
 	// Set up without the fast path, then put the existing users' assignments
 	// in ARM directly.
