@@ -180,3 +180,40 @@ func TestDrainListFailureKeepsOnlyItsPerson(t *testing.T) {
 		}
 	})
 }
+
+// A burst settles the principal cache 100 users to a batch, not one batch
+// per user, and the cache it leaves lets a later delete find the grants.
+func TestDrainBatchesThePrincipalCache(t *testing.T) {
+	onEngines(t, 1, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		c := &batchCounter{Store: e.store}
+		r, err := New(Options{Mapping: testMapping(t), Directory: e.dir, ARM: e.arm, Store: c, Instance: "i1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		const n = 250
+		joinMany(t, e, r, n)
+		c.batches = 0
+		rep, err := r.Drain(ctx)
+		if err != nil || rep.Created != 2*n {
+			t.Fatalf("drain: created %d, %v", rep.Created, err)
+		}
+		// 3 to claim, 3 for the principal cache, 3 to finish.
+		if c.batches != 9 {
+			t.Errorf("%d store batches, want 9", c.batches)
+		}
+		e.dir.deleteUser("u0005")
+		if err := r.Enqueue(ctx, UserRef("u0005")); err != nil {
+			t.Fatal(err)
+		}
+		if rep, err := r.Drain(ctx); err != nil || rep.Deleted != 2 {
+			t.Fatalf("drain after the delete: deleted %d, %v", rep.Deleted, err)
+		}
+		if n := len(e.simAssignments(t)); n != 2*249 {
+			t.Errorf("ARM holds %d assignments, want %d", n, 2*249)
+		}
+		if p, err := r.cachedPrincipal(ctx, "u0005"); err != nil || p != "" {
+			t.Errorf("cache of the deleted user: %q, %v; want it forgotten", p, err)
+		}
+	})
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -388,19 +389,26 @@ func (r *Reconciler) settle(ctx context.Context, items []claimed, st State, resu
 	for p := range unread {
 		failed[p] = true
 	}
-	var done []claimed
 	var errs []error
+	// The principal cache's upserts go store.MaxBatchOps to a batch (a burst
+	// settles hundreds of people), the last one for a user winning.
+	upserts := map[string]store.Op{} // by RowKey
+	var rows []string                // RowKeys in first-seen order
+	upsert := func(userID, principal string) {
+		op := principalOp(userID, principal)
+		if _, ok := upserts[op.Entity.RowKey]; !ok {
+			rows = append(rows, op.Entity.RowKey)
+		}
+		upserts[op.Entity.RowKey] = op
+	}
 	// Remember the principals just granted, for the fast path's deletes.
-	cached := map[string]bool{}
 	for _, res := range results {
 		a := res.Assignment
-		if res.Op == "create" && res.Error == "" && a.PrincipalType == PrincipalUser && !cached[a.Subject] {
-			cached[a.Subject] = true
-			if err := r.cachePrincipal(ctx, a.Subject, a.PrincipalID); err != nil {
-				errs = append(errs, err)
-			}
+		if res.Op == "create" && res.Error == "" && a.PrincipalType == PrincipalUser {
+			upsert(a.Subject, a.PrincipalID)
 		}
 	}
+	var done []claimed
 	for _, it := range items {
 		if it.ref.Kind == RefGroup {
 			if len(failed) == 0 {
@@ -420,13 +428,38 @@ func (r *Reconciler) settle(ctx context.Context, items []claimed, st State, resu
 		// A deleted user is forgotten; an inactive or unresolved one keeps
 		// its cached principal, so a later delete still finds its assignments.
 		_, present := st.Users[it.ref.ID]
-		if cur != old && (cur != "" || !present) {
-			if err := r.cachePrincipal(ctx, it.ref.ID, cur); err != nil {
+		switch {
+		case cur == old || (cur == "" && present):
+		case cur != "":
+			upsert(it.ref.ID, cur)
+		default:
+			delete(upserts, store.EncodeKey(it.ref.ID))
+			if err := r.cachePrincipal(ctx, it.ref.ID, ""); err != nil {
 				errs = append(errs, err)
 				continue
 			}
 		}
 		done = append(done, it)
+	}
+	var ops []store.Op
+	for _, rk := range rows {
+		if op, ok := upserts[rk]; ok {
+			ops = append(ops, op)
+		}
+	}
+	unsaved := map[string]bool{} // RowKeys of users whose cache write failed
+	for batch := range slices.Chunk(ops, store.MaxBatchOps) {
+		if _, err := r.opts.Store.Batch(ctx, r.table, batch); err != nil {
+			errs = append(errs, fmt.Errorf("rbac: principal cache: %w", err))
+			for _, op := range batch {
+				unsaved[op.Entity.RowKey] = true
+			}
+		}
+	}
+	if len(unsaved) > 0 { // those items come back when their claim expires
+		done = slices.DeleteFunc(done, func(it claimed) bool {
+			return it.ref.Kind == RefUser && unsaved[store.EncodeKey(it.ref.ID)]
+		})
 	}
 	if err := r.finish(ctx, done); err != nil {
 		errs = append(errs, err)
