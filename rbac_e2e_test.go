@@ -102,6 +102,11 @@ type fakeARM struct {
 	// removed it). writes counts every PUT/DELETE that reached the state.
 	applied map[string]int
 	writes  int
+	// reads counts the list pages served.
+	reads int
+	// onApplied, when set, is told (under mu) of every write that changed
+	// the state: "PUT" or "DELETE" and the assignment.
+	onApplied func(op string, ra fakeRA)
 	// gate, when set, holds every write until it is closed; waiting counts
 	// the writes held.
 	gate    chan struct{}
@@ -317,6 +322,9 @@ func (f *fakeARM) put(w http.ResponseWriter, r *http.Request, scope, name string
 	}
 	f.byID[ra.ID] = ra
 	f.applied["PUT "+name]++
+	if f.onApplied != nil {
+		f.onApplied("PUT", ra)
+	}
 	f.notifyLocked()
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusCreated)
@@ -338,6 +346,9 @@ func (f *fakeARM) delete(w http.ResponseWriter, r *http.Request, scope, name str
 	}
 	delete(f.byID, id)
 	f.applied["DELETE "+name]++
+	if f.onApplied != nil {
+		f.onApplied("DELETE", ra)
+	}
 	f.notifyLocked()
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(ra.resource())
@@ -361,6 +372,7 @@ func (f *fakeARM) list(w http.ResponseWriter, r *http.Request, scope string) {
 		}
 	}
 	f.mu.Lock()
+	f.reads++
 	var match []fakeRA
 	for _, a := range f.byID {
 		// At the scope or above it (inherited), as ARM lists them.
@@ -1220,7 +1232,7 @@ func BenchmarkRBACFastPathLatency(b *testing.B) {
 	b.Cleanup(func() { _ = st.Close() }) // after the server's cleanups (they run last-in first-out)
 	fake := newFakeARM(5)
 	fake.pageSize = 500
-	s := newE2EServer(b, st, fake, rbac.ARMOptions{}) // production defaults: 8 writes/s, burst 20
+	s := newE2EServer(b, st, fake, rbac.ARMOptions{}) // production defaults: 10 writes/s, burst 30
 	mp := oMapping{{group: "Analysts", roleJSON: "Data Factory Contributor", role: e2eRoleContributor, factories: []int{0, 1, 2}}}
 	// Set up without the fast path, then put the existing users' assignments
 	// in ARM directly.

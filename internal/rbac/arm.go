@@ -27,10 +27,13 @@ type ARMOptions struct {
 	Credential azcore.TokenCredential
 	// Transport replaces the HTTP client (the SDK fake, tests).
 	Transport policy.Transporter
-	// WritesPerSecond is the sustained rate of PUT/DELETE requests, retries
-	// included (default 8; ARM refills 10/s per subscription and principal).
+	// WritesPerSecond is the sustained rate of PUT/DELETE requests per
+	// subscription, retries included (default 10, ARM's own refill rate per
+	// subscription and principal: its bucket of 200 leaves the room for
+	// retries and for other instances).
 	WritesPerSecond float64
-	// WriteBurst is the bucket size (default 20; ARM's is 200).
+	// WriteBurst is the bucket size per subscription (default 30; ARM's is
+	// 200).
 	WriteBurst int
 	// MaxRetries per request on 429/5xx/timeouts (default 5); Retry-After
 	// is honoured by the SDK's retry policy.
@@ -42,6 +45,13 @@ type ARMOptions struct {
 	// RetryDelay is the base of the exponential backoff (default 800ms).
 	RetryDelay time.Duration
 }
+
+// The default write budget per subscription: at most 10 writes a second
+// sustained, bursts of at most 30.
+const (
+	DefaultWritesPerSecond = 10
+	DefaultWriteBurst      = 30
+)
 
 // ARM lists, creates and deletes role assignments.
 type ARM struct {
@@ -70,10 +80,10 @@ func NewARM(o ARMOptions) (*ARM, error) {
 		return nil, errors.New("rbac: ARM credential is required")
 	}
 	if o.WritesPerSecond <= 0 {
-		o.WritesPerSecond = 8
+		o.WritesPerSecond = DefaultWritesPerSecond
 	}
 	if o.WriteBurst <= 0 {
-		o.WriteBurst = 20
+		o.WriteBurst = DefaultWriteBurst
 	}
 	if o.MaxRetries == 0 {
 		o.MaxRetries = 5
@@ -195,38 +205,69 @@ func (a *ARM) Delete(ctx context.Context, as Assignment) error {
 	return nil
 }
 
-// writeLimiter is a token bucket in front of every PUT and DELETE attempt.
+// writeLimiter keeps a token bucket per subscription in front of every PUT
+// and DELETE attempt: ARM's own write bucket is per subscription and
+// principal, so writes to factories in different subscriptions do not share
+// a budget. The buckets live in this process: several instances each keep
+// their own (see docs/BENCHMARKS.md), and ARM's 429 with Retry-After, which
+// the retry policy honours, covers what they add up to.
 type writeLimiter struct {
-	mu     sync.Mutex
-	rate   float64 // tokens per second
-	burst  float64
+	rate  float64 // tokens per second
+	burst float64
+	mu    sync.Mutex
+	subs  map[string]*bucket // by lower-case subscription id ("" for none)
+}
+
+// bucket is one token bucket; its fields are guarded by writeLimiter.mu.
+type bucket struct {
 	tokens float64
 	last   time.Time
 }
 
 func newWriteLimiter(rate float64, burst int) *writeLimiter {
-	return &writeLimiter{rate: rate, burst: float64(burst), tokens: float64(burst), last: time.Now()}
+	return &writeLimiter{rate: rate, burst: float64(burst), subs: map[string]*bucket{}}
 }
 
-// reserve takes a token and says how long to wait before using it.
-func (l *writeLimiter) reserve(now time.Time) time.Duration {
+// reserve takes a token from the bucket of sub (a full one the first time)
+// and says how long to wait before using it.
+func (l *writeLimiter) reserve(sub string, now time.Time) time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.tokens += now.Sub(l.last).Seconds() * l.rate
-	if l.tokens > l.burst {
-		l.tokens = l.burst
+	b := l.subs[sub]
+	if b == nil {
+		b = &bucket{tokens: l.burst, last: now}
+		l.subs[sub] = b
 	}
-	l.last = now
-	l.tokens--
-	if l.tokens >= 0 {
+	b.tokens += now.Sub(b.last).Seconds() * l.rate
+	if b.tokens > l.burst {
+		b.tokens = l.burst
+	}
+	b.last = now
+	b.tokens--
+	if b.tokens >= 0 {
 		return 0
 	}
-	return time.Duration(-l.tokens / l.rate * float64(time.Second))
+	return time.Duration(-b.tokens / l.rate * float64(time.Second))
+}
+
+// requestSubscription is the lower-case subscription id in an ARM request path
+// ("/subscriptions/<id>/..."), or "" when there is none.
+func requestSubscription(path string) string {
+	path = strings.ToLower(path)
+	i := strings.Index(path, "/subscriptions/")
+	if i < 0 {
+		return ""
+	}
+	rest := path[i+len("/subscriptions/"):]
+	if j := strings.IndexByte(rest, '/'); j >= 0 {
+		rest = rest[:j]
+	}
+	return rest
 }
 
 func (l *writeLimiter) Do(req *policy.Request) (*http.Response, error) {
 	if m := req.Raw().Method; m == http.MethodPut || m == http.MethodDelete {
-		if d := l.reserve(time.Now()); d > 0 {
+		if d := l.reserve(requestSubscription(req.Raw().URL.Path), time.Now()); d > 0 {
 			t := time.NewTimer(d)
 			select {
 			case <-t.C:

@@ -7,8 +7,12 @@ import (
 	"testing"
 	"time"
 
+	azfake "github.com/Azure/azure-sdk-for-go/sdk/azcore/fake"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2"
+
+	"github.com/adfscim/adfscim/internal/rbac/armsim"
+	"github.com/adfscim/adfscim/internal/rbac/internal/memstore"
 )
 
 func TestARMIdempotentWrites(t *testing.T) {
@@ -150,7 +154,6 @@ func TestARMHonoursRetryAfter(t *testing.T) {
 func TestWriteLimiterBucket(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	l := newWriteLimiter(10, 3)
-	l.last = t0
 	steps := []struct {
 		at   time.Duration
 		want time.Duration
@@ -164,18 +167,60 @@ func TestWriteLimiterBucket(t *testing.T) {
 		{time.Second, 100 * time.Millisecond},
 	}
 	for i, s := range steps {
-		if got := l.reserve(t0.Add(s.at)); (got - s.want).Abs() > time.Millisecond {
+		if got := l.reserve("sub", t0.Add(s.at)); (got - s.want).Abs() > time.Millisecond {
 			t.Errorf("step %d: wait %v, want %v", i, got, s.want)
 		}
 	}
 	// Sustained: 100 writes from an empty bucket take 10 s of waits at 10/s.
 	l = newWriteLimiter(10, 1)
-	l.last = t0
 	var last time.Duration
 	for i := 0; i < 101; i++ {
-		last = l.reserve(t0)
+		last = l.reserve("sub", t0)
 	}
 	if (last - 10*time.Second).Abs() > time.Millisecond {
 		t.Errorf("101st write waits %v, want 10s", last)
+	}
+}
+
+// Each subscription has a bucket of its own, as ARM's is per subscription.
+func TestWriteLimiterPerSubscription(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	l := newWriteLimiter(10, 2)
+	for i, want := range []time.Duration{0, 0, 100 * time.Millisecond} {
+		if got := l.reserve("sub-a", t0); (got - want).Abs() > time.Millisecond {
+			t.Errorf("sub-a write %d: wait %v, want %v", i, got, want)
+		}
+	}
+	if got := l.reserve("sub-b", t0); got != 0 {
+		t.Errorf("sub-b's first write waits %v behind sub-a's", got)
+	}
+	for _, tc := range []struct{ path, want string }{
+		{"/subscriptions/AAAA-1/resourceGroups/rg/providers/Microsoft.DataFactory/factories/f/providers/Microsoft.Authorization/roleAssignments/x", "aaaa-1"},
+		{"/subscriptions/bbbb-2", "bbbb-2"},
+		{"/providers/Microsoft.Authorization/roleAssignments/x", ""},
+	} {
+		if got := requestSubscription(tc.path); got != tc.want {
+			t.Errorf("requestSubscription(%q) = %q, want %q", tc.path, got, tc.want)
+		}
+	}
+}
+
+// Through the client: with a budget of one write per 1,000 s, a write to a
+// factory in another subscription does not wait for the first's bucket.
+func TestARMWriteBudgetPerSubscription(t *testing.T) {
+	sim := armsim.New(armsim.Options{Store: memstore.New()})
+	a, err := NewARM(ARMOptions{Credential: &azfake.TokenCredential{}, Transport: sim.Transport(), WritesPerSecond: 0.001, WriteBurst: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // a deadlock guard, not a measurement
+	defer cancel()
+	for _, scope := range []string{
+		"/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/rg/providers/Microsoft.DataFactory/factories/one",
+		"/subscriptions/66666666-7777-4888-9999-000000000000/resourceGroups/rg/providers/Microsoft.DataFactory/factories/two",
+	} {
+		if err := a.Create(ctx, desiredAssignment(scope, pid(1), PrincipalUser, roleDFC, "u1")); err != nil {
+			t.Fatalf("create at %s: %v", scope, err)
+		}
 	}
 }

@@ -233,16 +233,19 @@ func (r *Reconciler) cachedPrincipal(ctx context.Context, userID string) (string
 	return p.PrincipalID, nil
 }
 
-func (r *Reconciler) cachePrincipal(ctx context.Context, userID, principal string) error {
+// principalOp is the store operation that caches principal as userID's
+// (deletes the row when principal is "").
+func principalOp(userID, principal string) store.Op {
 	rk := store.EncodeKey(userID)
-	var op store.Op
 	if principal == "" {
-		op = store.Op{Kind: store.Delete, Entity: store.Entity{PartitionKey: principalPartition, RowKey: rk}}
-	} else {
-		data, _ := json.Marshal(principalRow{PrincipalID: strings.ToLower(principal)})
-		op = store.Op{Kind: store.Upsert, Entity: store.Entity{PartitionKey: principalPartition, RowKey: rk, Data: data}}
+		return store.Op{Kind: store.Delete, Entity: store.Entity{PartitionKey: principalPartition, RowKey: rk}}
 	}
-	_, err := r.opts.Store.Batch(ctx, r.table, []store.Op{op})
+	data, _ := json.Marshal(principalRow{PrincipalID: strings.ToLower(principal)})
+	return store.Op{Kind: store.Upsert, Entity: store.Entity{PartitionKey: principalPartition, RowKey: rk, Data: data}}
+}
+
+func (r *Reconciler) cachePrincipal(ctx context.Context, userID, principal string) error {
+	_, err := r.opts.Store.Batch(ctx, r.table, []store.Op{principalOp(userID, principal)})
 	if store.IsNotFound(err) {
 		return nil
 	}

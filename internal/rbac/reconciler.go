@@ -5,11 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/google/uuid"
 	"github.com/rs/zerolog"
 
@@ -39,6 +39,9 @@ type Options struct {
 	Resolver Resolver
 	// Concurrency bounds the ARM writes in flight (default 4).
 	Concurrency int
+	// ReadConcurrency bounds the ARM lists in flight in one drain or plan
+	// (default 4).
+	ReadConcurrency int
 	// Instance names this process in claims and the lease (default random).
 	Instance string
 	// LeaseDuration is how long a reconcile lease lasts unrenewed (default
@@ -47,8 +50,9 @@ type Options struct {
 	// ClaimDuration is how long a claimed pending item stays invisible to
 	// other instances (default 2m).
 	ClaimDuration time.Duration
-	// TargetedListMax is the most principals the fast path lists one by one
-	// before it lists whole factories instead (default 10).
+	// TargetedListMax is the most principals a drain lists per factory and
+	// principal before it lists each factory whole, once, instead (default
+	// 10).
 	TargetedListMax int
 	// Logger receives one line per failure; nil logs nothing.
 	Logger *zerolog.Logger
@@ -79,6 +83,9 @@ func New(o Options) (*Reconciler, error) {
 	}
 	if o.Concurrency <= 0 {
 		o.Concurrency = 4
+	}
+	if o.ReadConcurrency <= 0 {
+		o.ReadConcurrency = 4
 	}
 	if o.Instance == "" {
 		o.Instance = uuid.NewString()
@@ -226,25 +233,33 @@ func (r *Reconciler) userModeGroup(g Group) bool {
 	return false
 }
 
-// actual lists the assignments on every mapped factory (one list per
-// factory, paged), or, for a few principals, per factory and principal.
-func (r *Reconciler) actual(ctx context.Context, principals map[string]bool) ([]Assignment, error) {
-	var out []Assignment
-	for _, f := range r.opts.Mapping.Factories {
-		if principals != nil && len(principals) <= r.opts.TargetedListMax {
-			for p := range principals {
-				as, err := r.opts.ARM.List(ctx, f, p)
-				if err != nil {
-					return nil, err
-				}
-				out = append(out, as...)
+// actual lists the assignments on every mapped factory, one list per
+// factory (paged), Options.ReadConcurrency factories at a time.
+func (r *Reconciler) actual(ctx context.Context) ([]Assignment, error) {
+	fs := r.opts.Mapping.Factories
+	lists := make([][]Assignment, len(fs))
+	errs := make([]error, len(fs))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < min(r.opts.ReadConcurrency, len(fs)); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				lists[i], errs[i] = r.opts.ARM.List(ctx, fs[i], "")
 			}
-			continue
-		}
-		as, err := r.opts.ARM.List(ctx, f, "")
-		if err != nil {
-			return nil, err
-		}
+		}()
+	}
+	for i := range fs {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	var out []Assignment
+	for _, as := range lists {
 		out = append(out, as...)
 	}
 	return out, nil
@@ -262,7 +277,7 @@ func (r *Reconciler) fullPlan(ctx context.Context) (Plan, State, error) {
 		return Plan{}, st, err
 	}
 	desired, problems := Desired(r.opts.Mapping, st)
-	actual, err := r.actual(ctx, nil)
+	actual, err := r.actual(ctx)
 	if err != nil {
 		return Plan{}, st, err
 	}
@@ -274,7 +289,7 @@ func (r *Reconciler) fullPlan(ctx context.Context) (Plan, State, error) {
 
 // Assignments lists the actual assignments on the mapped factories.
 func (r *Reconciler) Assignments(ctx context.Context) ([]Assignment, error) {
-	as, err := r.actual(ctx, nil)
+	as, err := r.actual(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -282,107 +297,12 @@ func (r *Reconciler) Assignments(ctx context.Context) ([]Assignment, error) {
 	return as, nil
 }
 
-// targetedPlan plans for the given users only: their current and last
-// known principals.
-func (r *Reconciler) targetedPlan(ctx context.Context, userIDs []string) (Plan, State, error) {
-	users := map[string]bool{}
-	for _, u := range userIDs {
-		users[u] = true
-	}
-	st, unresolved, err := r.snapshot(ctx, users)
-	if err != nil {
-		return Plan{}, st, err
-	}
-	only := map[string]bool{}
-	for uid := range users {
-		if p := st.Principals[uid]; p != "" {
-			only[p] = true
-		}
-		old, err := r.cachedPrincipal(ctx, uid)
-		if err != nil {
-			return Plan{}, st, err
-		}
-		if old != "" {
-			only[old] = true
-		}
-	}
-	p := Plan{Unresolved: unresolved}
-	if len(only) == 0 {
-		p.normalize()
-		return p, st, nil
-	}
-	desired, problems := Desired(r.opts.Mapping, st)
-	actual, err := r.actual(ctx, only)
-	if err != nil {
-		return Plan{}, st, err
-	}
-	p = Diff(r.opts.Mapping, desired, actual, only)
-	p.Unresolved, p.Problems = unresolved, problems
-	p.normalize()
-	return p, st, nil
-}
-
 // apply carries out the plan with bounded concurrency; every change gets a
 // result and one failure never stops the others.
 func (r *Reconciler) apply(ctx context.Context, p Plan, progress func(done, total int)) []Result {
-	type job struct {
-		op string
-		a  Assignment
-	}
-	jobs := make([]job, 0, len(p.Creates)+len(p.Deletes))
-	for _, a := range p.Deletes {
-		jobs = append(jobs, job{"delete", a})
-	}
-	for _, a := range p.Creates {
-		jobs = append(jobs, job{"create", a})
-	}
-	results := make([]Result, len(jobs))
-	if len(jobs) == 0 {
-		return results
-	}
-	var (
-		mu   sync.Mutex
-		done int
-		wg   sync.WaitGroup
-	)
-	next := make(chan int)
-	for w := 0; w < min(r.opts.Concurrency, len(jobs)); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				j := jobs[i]
-				var err error
-				if j.op == "create" {
-					err = r.opts.ARM.Create(ctx, j.a)
-				} else {
-					err = r.opts.ARM.Delete(ctx, j.a)
-				}
-				res := Result{Op: j.op, Assignment: j.a}
-				if err != nil {
-					res.Error = err.Error()
-					var re *azcore.ResponseError
-					if errors.As(err, &re) {
-						res.Status = re.StatusCode
-					}
-					r.log.Error().Err(err).Str("op", j.op).Str("scope", j.a.Scope).Str("principal", j.a.PrincipalID).Msg("rbac: change failed")
-				}
-				mu.Lock()
-				results[i] = res
-				done++
-				if progress != nil {
-					progress(done, len(jobs))
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	for i := range jobs {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-	return results
+	w := r.startWriter(ctx, len(p.Creates)+len(p.Deletes), progress)
+	w.submit(p)
+	return w.close()
 }
 
 func summarize(rep *Report) {
@@ -429,19 +349,29 @@ func (r *Reconciler) Drain(ctx context.Context) (Report, error) {
 			userIDs = append(userIDs, it.ref.ID)
 		}
 	}
-	var st State
+	var (
+		st      State
+		unread  map[string]bool
+		readErr error
+	)
 	if full {
 		rep.Plan, st, err = r.fullPlan(ctx)
+		if err == nil {
+			rep.Results = r.apply(ctx, rep.Plan, nil)
+		}
 	} else {
-		rep.Plan, st, err = r.targetedPlan(ctx, userIDs)
+		var d drained
+		d, err = r.targetedDrain(ctx, userIDs)
+		rep.Plan, st, rep.Results, unread, readErr = d.plan, d.st, d.results, d.unread, d.err
 	}
 	if err != nil {
 		rep.Finished = r.now()
-		return rep, err // the items stay claimed until their claim expires
+		return rep, err // nothing written; the items stay claimed until their claim expires
 	}
-	rep.Results = r.apply(ctx, rep.Plan, nil)
 	summarize(&rep)
-	err = r.settle(ctx, items, st, rep.Results)
+	// A failed list leaves its principals' items claimed (they come back
+	// when the claim expires); what was read has been applied.
+	err = errors.Join(readErr, r.settle(ctx, items, st, rep.Results, unread))
 	rep.Finished = r.now()
 	r.applied(ctx, rep)
 	return rep, err
@@ -455,22 +385,33 @@ func (r *Reconciler) applied(ctx context.Context, rep Report) {
 }
 
 // settle updates the principal cache and removes the items whose changes
-// all succeeded; the others come back when their claim expires.
-func (r *Reconciler) settle(ctx context.Context, items []claimed, st State, results []Result) error {
+// all succeeded and whose assignments were all read (unread names the
+// principals whose were not); the others come back when their claim expires.
+func (r *Reconciler) settle(ctx context.Context, items []claimed, st State, results []Result, unread map[string]bool) error {
 	failed := failedPrincipals(results)
-	var done []claimed
+	for p := range unread {
+		failed[p] = true
+	}
 	var errs []error
+	// The principal cache's upserts go store.MaxBatchOps to a batch (a burst
+	// settles hundreds of people), the last one for a user winning.
+	upserts := map[string]store.Op{} // by RowKey
+	var rows []string                // RowKeys in first-seen order
+	upsert := func(userID, principal string) {
+		op := principalOp(userID, principal)
+		if _, ok := upserts[op.Entity.RowKey]; !ok {
+			rows = append(rows, op.Entity.RowKey)
+		}
+		upserts[op.Entity.RowKey] = op
+	}
 	// Remember the principals just granted, for the fast path's deletes.
-	cached := map[string]bool{}
 	for _, res := range results {
 		a := res.Assignment
-		if res.Op == "create" && res.Error == "" && a.PrincipalType == PrincipalUser && !cached[a.Subject] {
-			cached[a.Subject] = true
-			if err := r.cachePrincipal(ctx, a.Subject, a.PrincipalID); err != nil {
-				errs = append(errs, err)
-			}
+		if res.Op == "create" && res.Error == "" && a.PrincipalType == PrincipalUser {
+			upsert(a.Subject, a.PrincipalID)
 		}
 	}
+	var done []claimed
 	for _, it := range items {
 		if it.ref.Kind == RefGroup {
 			if len(failed) == 0 {
@@ -490,13 +431,38 @@ func (r *Reconciler) settle(ctx context.Context, items []claimed, st State, resu
 		// A deleted user is forgotten; an inactive or unresolved one keeps
 		// its cached principal, so a later delete still finds its assignments.
 		_, present := st.Users[it.ref.ID]
-		if cur != old && (cur != "" || !present) {
-			if err := r.cachePrincipal(ctx, it.ref.ID, cur); err != nil {
+		switch {
+		case cur == old || (cur == "" && present):
+		case cur != "":
+			upsert(it.ref.ID, cur)
+		default:
+			delete(upserts, store.EncodeKey(it.ref.ID))
+			if err := r.cachePrincipal(ctx, it.ref.ID, ""); err != nil {
 				errs = append(errs, err)
 				continue
 			}
 		}
 		done = append(done, it)
+	}
+	var ops []store.Op
+	for _, rk := range rows {
+		if op, ok := upserts[rk]; ok {
+			ops = append(ops, op)
+		}
+	}
+	unsaved := map[string]bool{} // RowKeys of users whose cache write failed
+	for batch := range slices.Chunk(ops, store.MaxBatchOps) {
+		if _, err := r.opts.Store.Batch(ctx, r.table, batch); err != nil {
+			errs = append(errs, fmt.Errorf("rbac: principal cache: %w", err))
+			for _, op := range batch {
+				unsaved[op.Entity.RowKey] = true
+			}
+		}
+	}
+	if len(unsaved) > 0 { // those items come back when their claim expires
+		done = slices.DeleteFunc(done, func(it claimed) bool {
+			return it.ref.Kind == RefUser && unsaved[store.EncodeKey(it.ref.ID)]
+		})
 	}
 	if err := r.finish(ctx, done); err != nil {
 		errs = append(errs, err)
@@ -604,7 +570,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, progress func(done, total in
 		r.applied(ctx, rep)
 		return rep, cause
 	}
-	err = r.settle(ctx, items, st, rep.Results)
+	err = r.settle(ctx, items, st, rep.Results, nil)
 	rep.Finished = r.now()
 	r.applied(ctx, rep)
 	return rep, err

@@ -15,7 +15,7 @@ import (
 )
 
 // slowTransport delays every request, list pages included, as ARM's round
-// trips do (armsim's own Latency delays a list once, not every page).
+// trips do.
 type slowTransport struct {
 	inner policy.Transporter
 	d     time.Duration
@@ -33,8 +33,8 @@ func (s slowTransport) Do(req *http.Request) (*http.Response, error) {
 }
 
 // BenchmarkFullReconcile10kRealistic is BenchmarkFullReconcile10k against
-// an ARM that takes 150 ms a call (every list page too), with the production write limiter (8
-// writes/s, burst 20), with 0, 10 and 100 users (0, 30 and 300 assignments) missing:
+// an ARM that takes 150 ms a call (every list page too), with the production write limiter (10
+// writes/s, burst 30), with 0, 10 and 100 users (0, 30 and 300 assignments) missing:
 // the list pages stay the same, the writes and the time follow the changes.
 //
 //	go test -run '^$' -bench BenchmarkFullReconcile10kRealistic -benchtime 1x ./internal/rbac/

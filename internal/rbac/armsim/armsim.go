@@ -10,12 +10,15 @@
 package armsim
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -61,8 +64,58 @@ func New(o Options) *Sim {
 
 // Transport is the azcore transport to give the RoleAssignmentsClient
 // (arm.ClientOptions.Transport) so that it talks to the simulator.
-func (s *Sim) Transport() *fake.RoleAssignmentsServerTransport {
-	return fake.NewRoleAssignmentsServerTransport(s.Server())
+//
+// Lists are served here, statelessly, with the offset in the nextLink as
+// ARM does: the SDK fake keeps one pager per URL path, so two lists of the
+// same scope at once (one per principal) would share it and get each
+// other's pages. Everything else goes to the SDK fake.
+func (s *Sim) Transport() *Transport {
+	return &Transport{sim: s, inner: fake.NewRoleAssignmentsServerTransport(s.Server())}
+}
+
+// Transport serves the simulator over azcore's Transporter interface.
+type Transport struct {
+	sim   *Sim
+	inner *fake.RoleAssignmentsServerTransport
+}
+
+const listSuffix = "/providers/microsoft.authorization/roleassignments"
+
+// Do serves one request.
+func (t *Transport) Do(req *http.Request) (*http.Response, error) {
+	path := strings.TrimSuffix(req.URL.Path, "/")
+	if req.Method != http.MethodGet || !strings.HasSuffix(strings.ToLower(path), listSuffix) {
+		return t.inner.Do(req)
+	}
+	scope := path[:len(path)-len(listSuffix)]
+	q := req.URL.Query()
+	all, status, err := t.sim.list(req.Context(), scope, q.Get("$filter"))
+	if err != nil {
+		return nil, err
+	}
+	if status != http.StatusOK {
+		return jsonResponse(req, status, map[string]any{"error": map[string]string{"code": "InvalidFilter", "message": "armsim: unsupported filter"}})
+	}
+	skip, _ := strconv.Atoi(q.Get("$skipToken"))
+	skip = min(max(skip, 0), len(all))
+	end := min(skip+t.sim.o.PageSize, len(all))
+	page := armauthorization.RoleAssignmentListResult{Value: all[skip:end]}
+	if end < len(all) {
+		q.Set("$skipToken", strconv.Itoa(end))
+		next := *req.URL
+		next.RawQuery = q.Encode()
+		page.NextLink = to.Ptr(next.String())
+	}
+	return jsonResponse(req, http.StatusOK, page)
+}
+
+func jsonResponse(req *http.Request, status int, v any) (*http.Response, error) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return &http.Response{StatusCode: status, Status: http.StatusText(status), Header: http.Header{"Content-Type": {"application/json"}},
+		Body: io.NopCloser(bytes.NewReader(body)), ContentLength: int64(len(body)), Request: req}, nil
 }
 
 // Server is the fake server with the simulator's methods.
@@ -260,39 +313,18 @@ func ancestors(scope string) []string {
 }
 
 func (s *Sim) listForScope(scope string, opts *armauthorization.RoleAssignmentsClientListForScopeOptions) (resp azfake.PagerResponder[armauthorization.RoleAssignmentsClientListForScopeResponse]) {
-	ctx := context.Background() // the fake gives pagers no context
-	_ = s.wait(ctx)
 	filter := ""
 	if opts != nil && opts.Filter != nil {
-		filter = strings.TrimSpace(*opts.Filter)
+		filter = *opts.Filter
 	}
-	principal := ""
+	all, status, err := s.list(context.Background(), scope, filter) // the fake gives pagers no context
 	switch {
-	case filter == "" || strings.EqualFold(filter, "atScope()"):
-	case principalFilterRe.MatchString(filter):
-		principal = strings.ToLower(principalFilterRe.FindStringSubmatch(filter)[1])
-	default:
-		resp.AddResponseError(http.StatusBadRequest, "InvalidFilter")
+	case err != nil:
+		resp.AddError(err)
 		return
-	}
-	var all []*armauthorization.RoleAssignment
-	for _, sc := range ancestors(scope) {
-		rows, err := s.o.Store.List(ctx, s.o.Table, store.Query{PartitionKey: partition(sc), Prefix: "a:"})
-		if err != nil {
-			resp.AddError(err)
-			return
-		}
-		for _, e := range rows {
-			var a stored
-			if err := json.Unmarshal(e.Data, &a); err != nil {
-				resp.AddError(err)
-				return
-			}
-			if principal != "" && a.PrincipalID != principal {
-				continue
-			}
-			all = append(all, a.model())
-		}
+	case status != http.StatusOK:
+		resp.AddResponseError(status, "InvalidFilter")
+		return
 	}
 	for len(all) > s.o.PageSize {
 		resp.AddPage(http.StatusOK, armauthorization.RoleAssignmentsClientListForScopeResponse{RoleAssignmentListResult: armauthorization.RoleAssignmentListResult{Value: all[:s.o.PageSize]}}, nil)
@@ -300,6 +332,41 @@ func (s *Sim) listForScope(scope string, opts *armauthorization.RoleAssignmentsC
 	}
 	resp.AddPage(http.StatusOK, armauthorization.RoleAssignmentsClientListForScopeResponse{RoleAssignmentListResult: armauthorization.RoleAssignmentListResult{Value: all}}, nil)
 	return
+}
+
+// list returns the assignments at scope and above matching filter (none,
+// atScope() or principalId eq '…'), or the HTTP status of a bad filter.
+func (s *Sim) list(ctx context.Context, scope, filter string) ([]*armauthorization.RoleAssignment, int, error) {
+	if err := s.wait(ctx); err != nil {
+		return nil, 0, err
+	}
+	filter = strings.TrimSpace(filter)
+	principal := ""
+	switch {
+	case filter == "" || strings.EqualFold(filter, "atScope()"):
+	case principalFilterRe.MatchString(filter):
+		principal = strings.ToLower(principalFilterRe.FindStringSubmatch(filter)[1])
+	default:
+		return nil, http.StatusBadRequest, nil
+	}
+	var all []*armauthorization.RoleAssignment
+	for _, sc := range ancestors(scope) {
+		rows, err := s.o.Store.List(ctx, s.o.Table, store.Query{PartitionKey: partition(sc), Prefix: "a:"})
+		if err != nil {
+			return nil, 0, err
+		}
+		for _, e := range rows {
+			var a stored
+			if err := json.Unmarshal(e.Data, &a); err != nil {
+				return nil, 0, err
+			}
+			if principal != "" && a.PrincipalID != principal {
+				continue
+			}
+			all = append(all, a.model())
+		}
+	}
+	return all, http.StatusOK, nil
 }
 
 // All returns every stored assignment, for tests and the local ops view.

@@ -3,7 +3,9 @@ package armsim
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"sync"
 	"testing"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -83,4 +85,51 @@ func TestSimulatorRules(t *testing.T) {
 	if _, err := c2.Create(ctx, scope[1:], n2, params(), nil); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// Lists of the same scope at once, paged, each get their own pages (the SDK
+// fake alone keeps one pager per URL path, which they would share).
+func TestConcurrentPagedListsOfOneScope(t *testing.T) {
+	ctx := context.Background()
+	c := client(t, New(Options{Store: memstore.New(), PageSize: 2}))
+	principals := []string{p1, "00000000-0000-0000-0000-000000000002"}
+	for pi, p := range principals {
+		for i := 0; i < 5; i++ {
+			ps := params()
+			ps.Properties.PrincipalID = to.Ptr(p)
+			ps.Properties.RoleDefinitionID = to.Ptr(fmt.Sprintf("%s%012d", role[:len(role)-12], i))
+			if _, err := c.Create(ctx, scope[1:], fmt.Sprintf("10000000-0000-4000-8000-%06d%06d", pi, i), ps, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < 20; i++ {
+		p := principals[i%2]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			filter := "principalId%20eq%20'" + p + "'"
+			pager := c.NewListForScopePager(scope[1:], &armauthorization.RoleAssignmentsClientListForScopeOptions{Filter: &filter})
+			n, pages := 0, 0
+			for pager.More() {
+				page, err := pager.NextPage(ctx)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				pages++
+				for _, ra := range page.Value {
+					if *ra.Properties.PrincipalID != p {
+						t.Errorf("list of %s got an assignment of %s", p, *ra.Properties.PrincipalID)
+					}
+					n++
+				}
+			}
+			if n != 5 || pages != 3 {
+				t.Errorf("list of %s: %d assignments in %d pages, want 5 in 3", p, n, pages)
+			}
+		}()
+	}
+	wg.Wait()
 }
