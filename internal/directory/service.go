@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net/http"
 	"strings"
 	"time"
 
@@ -40,16 +39,23 @@ type Service struct {
 	newID    func() string
 }
 
-// New returns a Service over st.
+// New returns a Service over st. It panics when st reports follow-up
+// commits it does not implement (store.ErrCapability): a wrapper that hides
+// BatchFollow is a wiring mistake, to be found when the program or test
+// starts, never silently served by the slower path.
 func New(st store.Store, opts Options) *Service {
-	s := &Service{
-		st:     st,
-		users:  scim.NewUserResourceType(opts.UserExtensions...),
-		groups: scim.NewGroupResourceType(opts.GroupExtensions...),
-		now:    opts.Now,
-		newID:  opts.NewID,
+	follower, err := store.FollowerOf(st)
+	if err != nil {
+		panic(fmt.Sprintf("directory: %v", err))
 	}
-	s.follower, _ = st.(store.Follower)
+	s := &Service{
+		st:       st,
+		follower: follower,
+		users:    scim.NewUserResourceType(opts.UserExtensions...),
+		groups:   scim.NewGroupResourceType(opts.GroupExtensions...),
+		now:      opts.Now,
+		newID:    opts.NewID,
+	}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -63,27 +69,20 @@ func New(st store.Store, opts Options) *Service {
 func (s *Service) UserType() *scim.ResourceType  { return s.users }
 func (s *Service) GroupType() *scim.ResourceType { return s.groups }
 
-func (s *Service) kindOf(typ string) (kind, *scim.ResourceType) {
-	if typ == groupKind.name {
-		return groupKind, s.groups
-	}
-	return userKind, s.users
-}
-
 // Change describes a completed write, for the audit trail and the RBAC
-// reconciler.
+// reconciler. It states what changed; whether that changes anyone's access
+// is rbac's decision (rbac.AccessRefs).
 type Change struct {
-	Type     string // "User" or "Group"
+	Type     Kind
 	ID       string
-	Action   string // "create", "replace", "patch", "delete"
+	Action   Action
 	Resource *Resource
-	// Changed lists the attributes the write touched.
+	// Changed lists the top-level attributes whose stored value the write
+	// changed (all of them for a create), and "members" when a group's
+	// membership changed.
 	Changed []string
-	// AccessChanged reports that the write may change someone's access:
-	// a user's active flag or externalId, a group's name, externalId or
-	// members, or a deletion.
-	AccessChanged bool
-	// UsersAffected are user ids whose group memberships changed.
+	// UsersAffected are user ids whose group memberships changed (for a
+	// deleted user, the user itself).
 	UsersAffected []string
 	Unknown       []string
 	// Display names the resource (userName or displayName) for the trail.
@@ -140,15 +139,18 @@ func storeErr(err error, what string) error {
 	case store.IsNotFound(err):
 		return scim.NotFound("%s not found", what)
 	case store.IsPrecondition(err):
-		return scim.Errorf(http.StatusPreconditionFailed, "", "%s was modified by another request", what)
+		return scim.Errorf(scim.CodePrecondition, "", "%s was modified by another request", what)
 	}
 	return err
 }
 
 // Create stores a new resource of typ from a client body. follow may add
 // writes to the commit (see FollowUp).
-func (s *Service) Create(ctx context.Context, typ string, body map[string]any, follow FollowUp) (*Resource, *Change, error) {
-	k, rt := s.kindOf(typ)
+func (s *Service) Create(ctx context.Context, typ Kind, body map[string]any, follow FollowUp) (*Resource, *Change, error) {
+	k, rt, err := s.kindOf(typ)
+	if err != nil {
+		return nil, nil, err
+	}
 	n, err := scim.Normalize(body, rt)
 	if err != nil {
 		return nil, nil, err
@@ -169,10 +171,8 @@ func (s *Service) Create(ctx context.Context, typ string, body map[string]any, f
 		members = n.Members
 	}
 	res := &Resource{Type: k.name, ID: id, Body: data, Created: now, Modified: now}
-	// A new user belongs to no group yet, so its access cannot change; a new
-	// group can (members, or a group-mode binding by name).
-	ch := &Change{Type: k.name, ID: id, Action: "create", Resource: res, Changed: attrNames(n.Attrs, n.MembersGiven),
-		AccessChanged: k == groupKind, Unknown: n.Unknown, Display: displayName(k, n.Attrs), Attrs: n.Attrs, Secrets: n.Secrets}
+	ch := &Change{Type: k.name, ID: id, Action: ActionCreate, Resource: res, Changed: attrNames(n.Attrs, n.MembersGiven),
+		Unknown: n.Unknown, Display: displayName(k, n.Attrs), Attrs: n.Attrs, Secrets: n.Secrets}
 	if len(members) == 0 {
 		etags, err := s.batch(ctx, ops, s.followFor(follow, ch))
 		if err != nil {
@@ -225,7 +225,7 @@ func (s *Service) failedCreate(ctx context.Context, k kind, id string, err error
 func (s *Service) uniquenessErr(err error, k kind, attrs map[string]any) error {
 	var be *store.BatchError
 	if errors.As(err, &be) && store.IsExists(err) && strings.HasPrefix(be.Op.Entity.RowKey, k.namePrefix) {
-		return scim.Conflict("a %s with %s %q already exists", strings.ToLower(k.name), k.uniqueAttr, attrs[k.uniqueAttr])
+		return scim.Conflict("a %s with %s %q already exists", strings.ToLower(string(k.name)), k.uniqueAttr, attrs[k.uniqueAttr])
 	}
 	return err
 }
@@ -279,7 +279,7 @@ func (s *Service) checkLegacyName(ctx context.Context, k kind, id string, attrs 
 			return err
 		}
 		if string(e.Data) != id {
-			return scim.Conflict("a %s with %s %q already exists", strings.ToLower(k.name), k.uniqueAttr, name)
+			return scim.Conflict("a %s with %s %q already exists", strings.ToLower(string(k.name)), k.uniqueAttr, name)
 		}
 	}
 	return nil
@@ -318,12 +318,15 @@ type GetOptions struct {
 }
 
 // Get reads one resource.
-func (s *Service) Get(ctx context.Context, typ, id string, opts GetOptions) (*Resource, error) {
-	k, _ := s.kindOf(typ)
-	if !ValidID(id) {
-		return nil, scim.NotFound("%s %q not found", strings.ToLower(k.name), id)
+func (s *Service) Get(ctx context.Context, typ Kind, id string, opts GetOptions) (*Resource, error) {
+	k, _, err := s.kindOf(typ)
+	if err != nil {
+		return nil, err
 	}
-	what := fmt.Sprintf("%s %q", strings.ToLower(k.name), id)
+	if !ValidID(id) {
+		return nil, scim.NotFound("%s %q not found", strings.ToLower(string(k.name)), id)
+	}
+	what := fmt.Sprintf("%s %q", strings.ToLower(string(k.name)), id)
 	if k == userKind && opts.WithRelations {
 		// One range query returns the user row and its reverse membership rows.
 		rows, err := s.st.List(ctx, Table, store.Query{PartitionKey: Partition, Prefix: k.resKey(id)})
@@ -413,13 +416,16 @@ func checkIfMatch(res *Resource, ifMatch string) error {
 			return nil
 		}
 	}
-	return scim.Errorf(http.StatusPreconditionFailed, "", "the resource's version is %s, not %s", res.Version(), ifMatch)
+	return scim.Errorf(scim.CodePrecondition, "", "the resource's version is %s, not %s", res.Version(), ifMatch)
 }
 
 // Replace overwrites a resource with a client body (PUT). ifMatch, when not
 // empty, must name the current version.
-func (s *Service) Replace(ctx context.Context, typ, id string, body map[string]any, ifMatch string, follow FollowUp) (*Resource, *Change, error) {
-	k, rt := s.kindOf(typ)
+func (s *Service) Replace(ctx context.Context, typ Kind, id string, body map[string]any, ifMatch string, follow FollowUp) (*Resource, *Change, error) {
+	k, rt, err := s.kindOf(typ)
+	if err != nil {
+		return nil, nil, err
+	}
 	n, err := scim.Normalize(body, rt)
 	if err != nil {
 		return nil, nil, err
@@ -427,7 +433,7 @@ func (s *Service) Replace(ctx context.Context, typ, id string, body map[string]a
 	if bid, ok := body["id"].(string); ok && bid != "" && bid != id {
 		return nil, nil, scim.BadRequest(scim.ErrMutability, "id %q in the body does not match the resource id %q", bid, id)
 	}
-	return s.rewrite(ctx, k, rt, id, ifMatch, "replace", follow, func(*Resource, map[string]any) (*rewrite, error) {
+	return s.rewrite(ctx, k, rt, id, ifMatch, ActionReplace, follow, func(*Resource, map[string]any) (*rewrite, error) {
 		rw := &rewrite{attrs: n.Attrs, unknown: n.Unknown, secrets: n.Secrets, replace: true}
 		if n.MembersGiven {
 			rw.replaceMembers = n.Members
@@ -438,15 +444,13 @@ func (s *Service) Replace(ctx context.Context, typ, id string, body map[string]a
 }
 
 // PatchResult is what a PATCH request does to a resource: its new
-// attributes and, for groups, the membership changes as deltas.
+// attributes and, for groups, the membership changes as deltas. RemoveAll
+// with AddMembers replaces the whole member list.
 type PatchResult struct {
-	Attrs          map[string]any
-	Changed        []string
-	AddMembers     []scim.Member
-	RemoveMembers  []string
-	RemoveAll      bool
-	ReplaceMembers []scim.Member // with ReplaceSet: the whole new member list
-	ReplaceSet     bool
+	Attrs         map[string]any
+	AddMembers    []scim.Member
+	RemoveMembers []string
+	RemoveAll     bool
 	// Ignored lists paths that named no attribute (logged, not rejected).
 	Ignored []string
 }
@@ -457,9 +461,12 @@ type Patcher func(attrs map[string]any) (*PatchResult, error)
 
 // Patch applies a PATCH request to a resource. follow may add writes to the
 // commit (see FollowUp).
-func (s *Service) Patch(ctx context.Context, typ, id string, apply Patcher, ifMatch string, follow FollowUp) (*Resource, *Change, error) {
-	k, rt := s.kindOf(typ)
-	return s.rewrite(ctx, k, rt, id, ifMatch, "patch", follow, func(cur *Resource, attrs map[string]any) (*rewrite, error) {
+func (s *Service) Patch(ctx context.Context, typ Kind, id string, apply Patcher, ifMatch string, follow FollowUp) (*Resource, *Change, error) {
+	k, rt, err := s.kindOf(typ)
+	if err != nil {
+		return nil, nil, err
+	}
+	return s.rewrite(ctx, k, rt, id, ifMatch, ActionPatch, follow, func(cur *Resource, attrs map[string]any) (*rewrite, error) {
 		pr, err := apply(attrs)
 		if err != nil {
 			return nil, err
@@ -468,10 +475,8 @@ func (s *Service) Patch(ctx context.Context, typ, id string, apply Patcher, ifMa
 		if err != nil {
 			return nil, err
 		}
-		rw := &rewrite{attrs: n.Attrs, changed: pr.Changed, unknown: append(n.Unknown, pr.Ignored...)}
+		rw := &rewrite{attrs: n.Attrs, unknown: append(n.Unknown, pr.Ignored...)}
 		switch {
-		case pr.ReplaceSet:
-			rw.replaceMembers, rw.membersSet = pr.ReplaceMembers, true
 		case pr.RemoveAll:
 			rw.replaceMembers, rw.membersSet = pr.AddMembers, true
 		default:
@@ -489,7 +494,6 @@ type rewrite struct {
 	attrs          map[string]any
 	secrets        []string
 	replace        bool // a PUT: the trail lists the attributes stored
-	changed        []string
 	unknown        []string
 	addMembers     []scim.Member
 	removeMembers  []string
@@ -516,9 +520,9 @@ func backoff(ctx context.Context, n int) error {
 	}
 }
 
-func (s *Service) rewrite(ctx context.Context, k kind, rt *scim.ResourceType, id, ifMatch, action string, follow FollowUp,
+func (s *Service) rewrite(ctx context.Context, k kind, rt *scim.ResourceType, id, ifMatch string, action Action, follow FollowUp,
 	fn func(cur *Resource, attrs map[string]any) (*rewrite, error)) (*Resource, *Change, error) {
-	what := fmt.Sprintf("%s %q", strings.ToLower(k.name), id)
+	what := fmt.Sprintf("%s %q", strings.ToLower(string(k.name)), id)
 	if !ValidID(id) {
 		return nil, nil, scim.NotFound("%s not found", what)
 	}
@@ -591,17 +595,13 @@ func (s *Service) rewrite(ctx context.Context, k kind, rt *scim.ResourceType, id
 			}
 		}
 		ops := append([]store.Op{resOp}, indexOps(k, id, oldAttrs, rw.attrs, oldKey)...)
-		ch := &Change{Type: k.name, ID: id, Action: action, Changed: rw.changed, Unknown: rw.unknown, Display: displayName(k, rw.attrs)}
+		ch := &Change{Type: k.name, ID: id, Action: action, Changed: diffNames(oldAttrs, rw.attrs), Unknown: rw.unknown, Display: displayName(k, rw.attrs)}
 		if rw.replace {
 			ch.Attrs, ch.Secrets = rw.attrs, rw.secrets
 		}
-		if ch.Changed == nil {
-			ch.Changed = diffNames(oldAttrs, rw.attrs)
-			if rw.membersSet {
-				ch.Changed = append(ch.Changed, "members")
-			}
+		if membership {
+			ch.Changed = append(ch.Changed, "members")
 		}
-		ch.AccessChanged = accessChanged(k, oldAttrs, rw)
 		res := &Resource{Type: k.name, ID: id, Body: data, Created: cur.Created, Modified: modified,
 			Groups: groups, GroupsLoaded: groupsLoaded}
 
@@ -630,7 +630,7 @@ func (s *Service) rewrite(ctx context.Context, k kind, rt *scim.ResourceType, id
 		ch.Resource = res
 		return res, ch, nil
 	}
-	return nil, nil, scim.Errorf(http.StatusConflict, "", "%s is being changed by too many requests at once; retry", what)
+	return nil, nil, scim.Errorf(scim.CodeConflict, "", "%s is being changed by too many requests at once; retry", what)
 }
 
 // readForRewrite reads the row a PUT or PATCH starts from. A user's row is
@@ -655,24 +655,6 @@ func (s *Service) readForRewrite(ctx context.Context, k kind, id string) (e stor
 	return rows[0], groups, true, nil
 }
 
-func accessChanged(k kind, old map[string]any, rw *rewrite) bool {
-	if rw.membersSet || len(rw.addMembers)+len(rw.removeMembers) > 0 {
-		return true
-	}
-	keys := []string{"externalId"}
-	if k == userKind {
-		keys = append(keys, "active", "userName")
-	} else {
-		keys = append(keys, "displayName")
-	}
-	for _, key := range keys {
-		if fmt.Sprint(old[key]) != fmt.Sprint(rw.attrs[key]) {
-			return true
-		}
-	}
-	return false
-}
-
 // checkImmutable rejects a change of an immutable attribute that has a value.
 func checkImmutable(rt *scim.ResourceType, old, new map[string]any) error {
 	for _, a := range rt.Schema.Attributes {
@@ -688,9 +670,12 @@ func checkImmutable(rt *scim.ResourceType, old, new map[string]any) error {
 
 // Delete removes a resource and every row that refers to it. follow may add
 // writes to the commit that deletes the resource row (see FollowUp).
-func (s *Service) Delete(ctx context.Context, typ, id, ifMatch string, follow FollowUp) (*Change, error) {
-	k, _ := s.kindOf(typ)
-	what := fmt.Sprintf("%s %q", strings.ToLower(k.name), id)
+func (s *Service) Delete(ctx context.Context, typ Kind, id, ifMatch string, follow FollowUp) (*Change, error) {
+	k, _, err := s.kindOf(typ)
+	if err != nil {
+		return nil, err
+	}
+	what := fmt.Sprintf("%s %q", strings.ToLower(string(k.name)), id)
 	if !ValidID(id) {
 		return nil, scim.NotFound("%s not found", what)
 	}
@@ -724,7 +709,7 @@ func (s *Service) Delete(ctx context.Context, typ, id, ifMatch string, follow Fo
 			return nil, storeErr(err, what)
 		}
 		ops = append(ops, indexOps(k, id, attrs, nil, oldKey)...)
-		ch := &Change{Type: k.name, ID: id, Action: "delete", Resource: cur, AccessChanged: true, UsersAffected: affected, Display: displayName(k, attrs)}
+		ch := &Change{Type: k.name, ID: id, Action: ActionDelete, Resource: cur, UsersAffected: affected, Display: displayName(k, attrs)}
 		if _, err := s.batch(ctx, ops, s.followFor(follow, ch)); err != nil {
 			var be *store.BatchError
 			if errors.As(err, &be) && be.Index == 0 && store.IsPrecondition(err) {
@@ -737,17 +722,16 @@ func (s *Service) Delete(ctx context.Context, typ, id, ifMatch string, follow Fo
 		}
 		return ch, nil
 	}
-	return nil, scim.Errorf(http.StatusConflict, "", "%s is being changed by too many requests at once; retry", what)
+	return nil, scim.Errorf(scim.CodeConflict, "", "%s is being changed by too many requests at once; retry", what)
 }
 
 // dropRelations removes the membership rows of a user or a group.
 func (s *Service) dropRelations(ctx context.Context, k kind, id string) ([]string, error) {
 	if k == groupKind {
-		adds, removes, err := s.diffMembers(ctx, id, nil)
+		_, removes, err := s.diffMembers(ctx, id, nil)
 		if err != nil {
 			return nil, err
 		}
-		_ = adds
 		for start := 0; start < len(removes); start += membershipChunk(2) {
 			end := min(start+membershipChunk(2), len(removes))
 			var ops []store.Op

@@ -98,7 +98,7 @@ type Result struct {
 //     are not in the resource to evaluate them against.
 func Apply(res map[string]any, ops []Operation, rt *scim.ResourceType, opts Options) (Result, error) {
 	if rt == nil || rt.Schema == nil {
-		return Result{}, scim.Errorf(500, "", "patch: no resource type")
+		return Result{}, scim.Errorf(scim.CodeInternal, "", "patch: no resource type")
 	}
 	a := &applier{
 		doc:     deepCopy(res).(map[string]any),
@@ -788,7 +788,7 @@ func decodeValue(raw json.RawMessage) (any, bool, error) {
 	d.UseNumber()
 	var v any
 	if err := d.Decode(&v); err != nil {
-		return nil, false, &scim.Error{Status: 400, ScimType: scim.ErrInvalidValue, Detail: "value is not JSON: " + err.Error(), Err: err}
+		return nil, false, &scim.Error{Code: scim.CodeInvalid, ScimType: scim.ErrInvalidValue, Detail: "value is not JSON: " + err.Error(), Err: err}
 	}
 	return v, true, nil
 }

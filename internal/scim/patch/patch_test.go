@@ -1,7 +1,6 @@
 package patch
 
 import (
-	"net/http"
 	"reflect"
 	"strings"
 	"testing"
@@ -86,7 +85,7 @@ func runApply(t *testing.T, tc applyCase) {
 	}
 	if tc.err != "" {
 		se, ok := scim.AsError(err)
-		if !ok || se.Status != http.StatusBadRequest || se.ScimType != tc.err {
+		if !ok || se.Code != scim.CodeInvalid || se.ScimType != tc.err {
 			t.Fatalf("error = %v, want 400 %s", err, tc.err)
 		}
 		if !strings.Contains(se.Detail, tc.errText) {
@@ -160,7 +159,7 @@ func TestParse(t *testing.T) {
 			ops, err := Parse([]byte(tc.body))
 			if tc.err != "" {
 				se, ok := scim.AsError(err)
-				if !ok || se.Status != 400 || se.ScimType != tc.err {
+				if !ok || se.Code != scim.CodeInvalid || se.ScimType != tc.err {
 					t.Fatalf("error = %v, want 400 %s", err, tc.err)
 				}
 				return
