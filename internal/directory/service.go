@@ -544,7 +544,7 @@ func (s *Service) rewrite(ctx context.Context, k kind, rt *scim.ResourceType, id
 		if err != nil {
 			return nil, nil, err
 		}
-		rw, err := fn(cur, copyJSON(oldAttrs).(map[string]any))
+		rw, err := fn(cur, scim.CopyJSON(oldAttrs).(map[string]any))
 		if err != nil {
 			return nil, nil, err
 		}
@@ -819,26 +819,5 @@ func memberIDs(ms []scim.Member) []string {
 
 func displayName(k kind, attrs map[string]any) string {
 	v, _ := attrs[k.uniqueAttr].(string)
-	return v
-}
-
-// copyJSON deep-copies a decoded JSON value, so that a patcher may change
-// its copy while the original stays for comparison (cheaper than decoding
-// the stored body twice).
-func copyJSON(v any) any {
-	switch t := v.(type) {
-	case map[string]any:
-		out := make(map[string]any, len(t))
-		for k, x := range t {
-			out[k] = copyJSON(x)
-		}
-		return out
-	case []any:
-		out := make([]any, len(t))
-		for i, x := range t {
-			out[i] = copyJSON(x)
-		}
-		return out
-	}
 	return v
 }

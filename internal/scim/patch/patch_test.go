@@ -2,6 +2,7 @@ package patch
 
 import (
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -103,8 +104,8 @@ func runApply(t *testing.T, tc applyCase) {
 		t.Errorf("Changed = %q, want %q", r.Changed, tc.changed)
 	}
 	wantAC := tc.active != 0
-	if r.ActiveChanged != wantAC || (wantAC && r.Active != (tc.active > 0)) {
-		t.Errorf("ActiveChanged, Active = %v, %v; want change %d", r.ActiveChanged, r.Active, tc.active)
+	if slices.Contains(r.Changed, "active") != wantAC || (wantAC && r.Resource["active"] != (tc.active > 0)) {
+		t.Errorf("Changed %q, active = %v; want change %d", r.Changed, r.Resource["active"], tc.active)
 	}
 	gotDelta := r.External["members"]
 	if tc.external == nil {
