@@ -795,4 +795,3 @@ func asArray(v any) []any {
 	}
 	return []any{v}
 }
-
