@@ -376,7 +376,7 @@ func newHandler(cfg config.Config, log zerolog.Logger, sv services) *handlers.Se
 		Limiter:    tokens.NewFailureLimiter(tokens.LimiterOptions{}),
 		Audit:      sv.trail,
 		AuditQuery: sv.trail,
-		Access:     accessQueue{sv.rec},
+		Access:     sv.rec,
 		RBAC:       sv.rec,
 		Report:     sv.report,
 		Review:     reviewer(sv.report),
@@ -509,46 +509,6 @@ func probeGraph(ctx context.Context, cfg config.Config, log zerolog.Logger) {
 	default:
 		log.Info().Str("graph", cfg.GraphEndpoint).Msg("Microsoft Graph principal lookup allowed")
 	}
-}
-
-// accessQueue is the handlers' AccessQueue on the reconciler's queue.
-type accessQueue struct{ rec *rbac.Reconciler }
-
-func (q accessQueue) Enqueue(ctx context.Context, ch *directory.Change) error {
-	return q.rec.Enqueue(ctx, accessRefs(ch)...)
-}
-
-func (q accessQueue) Writes(ch *directory.Change) ([]store.Write, error) {
-	return q.rec.PendingWrites(accessRefs(ch)...)
-}
-
-func (q accessQueue) Queued() { q.rec.Notify() }
-
-// accessRefs names the principals whose access a SCIM write may change.
-func accessRefs(ch *directory.Change) []rbac.Ref {
-	var refs []rbac.Ref
-	if ch.Type == "User" {
-		refs = append(refs, rbac.UserRef(ch.ID))
-	} else if ch.Action == "delete" || changedAny(ch.Changed, "displayName", "externalId") || ch.Action == "create" {
-		refs = append(refs, rbac.GroupRef(ch.ID))
-	}
-	for _, uid := range ch.UsersAffected {
-		if uid != ch.ID {
-			refs = append(refs, rbac.UserRef(uid))
-		}
-	}
-	return refs
-}
-
-func changedAny(changed []string, names ...string) bool {
-	for _, c := range changed {
-		for _, n := range names {
-			if strings.EqualFold(c, n) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // rbacCommand runs `adfscim plan` and `adfscim reconcile` against the

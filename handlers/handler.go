@@ -14,8 +14,8 @@ import (
 
 	"github.com/adfscim/adfscim/internal/audit"
 	"github.com/adfscim/adfscim/internal/directory"
+	"github.com/adfscim/adfscim/internal/provision"
 	"github.com/adfscim/adfscim/internal/rbac"
-	"github.com/adfscim/adfscim/internal/store"
 	"github.com/adfscim/adfscim/internal/tokens"
 )
 
@@ -25,17 +25,6 @@ const ScimPrefix = "/scim/v2"
 // MaxBodyBytes is the largest request body accepted (413 beyond it). It is
 // also advertised in ServiceProviderConfig as bulk.maxPayloadSize.
 const MaxBodyBytes = 1 << 20
-
-// AccessQueue takes the writes that may change someone's access to the RBAC
-// reconciler, durably, before the write is answered.
-type AccessQueue interface {
-	// Enqueue queues ch in a write of its own.
-	Enqueue(ctx context.Context, ch *directory.Change) error
-	// Writes returns the writes that queue ch, for the commit of ch itself.
-	Writes(ch *directory.Change) ([]store.Write, error)
-	// Queued is called once such writes have committed (it wakes the worker).
-	Queued()
-}
 
 // RBAC is what the operations API asks of the reconciler.
 type RBAC interface {
@@ -60,9 +49,10 @@ type Options struct {
 	Audit audit.Auditor
 	// AuditQuery serves GET /ops/v1/audit; nil disables the endpoint.
 	AuditQuery audit.Querier
-	// Access is told of every write that may change someone's access, to
-	// queue it for the RBAC reconciler; nil ignores them.
-	Access AccessQueue
+	// Access is the RBAC reconciler's queue (*rbac.Reconciler): every write
+	// that may change someone's access (rbac.AccessRefs) is queued in it;
+	// nil ignores them.
+	Access provision.Queue
 	// RBAC serves /ops/v1/plan, /ops/v1/assignments and /ops/v1/reconcile;
 	// nil disables them.
 	RBAC RBAC
@@ -87,6 +77,7 @@ type Options struct {
 type Server struct {
 	opts    Options
 	dir     *directory.Service
+	writes  *provision.Service // every SCIM write goes through it
 	root    http.Handler
 	routes  map[string][]opsRoute
 	unknown unknownCounter
@@ -106,6 +97,7 @@ func New(opts Options) *Server {
 		opts.Now = time.Now
 	}
 	s := &Server{opts: opts, dir: opts.Directory}
+	s.writes = provision.New(provision.Options{Directory: opts.Directory, Trail: opts.Audit, Queue: opts.Access, Logger: opts.Logger})
 	s.routes = s.opsRoutes()
 	s.root = s.recoverer(s.logRequests(http.HandlerFunc(s.route)))
 	return s

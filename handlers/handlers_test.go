@@ -54,32 +54,11 @@ type env struct {
 	// timerRuns counts ReconcileRbac invocations.
 	timerRuns int
 	audit     *audit.Log
-	mu        sync.Mutex
+	// rec is the reconciler whose queue the writes feed (its worker does
+	// not run: what is queued stays pending).
+	rec *rbac.Reconciler
+	mu  sync.Mutex
 }
-
-// queueTable holds what the test access queue was told: one row per
-// resource whose access changed.
-const queueTable = "accessq"
-
-// accessQueue stands in for the reconciler's queue: like it, it writes a row
-// per change, in the write's own commit when the engine can, else in a
-// batch of its own.
-type accessQueue struct{ st store.Store }
-
-func queueOp(ch *directory.Change) store.Op {
-	return store.Op{Kind: store.Upsert, Entity: store.Entity{PartitionKey: ch.Type, RowKey: ch.ID, Data: []byte(ch.Action)}}
-}
-
-func (q accessQueue) Enqueue(ctx context.Context, ch *directory.Change) error {
-	_, err := q.st.Batch(ctx, queueTable, []store.Op{queueOp(ch)})
-	return err
-}
-
-func (q accessQueue) Writes(ch *directory.Change) ([]store.Write, error) {
-	return []store.Write{{Table: queueTable, Ops: []store.Op{queueOp(ch)}}}, nil
-}
-
-func (accessQueue) Queued() {}
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
@@ -103,12 +82,13 @@ func newEnvWith(t *testing.T, dopts directory.Options) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.rec = rec
 	h := handlers.New(handlers.Options{
 		Directory:  dir,
 		RBAC:       rec,
 		Audit:      e.audit,
 		AuditQuery: e.audit,
-		Access:     accessQueue{st},
+		Access:     rec,
 		Auth:       tokenAuth{},
 		Logger:     zerolog.New(e.logs),
 		Timers: map[string]handlers.TimerFunc{

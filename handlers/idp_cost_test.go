@@ -67,6 +67,16 @@ func (c *countingStore) Batch(ctx context.Context, table string, ops []store.Op)
 	return c.Store.Batch(ctx, table, ops)
 }
 
+// BatchFollow counts like Batch and forwards to the engine, which reports
+// (Capabilities) whether it has one; follow's own writes are not counted.
+func (c *countingStore) BatchFollow(ctx context.Context, table string, ops []store.Op, follow store.Follow) ([]string, error) {
+	c.count()
+	c.mu.Lock()
+	c.batchOps += len(ops)
+	c.mu.Unlock()
+	return c.Store.(store.Follower).BatchFollow(ctx, table, ops, follow)
+}
+
 func (c *countingStore) Scan(ctx context.Context, table string, fn func(store.Entity) error) error {
 	c.count()
 	c.mu.Lock()

@@ -190,7 +190,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, rt *scim.ResourceT
 		}
 		opts.After = after
 	}
-	res, err := s.dir.List(r.Context(), rt.ID, opts)
+	res, err := s.dir.List(r.Context(), directory.Kind(rt.ID), opts)
 	if err != nil {
 		writeError(w, r, err)
 		return

@@ -122,7 +122,7 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 				}
 				s.opts.Logger.Error().Interface("panic", v).Bytes("stack", debug.Stack()).
 					Str("method", r.Method).Str("path", r.URL.Path).Msg("handler panic")
-				writeError(w, r, &scim.Error{Status: http.StatusInternalServerError, Detail: "internal error"})
+				writeError(w, r, &scim.Error{Code: scim.CodeInternal, Detail: "internal error"})
 			}
 		}()
 		next.ServeHTTP(w, r)
@@ -175,7 +175,7 @@ func (s *Server) authenticated(next http.HandlerFunc) http.HandlerFunc {
 		if errors.Is(err, tokens.ErrThrottled) {
 			s.opts.Logger.Warn().Str("source", src).Str("path", r.URL.Path).Msg("authentication failures throttled")
 			w.Header().Set("Retry-After", "1")
-			writeError(w, r, scim.Errorf(http.StatusTooManyRequests, "", "too many failed authentication attempts; retry later"))
+			writeError(w, r, scim.Errorf(scim.CodeTooManyRequests, "", "too many failed authentication attempts; retry later"))
 			return
 		}
 		if err != nil {
@@ -191,7 +191,7 @@ func (s *Server) authenticated(next http.HandlerFunc) http.HandlerFunc {
 func (s *Server) authFailed(w http.ResponseWriter, r *http.Request, src, reason, detail string) {
 	s.opts.Logger.Warn().Str("source", src).Str("reason", reason).Str("path", r.URL.Path).Msg("authentication failed")
 	w.Header().Set("WWW-Authenticate", `Bearer realm="adfscim"`)
-	writeError(w, r, scim.Errorf(http.StatusUnauthorized, "", "%s", detail))
+	writeError(w, r, scim.Errorf(scim.CodeUnauthorized, "", "%s", detail))
 }
 
 // requireScope answers 403 (and records the denial) unless the request's
@@ -203,6 +203,6 @@ func (s *Server) requireScope(w http.ResponseWriter, r *http.Request, scope toke
 	}
 	detail := "this token lacks the " + string(scope) + " scope"
 	s.recordAuth(r, audit.ActionAuthForbidden, c.Name, detail, http.StatusForbidden)
-	writeError(w, r, scim.Errorf(http.StatusForbidden, "", "%s", detail))
+	writeError(w, r, scim.Errorf(scim.CodeForbidden, "", "%s", detail))
 	return false
 }

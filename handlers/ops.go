@@ -7,7 +7,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/adfscim/adfscim/internal/audit"
 	"github.com/adfscim/adfscim/internal/rbac"
 	"github.com/adfscim/adfscim/internal/scim"
 	"github.com/adfscim/adfscim/internal/tokens"
@@ -45,7 +44,7 @@ func (s *Server) opsRoutes() map[string][]opsRoute {
 		}
 	}
 	if s.opts.AuditQuery != nil {
-		routes["audit"] = []opsRoute{{http.MethodGet, tokens.OpsRead, audit.QueryHandler(s.opts.AuditQuery).ServeHTTP}}
+		routes["audit"] = []opsRoute{{http.MethodGet, tokens.OpsRead, s.auditQuery}}
 	}
 	return routes
 }
@@ -173,7 +172,7 @@ func (s *Server) assignments(w http.ResponseWriter, r *http.Request) {
 func (s *Server) reconcile(w http.ResponseWriter, r *http.Request) {
 	rep, err := s.opts.RBAC.Reconcile(r.Context(), nil)
 	if errors.Is(err, rbac.ErrLeaseHeld) {
-		writeError(w, r, scim.Errorf(http.StatusConflict, "", "a reconcile is already running on another instance; retry later"))
+		writeError(w, r, scim.Errorf(scim.CodeConflict, "", "a reconcile is already running on another instance; retry later"))
 		return
 	}
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/adfscim/adfscim/internal/directory"
+	"github.com/adfscim/adfscim/internal/provision"
 	"github.com/adfscim/adfscim/internal/scim"
 	"github.com/adfscim/adfscim/internal/store"
 )
@@ -50,32 +51,69 @@ func writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
 	writeBody(w, status, b)
 }
 
-// writeError answers with a SCIM Error body. A *scim.Error keeps its status;
-// a store that cannot be reached is a 503 with Retry-After, and so is a
-// change refused because its audit record could not go with it; anything
-// else is a 500 whose cause is logged by the caller, never shown.
+// writeError answers with a SCIM Error body. A *scim.Error answers the
+// status of its code (statusOf); a store that cannot be reached is a 503 with
+// Retry-After, and so is a change refused because its audit record could not
+// go with it; anything else is a 500 whose cause is logged by the caller,
+// never shown.
 func writeError(w http.ResponseWriter, r *http.Request, err error) {
-	se, ok := scim.AsError(err)
-	if !ok {
-		switch {
-		case errors.Is(err, store.ErrUnavailable):
-			w.Header().Set("Retry-After", "5")
-			se = scim.Errorf(http.StatusServiceUnavailable, "", "storage is unavailable; retry later")
-		case errors.Is(err, store.ErrFollow):
-			// The change's own commit carried its audit record, and the
-			// record could not be written: nothing was.
-			se, _ = scim.AsError(errNotRecorded)
-		default:
-			se = &scim.Error{Status: http.StatusInternalServerError, Detail: "internal error", Err: err}
-		}
+	se := asSCIMError(err)
+	if errors.Is(err, store.ErrUnavailable) && se.Err == err {
+		w.Header().Set("Retry-After", "5")
 	}
-	if se.Status >= 500 {
+	status := statusOf(se.Code)
+	if status >= 500 {
 		if ri := infoFrom(r.Context()); ri != nil && err != nil {
 			ri.err = err
 		}
 	}
-	b, _ := json.Marshal(se.Body())
-	writeBody(w, se.Status, b)
+	b, _ := json.Marshal(scim.ErrorBody{Schemas: []string{scim.SchemaError}, Status: strconv.Itoa(status), ScimType: se.ScimType, Detail: se.Detail})
+	writeBody(w, status, b)
+}
+
+// asSCIMError is the SCIM error err is answered with: err's own, or, for an
+// error from below that is not one, what it means to the client.
+func asSCIMError(err error) *scim.Error {
+	if se, ok := scim.AsError(err); ok {
+		return se
+	}
+	switch {
+	case errors.Is(err, store.ErrUnavailable):
+		return &scim.Error{Code: scim.CodeUnavailable, Detail: "storage is unavailable; retry later", Err: err}
+	case errors.Is(err, store.ErrFollow):
+		// The change's own commit carried its audit record, and the
+		// record could not be written: nothing was.
+		se, _ := scim.AsError(provision.ErrNotRecorded)
+		return se
+	}
+	return &scim.Error{Code: scim.CodeInternal, Detail: "internal error", Err: err}
+}
+
+// statuses maps the codes of the errors below the HTTP layer to statuses
+// (RFC 7644 §3.12): the one place where a failure becomes a status.
+var statuses = [...]int{
+	scim.CodeInternal:         http.StatusInternalServerError,
+	scim.CodeInvalid:          http.StatusBadRequest,
+	scim.CodeUnauthorized:     http.StatusUnauthorized,
+	scim.CodeForbidden:        http.StatusForbidden,
+	scim.CodeNotFound:         http.StatusNotFound,
+	scim.CodeMethodNotAllowed: http.StatusMethodNotAllowed,
+	scim.CodeNotAcceptable:    http.StatusNotAcceptable,
+	scim.CodeConflict:         http.StatusConflict,
+	scim.CodePrecondition:     http.StatusPreconditionFailed,
+	scim.CodeTooLarge:         http.StatusRequestEntityTooLarge,
+	scim.CodeUnsupportedMedia: http.StatusUnsupportedMediaType,
+	scim.CodeTooManyRequests:  http.StatusTooManyRequests,
+	scim.CodeNotImplemented:   http.StatusNotImplemented,
+	scim.CodeUnavailable:      http.StatusServiceUnavailable,
+}
+
+// statusOf is the HTTP status of an error code.
+func statusOf(c scim.Code) int {
+	if int(c) < len(statuses) && statuses[c] != 0 {
+		return statuses[c]
+	}
+	return http.StatusInternalServerError
 }
 
 func errNotFoundRoute(path string) error {

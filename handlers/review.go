@@ -93,11 +93,11 @@ func (s *Server) completeReview(w http.ResponseWriter, r *http.Request) {
 func reviewError(err error) error {
 	switch {
 	case errors.Is(err, report.ErrReviewStale):
-		return scim.Errorf(http.StatusConflict, "", "%s", err.Error())
+		return scim.Errorf(scim.CodeConflict, "", "%s", err.Error())
 	case errors.Is(err, report.ErrReviewInvalid):
 		return scim.BadRequest(scim.ErrInvalidValue, "%s", err.Error())
 	case errors.Is(err, audit.ErrNotRecorded):
-		return scim.Errorf(http.StatusServiceUnavailable, "", "the review could not be recorded in the audit trail; retry later")
+		return scim.Errorf(scim.CodeUnavailable, "", "the review could not be recorded in the audit trail; retry later")
 	}
 	return err
 }

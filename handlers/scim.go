@@ -9,18 +9,18 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"unicode/utf8"
 
 	"github.com/adfscim/adfscim/internal/directory"
 	"github.com/adfscim/adfscim/internal/scim"
+	"github.com/adfscim/adfscim/internal/scim/patch"
 	"github.com/adfscim/adfscim/internal/tokens"
 )
 
 // scim dispatches the routes under /scim/v2.
 func (s *Server) scim(w http.ResponseWriter, r *http.Request) {
 	if !acceptable(r.Header.Get("Accept")) {
-		writeError(w, r, scim.Errorf(http.StatusNotAcceptable, "", "responses are application/scim+json; the Accept header %q does not allow it", r.Header.Get("Accept")))
+		writeError(w, r, scim.Errorf(scim.CodeNotAcceptable, "", "responses are application/scim+json; the Accept header %q does not allow it", r.Header.Get("Accept")))
 		return
 	}
 	rest := strings.Trim(r.URL.Path[len(ScimPrefix):], "/")
@@ -37,7 +37,7 @@ func (s *Server) scim(w http.ResponseWriter, r *http.Request) {
 		return
 	case strings.EqualFold(first, "Bulk"), strings.EqualFold(first, "Me"):
 		ri.route = ScimPrefix + "/" + first
-		writeError(w, r, scim.Errorf(http.StatusNotImplemented, "", "/%s is not supported (see /ServiceProviderConfig)", first))
+		writeError(w, r, scim.Errorf(scim.CodeNotImplemented, "", "/%s is not supported (see /ServiceProviderConfig)", first))
 		return
 	}
 	rt := s.resourceType(first)
@@ -98,7 +98,7 @@ func (s *Server) resourceType(name string) *scim.ResourceType {
 
 func methodNotAllowed(w http.ResponseWriter, r *http.Request, allow string) {
 	w.Header().Set("Allow", allow)
-	writeError(w, r, scim.Errorf(http.StatusMethodNotAllowed, "", "method %s is not allowed here; use %s", r.Method, allow))
+	writeError(w, r, scim.Errorf(scim.CodeMethodNotAllowed, "", "method %s is not allowed here; use %s", r.Method, allow))
 }
 
 // acceptable reports whether an Accept header admits a SCIM JSON response.
@@ -124,27 +124,11 @@ func acceptable(accept string) bool {
 	return false
 }
 
-// readBody reads a JSON object request body: application/scim+json or
-// application/json (or no Content-Type), at most MaxBodyBytes.
+// readBody reads a JSON object request body (readRaw) and decodes it.
 func readBody(w http.ResponseWriter, r *http.Request) (map[string]any, []byte, error) {
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || (mt != "application/scim+json" && mt != "application/json") {
-			return nil, nil, scim.Errorf(http.StatusUnsupportedMediaType, "", "request bodies must be application/scim+json or application/json, not %q", ct)
-		}
-	}
-	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	raw, err := readRaw(w, r)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, nil, scim.Errorf(http.StatusRequestEntityTooLarge, "", "the request body exceeds %d bytes", MaxBodyBytes)
-		}
-		return nil, nil, scim.BadRequest(scim.ErrInvalidSyntax, "could not read the request body: %v", err)
-	}
-	if !utf8.Valid(raw) {
-		// encoding/json would silently turn the bad bytes into U+FFFD and
-		// store a name the client never sent.
-		return nil, nil, scim.BadRequest(scim.ErrInvalidSyntax, "the request body is not valid UTF-8 (RFC 8259 §8.1)")
+		return nil, nil, err
 	}
 	m, err := decodeJSONObject(raw)
 	if err != nil {
@@ -153,11 +137,36 @@ func readBody(w http.ResponseWriter, r *http.Request) (map[string]any, []byte, e
 	return m, raw, nil
 }
 
-// decodeJSONObject parses one JSON object, numbers kept exact.
-func decodeJSONObject(raw []byte) (map[string]any, error) {
+// readRaw reads a request body: application/scim+json or application/json
+// (or no Content-Type), at most MaxBodyBytes, valid UTF-8.
+func readRaw(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/scim+json" && mt != "application/json") {
+			return nil, scim.Errorf(scim.CodeUnsupportedMedia, "", "request bodies must be application/scim+json or application/json, not %q", ct)
+		}
+	}
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, scim.Errorf(scim.CodeTooLarge, "", "the request body exceeds %d bytes", MaxBodyBytes)
+		}
+		return nil, scim.BadRequest(scim.ErrInvalidSyntax, "could not read the request body: %v", err)
+	}
+	if !utf8.Valid(raw) {
+		// encoding/json would silently turn the bad bytes into U+FFFD and
+		// store a name the client never sent.
+		return nil, scim.BadRequest(scim.ErrInvalidSyntax, "the request body is not valid UTF-8 (RFC 8259 §8.1)")
+	}
 	if len(bytes.TrimSpace(raw)) == 0 {
 		return nil, scim.BadRequest(scim.ErrInvalidSyntax, "the request body is empty; a JSON object is required")
 	}
+	return raw, nil
+}
+
+// decodeJSONObject parses one JSON object, numbers kept exact.
+func decodeJSONObject(raw []byte) (map[string]any, error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var v any
@@ -237,7 +246,7 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request, rt *scim.ResourceTy
 	}
 	q := r.URL.Query()
 	rd := s.renderer(r, rt, q.Get("attributes"), q.Get("excludedAttributes"))
-	res, err := s.dir.Get(r.Context(), rt.ID, id, directory.GetOptions{WithRelations: rd.wantsRelations()})
+	res, err := s.dir.Get(r.Context(), directory.Kind(rt.ID), id, directory.GetOptions{WithRelations: rd.wantsRelations()})
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -269,154 +278,103 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, rt *scim.Resourc
 	if !s.requireScope(w, r, tokens.ScimWrite) {
 		return
 	}
-	body, raw, err := readBody(w, r)
+	req := s.writeRequest(r, rt, "")
+	var err error
+	if req.Body, req.Raw, err = readBody(w, r); err != nil {
+		s.refuse(w, r, directory.ActionCreate, req, err)
+		return
+	}
+	req.Status = http.StatusCreated
+	done, err := s.writes.Create(r.Context(), req)
 	if err != nil {
-		s.failWrite(w, r, rt, "create", "", raw, err)
+		s.refuse(w, r, directory.ActionCreate, req, err)
 		return
 	}
-	follow, fw := s.followUp(r, rt, "create", "", raw)
-	res, ch, err := s.dir.Create(r.Context(), rt.ID, body, follow)
-	if err != nil {
-		s.failWrite(w, r, rt, "create", "", raw, err)
-		return
-	}
-	if !s.changed(w, r, rt, "create", raw, ch, fw) {
-		return
-	}
+	s.noteUnknown(r, done.Change)
 	q := r.URL.Query()
-	s.writeResource(w, r, s.renderer(r, rt, q.Get("attributes"), q.Get("excludedAttributes")), res, http.StatusCreated)
-}
-
-// failWrite records a failed write and answers with its error.
-func (s *Server) failWrite(w http.ResponseWriter, r *http.Request, rt *scim.ResourceType, verb, id string, raw []byte, err error) {
-	_ = s.recordWrite(r, rt, verb, id, raw, nil, err)
-	writeError(w, r, err)
+	s.writeResource(w, r, s.renderer(r, rt, q.Get("attributes"), q.Get("excludedAttributes")), done.Resource, http.StatusCreated)
 }
 
 func (s *Server) replace(w http.ResponseWriter, r *http.Request, rt *scim.ResourceType, id string) {
 	if !s.requireScope(w, r, tokens.ScimWrite) {
 		return
 	}
-	body, raw, err := readBody(w, r)
+	req := s.writeRequest(r, rt, id)
+	var err error
+	if req.Body, req.Raw, err = readBody(w, r); err != nil {
+		s.refuse(w, r, directory.ActionReplace, req, err)
+		return
+	}
+	req.Status = http.StatusOK
+	done, err := s.writes.Replace(r.Context(), req)
 	if err != nil {
-		s.failWrite(w, r, rt, "replace", id, raw, err)
+		s.refuse(w, r, directory.ActionReplace, req, err)
 		return
 	}
-	follow, fw := s.followUp(r, rt, "replace", id, raw)
-	res, ch, err := s.dir.Replace(r.Context(), rt.ID, id, body, r.Header.Get("If-Match"), follow)
-	if err != nil {
-		s.failWrite(w, r, rt, "replace", id, raw, err)
-		return
-	}
-	if !s.changed(w, r, rt, "replace", raw, ch, fw) {
-		return
-	}
+	s.noteUnknown(r, done.Change)
+	s.writeWritten(w, r, rt, done.Resource)
+}
+
+// writeWritten answers a PUT or PATCH with the resource written, read again
+// with its relations when the answer shows them and the write did not load
+// them.
+func (s *Server) writeWritten(w http.ResponseWriter, r *http.Request, rt *scim.ResourceType, res *directory.Resource) {
 	q := r.URL.Query()
 	rd := s.renderer(r, rt, q.Get("attributes"), q.Get("excludedAttributes"))
 	if rd.wantsRelations() && !res.GroupsLoaded && !res.MembersLoaded {
-		if full, err := s.dir.Get(r.Context(), rt.ID, id, directory.GetOptions{WithRelations: true}); err == nil {
+		if full, err := s.dir.Get(r.Context(), res.Type, res.ID, directory.GetOptions{WithRelations: true}); err == nil {
 			res = full
 		}
 	}
 	s.writeResource(w, r, rd, res, http.StatusOK)
 }
 
+// patch parses the PatchOp body once; the write unit applies the parsed
+// operations afresh on each optimistic retry.
 func (s *Server) patch(w http.ResponseWriter, r *http.Request, rt *scim.ResourceType, id string) {
 	if !s.requireScope(w, r, tokens.ScimWrite) {
 		return
 	}
-	_, raw, err := readBody(w, r)
-	if err != nil {
-		s.failWrite(w, r, rt, "patch", id, raw, err)
+	req := s.writeRequest(r, rt, id)
+	var err error
+	if req.Raw, err = readRaw(w, r); err != nil {
+		s.refuse(w, r, directory.ActionPatch, req, err)
 		return
 	}
-	patcher, err := s.patcher(rt, id, raw)
-	if err != nil {
-		s.failWrite(w, r, rt, "patch", id, raw, err)
+	if req.Operations, err = patch.Parse(req.Raw); err != nil {
+		s.refuse(w, r, directory.ActionPatch, req, err)
 		return
 	}
-	follow, fw := s.followUp(r, rt, "patch", id, raw)
-	res, ch, err := s.dir.Patch(r.Context(), rt.ID, id, patcher, r.Header.Get("If-Match"), follow)
-	if err != nil {
-		s.failWrite(w, r, rt, "patch", id, raw, err)
-		return
-	}
-	if !s.changed(w, r, rt, "patch", raw, ch, fw) {
-		return
-	}
-	q := r.URL.Query()
 	// Groups answer 204 (answersNoContent); users, and any request that
 	// names attributes, get 200 with the resource.
-	if answersNoContent(r, rt, "patch") {
-		w.Header().Set("ETag", res.Version())
+	noContent := answersNoContent(r, rt)
+	req.Status = http.StatusOK
+	if noContent {
+		req.Status = http.StatusNoContent
+	}
+	done, err := s.writes.Patch(r.Context(), req)
+	if err != nil {
+		s.refuse(w, r, directory.ActionPatch, req, err)
+		return
+	}
+	s.noteUnknown(r, done.Change)
+	if noContent {
+		w.Header().Set("ETag", done.Resource.Version())
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	rd := s.renderer(r, rt, q.Get("attributes"), q.Get("excludedAttributes"))
-	if rd.wantsRelations() && !res.GroupsLoaded && !res.MembersLoaded {
-		if full, err := s.dir.Get(r.Context(), rt.ID, id, directory.GetOptions{WithRelations: true}); err == nil {
-			res = full
-		}
-	}
-	s.writeResource(w, r, rd, res, http.StatusOK)
+	s.writeWritten(w, r, rt, done.Resource)
 }
 
 func (s *Server) delete(w http.ResponseWriter, r *http.Request, rt *scim.ResourceType, id string) {
 	if !s.requireScope(w, r, tokens.ScimWrite) {
 		return
 	}
-	follow, fw := s.followUp(r, rt, "delete", id, nil)
-	ch, err := s.dir.Delete(r.Context(), rt.ID, id, r.Header.Get("If-Match"), follow)
-	if err != nil {
-		s.failWrite(w, r, rt, "delete", id, nil, err)
-		return
-	}
-	if !s.changed(w, r, rt, "delete", nil, ch, fw) {
+	req := s.writeRequest(r, rt, id)
+	req.Status = http.StatusNoContent
+	if _, err := s.writes.Delete(r.Context(), req); err != nil {
+		s.refuse(w, r, directory.ActionDelete, req, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
-}
-
-// changed records a completed write in the audit trail and reports it to
-// the RBAC reconciler, unless both went into the write's own commit (fw); it
-// answers the request itself and returns false when the record could not be
-// written. It also logs and counts attributes that matched no schema, so an
-// operator sees at once when an IdP sends a field adfscim does not know.
-func (s *Server) changed(w http.ResponseWriter, r *http.Request, rt *scim.ResourceType, verb string, raw []byte, ch *directory.Change, fw *followed) bool {
-	if len(ch.Unknown) > 0 {
-		client := identityFrom(r.Context()).Name
-		s.unknown.add(client, ch.Unknown)
-		s.opts.Logger.Warn().Str("client", client).Str("resource", ch.Type).
-			Strs("attributes", ch.Unknown).Msg("ignored attributes that match no schema")
-	}
-	// What is still to write (the audit record, the RBAC queue entry) is
-	// written side by side: both are durable before the answer, but one
-	// waits for the other's commit no longer than it must.
-	var queued error
-	var wg sync.WaitGroup
-	if s.opts.Access != nil && ch.AccessChanged {
-		if fw.queued {
-			s.opts.Access.Queued()
-		} else {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				queued = s.opts.Access.Enqueue(r.Context(), ch)
-			}()
-		}
-	}
-	var recorded error
-	if fw.record == nil || !fw.record.Written() {
-		recorded = s.recordWrite(r, rt, verb, ch.ID, raw, ch, nil)
-	}
-	wg.Wait()
-	if queued != nil {
-		// The change is stored; the timer's sweep will apply it.
-		s.opts.Logger.Error().Err(queued).Str("resource", ch.Type).Str("id", ch.ID).Msg("access change not queued; the next reconcile applies it")
-	}
-	if recorded != nil {
-		writeError(w, r, recorded)
-		return false
-	}
-	return true
 }

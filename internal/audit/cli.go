@@ -123,14 +123,21 @@ func (f *timeFlag) String() string {
 	return f.t.Format(time.RFC3339)
 }
 
-func (f *timeFlag) Set(v string) error {
+func (f *timeFlag) Set(v string) (err error) {
+	f.t, err = ParseTime(v)
+	return err
+}
+
+// ParseTime reads a time bound of a query, as the CLI and GET
+// /ops/v1/audit take it: a date (2006-01-02, UTC midnight) or an RFC 3339
+// time.
+func ParseTime(v string) (time.Time, error) {
 	for _, layout := range []string{time.DateOnly, time.RFC3339Nano} {
 		if t, err := time.Parse(layout, v); err == nil {
-			f.t = t.UTC()
-			return nil
+			return t.UTC(), nil
 		}
 	}
-	return fmt.Errorf("want a date (2006-01-02) or an RFC 3339 time, got %q", v)
+	return time.Time{}, fmt.Errorf("want a date (2006-01-02) or an RFC 3339 time, got %q", v)
 }
 
 // anchorFlag collects -anchor seq:hash values.

@@ -250,7 +250,9 @@ func (l *Log) encode(r Record) ([]byte, error) {
 // a store.Follower the chain is computed inside the commit instead, and the
 // optimistic loop only starts a day.
 func (l *Log) commit(ctx context.Context, bodies [][]byte) error {
-	if f, ok := l.s.(store.Follower); ok {
+	// A wrapper that hides its engine's BatchFollow (store.FollowerOf's
+	// error) gets the optimistic loop, as an engine without one does.
+	if f, _ := store.FollowerOf(l.s); f != nil {
 		// An engine that computes writes inside its commit chains the
 		// records onto the head as it is then: no conflict with records
 		// written in other commits (Prepared), so no retries.

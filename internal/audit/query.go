@@ -271,3 +271,15 @@ func csvSafe(c string) string {
 	}
 	return c
 }
+
+// Querier reads the trail; *Log implements it.
+type Querier interface {
+	Query(ctx context.Context, f Filter) (Page, error)
+}
+
+// QueryPage is the JSON body of GET /ops/v1/audit.
+type QueryPage struct {
+	Records []Entry `json:"records"`
+	// Next is the cursor for the following page, absent at the end.
+	Next string `json:"next,omitempty"`
+}

@@ -353,6 +353,10 @@ func ChangesFromPatch(operations json.RawMessage) ([]Change, error) {
 	return redactChanges(cs)
 }
 
+// ChangesFromOperations is ChangesFromPatch for operations decoded already
+// (op, path and value as the client sent them): secrets redacted.
+func ChangesFromOperations(cs []Change) ([]Change, error) { return redactChanges(cs) }
+
 // ChangesFromResource lists the attributes of a resource body (POST or PUT)
 // as "set" changes, sorted by attribute name. A top-level secret attribute
 // (an Okta password) is listed with the value Redacted, so the trail shows

@@ -282,11 +282,6 @@ const (
 
 var guidRe = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
 
-// UsesTableStorage reports whether the Table Storage engine is configured.
-func (c Config) UsesTableStorage() bool {
-	return c.TablesConnectionString != "" || c.TablesEndpoint != ""
-}
-
 // UsesAzureTables reports whether the store is Table Storage in Azure: an
 // endpoint, or a connection string that is not the development one
 // (Azurite's devstoreaccount1).

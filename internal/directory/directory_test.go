@@ -3,7 +3,6 @@ package directory_test
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"sort"
 	"sync"
 	"testing"
@@ -27,6 +26,15 @@ func (c *countingStore) Batch(ctx context.Context, table string, ops []store.Op)
 	c.batches++
 	c.mu.Unlock()
 	return c.Store.Batch(ctx, table, ops)
+}
+
+// BatchFollow counts like Batch and forwards to the engine, which reports
+// (Capabilities) whether it has one; follow's own writes are not counted.
+func (c *countingStore) BatchFollow(ctx context.Context, table string, ops []store.Op, follow store.Follow) ([]string, error) {
+	c.mu.Lock()
+	c.batches++
+	c.mu.Unlock()
+	return c.Store.(store.Follower).BatchFollow(ctx, table, ops, follow)
 }
 
 func (c *countingStore) Get(ctx context.Context, table, pk, rk string) (store.Entity, error) {
@@ -185,7 +193,7 @@ func TestUnknownMemberChangesNothing(t *testing.T) {
 		ms := append(members(users[:n]), scim.Member{Value: "2819c223-7f76-453a-919d-413861904646"})
 		_, _, err := s.Patch(ctx, "Group", gid, addMembers(ms), "", nil)
 		se, ok := scim.AsError(err)
-		if !ok || se.Status != http.StatusBadRequest || se.ScimType != scim.ErrInvalidValue {
+		if !ok || se.Code != scim.CodeInvalid || se.ScimType != scim.ErrInvalidValue {
 			t.Fatalf("PATCH with an unknown member (%d valid): %v, want 400 invalidValue", n, err)
 		}
 		if got := memberIDs(t, s, gid); len(got) != 0 {
@@ -259,7 +267,7 @@ func TestConcurrentCreateSameUserName(t *testing.T) {
 			defer mu.Unlock()
 			if err == nil {
 				created++
-			} else if se, ok := scim.AsError(err); ok && se.Status == http.StatusConflict {
+			} else if se, ok := scim.AsError(err); ok && se.Code == scim.CodeConflict {
 				conflicts++
 			} else {
 				t.Errorf("create: %v", err)
@@ -316,7 +324,7 @@ func TestReplaceWithSameMembersWritesNothing(t *testing.T) {
 	}
 	cs.reset()
 	res, ch, err := s.Patch(ctx, "Group", g.ID, func(attrs map[string]any) (*directory.PatchResult, error) {
-		return &directory.PatchResult{Attrs: attrs, ReplaceMembers: members(users), ReplaceSet: true}, nil
+		return &directory.PatchResult{Attrs: attrs, RemoveAll: true, AddMembers: members(users)}, nil
 	}, "", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -324,8 +332,8 @@ func TestReplaceWithSameMembersWritesNothing(t *testing.T) {
 	if batches, _ := cs.reset(); batches != 0 {
 		t.Errorf("replacing members by the same members wrote %d batches", batches)
 	}
-	if res.Version() != g.Version() || ch.AccessChanged || len(ch.UsersAffected) != 0 {
-		t.Errorf("no-op replace: version %s -> %s, access changed %v, users %v", g.Version(), res.Version(), ch.AccessChanged, ch.UsersAffected)
+	if res.Version() != g.Version() || len(ch.Changed) != 0 || len(ch.UsersAffected) != 0 {
+		t.Errorf("no-op replace: version %s -> %s, changed %v, users %v", g.Version(), res.Version(), ch.Changed, ch.UsersAffected)
 	}
 	if got := memberIDs(t, s, g.ID); !equal(got, sorted(users)) {
 		t.Errorf("members after a no-op replace: %v", got)
@@ -333,7 +341,7 @@ func TestReplaceWithSameMembersWritesNothing(t *testing.T) {
 	// A rename that re-sends the same members changes the name only.
 	_, ch, err = s.Patch(ctx, "Group", g.ID, func(attrs map[string]any) (*directory.PatchResult, error) {
 		attrs["displayName"] = "renamed"
-		return &directory.PatchResult{Attrs: attrs, ReplaceMembers: members(users), ReplaceSet: true}, nil
+		return &directory.PatchResult{Attrs: attrs, RemoveAll: true, AddMembers: members(users)}, nil
 	}, "", nil)
 	if err != nil {
 		t.Fatal(err)

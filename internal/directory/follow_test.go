@@ -20,7 +20,7 @@ func (f *followLog) up(name string) directory.FollowUp {
 		return func(store.Reader) ([]store.Write, error) {
 			f.ran[name] = true
 			return []store.Write{{Table: "followups", Ops: []store.Op{{Kind: store.Upsert,
-				Entity: store.Entity{PartitionKey: "p", RowKey: name, Data: []byte(ch.Action + " " + ch.ID)}}}}}, nil
+				Entity: store.Entity{PartitionKey: "p", RowKey: name, Data: []byte(string(ch.Action) + " " + ch.ID)}}}}}, nil
 		}
 	}
 }

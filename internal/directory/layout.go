@@ -50,7 +50,7 @@ const sep = "|"
 
 // kind describes where one resource type's rows live.
 type kind struct {
-	name       string // "User" or "Group"
+	name       Kind
 	resPrefix  string // "U|"
 	namePrefix string // "UN|"
 	extPrefix  string // "UE|"
@@ -58,8 +58,8 @@ type kind struct {
 }
 
 var (
-	userKind  = kind{name: "User", resPrefix: "U|", namePrefix: "UN|", extPrefix: "UE|", uniqueAttr: "userName"}
-	groupKind = kind{name: "Group", resPrefix: "G|", namePrefix: "GN|", extPrefix: "GE|", uniqueAttr: "displayName"}
+	userKind  = kind{name: User, resPrefix: "U|", namePrefix: "UN|", extPrefix: "UE|", uniqueAttr: "userName"}
+	groupKind = kind{name: Group, resPrefix: "G|", namePrefix: "GN|", extPrefix: "GE|", uniqueAttr: "displayName"}
 )
 
 func (k kind) resKey(id string) string { return k.resPrefix + id }

@@ -2,7 +2,6 @@ package directory_test
 
 import (
 	"context"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -55,7 +54,7 @@ func TestLegacyNameRows(t *testing.T) {
 	}
 	for _, dup := range []string{name, "STRA\u00dfE@contoso.com"} {
 		_, _, err := s.Create(ctx, "User", map[string]any{"userName": dup}, nil)
-		if se, ok := scim.AsError(err); !ok || se.Status != http.StatusConflict {
+		if se, ok := scim.AsError(err); !ok || se.Code != scim.CodeConflict {
 			t.Errorf("create %q beside a legacy row: %v, want 409", dup, err)
 		}
 	}

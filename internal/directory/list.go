@@ -65,8 +65,11 @@ const scanPage = 1000
 
 // List returns the resources of typ that match, in a stable order (by id),
 // holding at most one page of resources in memory.
-func (s *Service) List(ctx context.Context, typ string, opts ListOptions) (*ListResult, error) {
-	k, _ := s.kindOf(typ)
+func (s *Service) List(ctx context.Context, typ Kind, opts ListOptions) (*ListResult, error) {
+	k, _, err := s.kindOf(typ)
+	if err != nil {
+		return nil, err
+	}
 	start := max(opts.StartIndex, 1)
 	if opts.After != "" {
 		start = 1

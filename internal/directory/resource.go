@@ -16,7 +16,7 @@ import (
 
 // Resource is a stored user or group as the directory returns it.
 type Resource struct {
-	Type string // "User" or "Group"
+	Type Kind
 	ID   string
 	// Body is the resource JSON as stored: schemas, id and the client's
 	// attributes in canonical form, without meta, groups or members.
@@ -77,7 +77,7 @@ var errCorruptRow = errors.New("directory: corrupt resource row")
 
 // decodeRow reads a resource row. Rows written before the modification time
 // was stored have only the creation time; their Timestamp stands in for it.
-func decodeRow(typ string, e store.Entity) (*Resource, error) {
+func decodeRow(typ Kind, e store.Entity) (*Resource, error) {
 	i := bytes.IndexByte(e.Data, '\n')
 	if i < 0 {
 		return nil, fmt.Errorf("%w %s", errCorruptRow, e.RowKey)

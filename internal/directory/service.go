@@ -1,12 +1,9 @@
 package directory
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
-	"net/http"
 	"strings"
 	"time"
 
@@ -40,16 +37,23 @@ type Service struct {
 	newID    func() string
 }
 
-// New returns a Service over st.
+// New returns a Service over st. It panics when st reports follow-up
+// commits it does not implement (store.ErrCapability): a wrapper that hides
+// BatchFollow is a wiring mistake, to be found when the program or test
+// starts, never silently served by the slower path.
 func New(st store.Store, opts Options) *Service {
-	s := &Service{
-		st:     st,
-		users:  scim.NewUserResourceType(opts.UserExtensions...),
-		groups: scim.NewGroupResourceType(opts.GroupExtensions...),
-		now:    opts.Now,
-		newID:  opts.NewID,
+	follower, err := store.FollowerOf(st)
+	if err != nil {
+		panic(fmt.Sprintf("directory: %v", err))
 	}
-	s.follower, _ = st.(store.Follower)
+	s := &Service{
+		st:       st,
+		follower: follower,
+		users:    scim.NewUserResourceType(opts.UserExtensions...),
+		groups:   scim.NewGroupResourceType(opts.GroupExtensions...),
+		now:      opts.Now,
+		newID:    opts.NewID,
+	}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -63,27 +67,20 @@ func New(st store.Store, opts Options) *Service {
 func (s *Service) UserType() *scim.ResourceType  { return s.users }
 func (s *Service) GroupType() *scim.ResourceType { return s.groups }
 
-func (s *Service) kindOf(typ string) (kind, *scim.ResourceType) {
-	if typ == groupKind.name {
-		return groupKind, s.groups
-	}
-	return userKind, s.users
-}
-
 // Change describes a completed write, for the audit trail and the RBAC
-// reconciler.
+// reconciler. It states what changed; whether that changes anyone's access
+// is rbac's decision (rbac.AccessRefs).
 type Change struct {
-	Type     string // "User" or "Group"
+	Type     Kind
 	ID       string
-	Action   string // "create", "replace", "patch", "delete"
+	Action   Action
 	Resource *Resource
-	// Changed lists the attributes the write touched.
+	// Changed lists the top-level attributes whose stored value the write
+	// changed (all of them for a create), and "members" when a group's
+	// membership changed.
 	Changed []string
-	// AccessChanged reports that the write may change someone's access:
-	// a user's active flag or externalId, a group's name, externalId or
-	// members, or a deletion.
-	AccessChanged bool
-	// UsersAffected are user ids whose group memberships changed.
+	// UsersAffected are user ids whose group memberships changed (for a
+	// deleted user, the user itself).
 	UsersAffected []string
 	Unknown       []string
 	// Display names the resource (userName or displayName) for the trail.
@@ -140,15 +137,18 @@ func storeErr(err error, what string) error {
 	case store.IsNotFound(err):
 		return scim.NotFound("%s not found", what)
 	case store.IsPrecondition(err):
-		return scim.Errorf(http.StatusPreconditionFailed, "", "%s was modified by another request", what)
+		return scim.Errorf(scim.CodePrecondition, "", "%s was modified by another request", what)
 	}
 	return err
 }
 
 // Create stores a new resource of typ from a client body. follow may add
 // writes to the commit (see FollowUp).
-func (s *Service) Create(ctx context.Context, typ string, body map[string]any, follow FollowUp) (*Resource, *Change, error) {
-	k, rt := s.kindOf(typ)
+func (s *Service) Create(ctx context.Context, typ Kind, body map[string]any, follow FollowUp) (*Resource, *Change, error) {
+	k, rt, err := s.kindOf(typ)
+	if err != nil {
+		return nil, nil, err
+	}
 	n, err := scim.Normalize(body, rt)
 	if err != nil {
 		return nil, nil, err
@@ -169,10 +169,8 @@ func (s *Service) Create(ctx context.Context, typ string, body map[string]any, f
 		members = n.Members
 	}
 	res := &Resource{Type: k.name, ID: id, Body: data, Created: now, Modified: now}
-	// A new user belongs to no group yet, so its access cannot change; a new
-	// group can (members, or a group-mode binding by name).
-	ch := &Change{Type: k.name, ID: id, Action: "create", Resource: res, Changed: attrNames(n.Attrs, n.MembersGiven),
-		AccessChanged: k == groupKind, Unknown: n.Unknown, Display: displayName(k, n.Attrs), Attrs: n.Attrs, Secrets: n.Secrets}
+	ch := &Change{Type: k.name, ID: id, Action: ActionCreate, Resource: res, Changed: attrNames(n.Attrs, n.MembersGiven),
+		Unknown: n.Unknown, Display: displayName(k, n.Attrs), Attrs: n.Attrs, Secrets: n.Secrets}
 	if len(members) == 0 {
 		etags, err := s.batch(ctx, ops, s.followFor(follow, ch))
 		if err != nil {
@@ -225,7 +223,7 @@ func (s *Service) failedCreate(ctx context.Context, k kind, id string, err error
 func (s *Service) uniquenessErr(err error, k kind, attrs map[string]any) error {
 	var be *store.BatchError
 	if errors.As(err, &be) && store.IsExists(err) && strings.HasPrefix(be.Op.Entity.RowKey, k.namePrefix) {
-		return scim.Conflict("a %s with %s %q already exists", strings.ToLower(k.name), k.uniqueAttr, attrs[k.uniqueAttr])
+		return scim.Conflict("a %s with %s %q already exists", strings.ToLower(string(k.name)), k.uniqueAttr, attrs[k.uniqueAttr])
 	}
 	return err
 }
@@ -279,7 +277,7 @@ func (s *Service) checkLegacyName(ctx context.Context, k kind, id string, attrs 
 			return err
 		}
 		if string(e.Data) != id {
-			return scim.Conflict("a %s with %s %q already exists", strings.ToLower(k.name), k.uniqueAttr, name)
+			return scim.Conflict("a %s with %s %q already exists", strings.ToLower(string(k.name)), k.uniqueAttr, name)
 		}
 	}
 	return nil
@@ -318,12 +316,15 @@ type GetOptions struct {
 }
 
 // Get reads one resource.
-func (s *Service) Get(ctx context.Context, typ, id string, opts GetOptions) (*Resource, error) {
-	k, _ := s.kindOf(typ)
-	if !ValidID(id) {
-		return nil, scim.NotFound("%s %q not found", strings.ToLower(k.name), id)
+func (s *Service) Get(ctx context.Context, typ Kind, id string, opts GetOptions) (*Resource, error) {
+	k, _, err := s.kindOf(typ)
+	if err != nil {
+		return nil, err
 	}
-	what := fmt.Sprintf("%s %q", strings.ToLower(k.name), id)
+	if !ValidID(id) {
+		return nil, scim.NotFound("%s %q not found", strings.ToLower(string(k.name)), id)
+	}
+	what := fmt.Sprintf("%s %q", strings.ToLower(string(k.name)), id)
 	if k == userKind && opts.WithRelations {
 		// One range query returns the user row and its reverse membership rows.
 		rows, err := s.st.List(ctx, Table, store.Query{PartitionKey: Partition, Prefix: k.resKey(id)})
@@ -403,400 +404,6 @@ func (s *Service) EachMember(ctx context.Context, gid string, fn func(scim.Membe
 	return s.eachMember(ctx, gid, fn)
 }
 
-func checkIfMatch(res *Resource, ifMatch string) error {
-	if ifMatch == "" || ifMatch == "*" {
-		return nil
-	}
-	for _, tag := range strings.Split(ifMatch, ",") {
-		tag = strings.TrimSpace(tag)
-		if tag == res.Version() || "W/"+tag == res.Version() {
-			return nil
-		}
-	}
-	return scim.Errorf(http.StatusPreconditionFailed, "", "the resource's version is %s, not %s", res.Version(), ifMatch)
-}
-
-// Replace overwrites a resource with a client body (PUT). ifMatch, when not
-// empty, must name the current version.
-func (s *Service) Replace(ctx context.Context, typ, id string, body map[string]any, ifMatch string, follow FollowUp) (*Resource, *Change, error) {
-	k, rt := s.kindOf(typ)
-	n, err := scim.Normalize(body, rt)
-	if err != nil {
-		return nil, nil, err
-	}
-	if bid, ok := body["id"].(string); ok && bid != "" && bid != id {
-		return nil, nil, scim.BadRequest(scim.ErrMutability, "id %q in the body does not match the resource id %q", bid, id)
-	}
-	return s.rewrite(ctx, k, rt, id, ifMatch, "replace", follow, func(*Resource, map[string]any) (*rewrite, error) {
-		rw := &rewrite{attrs: n.Attrs, unknown: n.Unknown, secrets: n.Secrets, replace: true}
-		if n.MembersGiven {
-			rw.replaceMembers = n.Members
-			rw.membersSet = true
-		}
-		return rw, nil
-	})
-}
-
-// PatchResult is what a PATCH request does to a resource: its new
-// attributes and, for groups, the membership changes as deltas.
-type PatchResult struct {
-	Attrs          map[string]any
-	Changed        []string
-	AddMembers     []scim.Member
-	RemoveMembers  []string
-	RemoveAll      bool
-	ReplaceMembers []scim.Member // with ReplaceSet: the whole new member list
-	ReplaceSet     bool
-	// Ignored lists paths that named no attribute (logged, not rejected).
-	Ignored []string
-}
-
-// Patcher applies a PATCH request to a copy of a resource's attributes
-// (which include id and schemas).
-type Patcher func(attrs map[string]any) (*PatchResult, error)
-
-// Patch applies a PATCH request to a resource. follow may add writes to the
-// commit (see FollowUp).
-func (s *Service) Patch(ctx context.Context, typ, id string, apply Patcher, ifMatch string, follow FollowUp) (*Resource, *Change, error) {
-	k, rt := s.kindOf(typ)
-	return s.rewrite(ctx, k, rt, id, ifMatch, "patch", follow, func(cur *Resource, attrs map[string]any) (*rewrite, error) {
-		pr, err := apply(attrs)
-		if err != nil {
-			return nil, err
-		}
-		n, err := scim.Normalize(pr.Attrs, rt)
-		if err != nil {
-			return nil, err
-		}
-		rw := &rewrite{attrs: n.Attrs, changed: pr.Changed, unknown: append(n.Unknown, pr.Ignored...)}
-		switch {
-		case pr.ReplaceSet:
-			rw.replaceMembers, rw.membersSet = pr.ReplaceMembers, true
-		case pr.RemoveAll:
-			rw.replaceMembers, rw.membersSet = pr.AddMembers, true
-		default:
-			rw.addMembers, rw.removeMembers = pr.AddMembers, pr.RemoveMembers
-		}
-		if k == userKind && (len(rw.addMembers)+len(rw.removeMembers) > 0 || rw.membersSet) {
-			return nil, scim.BadRequest(scim.ErrMutability, "a user's groups are read-only: change the group's members instead")
-		}
-		return rw, nil
-	})
-}
-
-// rewrite is the outcome of a PUT or PATCH before it is written.
-type rewrite struct {
-	attrs          map[string]any
-	secrets        []string
-	replace        bool // a PUT: the trail lists the attributes stored
-	changed        []string
-	unknown        []string
-	addMembers     []scim.Member
-	removeMembers  []string
-	replaceMembers []scim.Member
-	membersSet     bool
-}
-
-// maxRewriteAttempts bounds the optimistic retries of a PUT or PATCH that
-// keeps meeting concurrent writers.
-const maxRewriteAttempts = 64
-
-// backoff waits before optimistic retry attempt n+1: a random delay that
-// grows with n (up to ~25 ms), so that writers racing for one row spread out
-// instead of colliding again in lockstep.
-func backoff(ctx context.Context, n int) error {
-	limit := time.Duration(1<<min(n, 5)) * 800 * time.Microsecond
-	t := time.NewTimer(time.Duration(rand.Int64N(int64(limit))))
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
-func (s *Service) rewrite(ctx context.Context, k kind, rt *scim.ResourceType, id, ifMatch, action string, follow FollowUp,
-	fn func(cur *Resource, attrs map[string]any) (*rewrite, error)) (*Resource, *Change, error) {
-	what := fmt.Sprintf("%s %q", strings.ToLower(k.name), id)
-	if !ValidID(id) {
-		return nil, nil, scim.NotFound("%s not found", what)
-	}
-	for attempt := 0; attempt < maxRewriteAttempts; attempt++ {
-		e, groups, groupsLoaded, err := s.readForRewrite(ctx, k, id)
-		if err != nil {
-			return nil, nil, storeErr(err, what)
-		}
-		cur, err := decodeRow(k.name, e)
-		if err != nil {
-			return nil, nil, err
-		}
-		cur.ID = id
-		cur.Groups, cur.GroupsLoaded = groups, groupsLoaded
-		if err := checkIfMatch(cur, ifMatch); err != nil {
-			return nil, nil, err
-		}
-		oldAttrs, err := cur.Attrs()
-		if err != nil {
-			return nil, nil, err
-		}
-		rw, err := fn(cur, copyJSON(oldAttrs).(map[string]any))
-		if err != nil {
-			return nil, nil, err
-		}
-		stripServerAttrs(oldAttrs)
-		if err := checkImmutable(rt, oldAttrs, rw.attrs); err != nil {
-			return nil, nil, err
-		}
-		data, err := buildBody(rt, id, rw.attrs)
-		if err != nil {
-			return nil, nil, err
-		}
-		membership := k == groupKind && (rw.membersSet || len(rw.addMembers)+len(rw.removeMembers) > 0)
-		adds, removes := rw.addMembers, rw.removeMembers
-		if membership && rw.membersSet {
-			if adds, removes, err = s.diffMembers(ctx, id, rw.replaceMembers); err != nil {
-				return nil, nil, err
-			}
-			// A member list equal to the stored one changes nothing, and
-			// is not reported as a change of anyone's access.
-			membership = len(adds)+len(removes) > 0
-			rw.membersSet = membership
-		}
-		unchanged := bytes.Equal(data, cur.Body)
-		if unchanged && !membership {
-			// Nothing to write (an IdP re-sending what is stored): no
-			// storage transaction, no version change.
-			return cur, &Change{Type: k.name, ID: id, Action: action, Resource: cur, Unknown: rw.unknown, Display: displayName(k, rw.attrs)}, nil
-		}
-		modified := s.now().UTC()
-		resOp := store.Op{Kind: store.Replace, Entity: entity(k.resKey(id), encodeRow(cur.Created, modified, data)), IfMatch: e.ETag}
-		if unchanged {
-			// Only members change: touch the group row instead of rewriting
-			// it, so concurrent membership changes do not collide on it. The
-			// version changes; lastModified, stored in the row, does not.
-			resOp = store.Op{Kind: store.Touch, Entity: entity(k.resKey(id), nil)}
-			modified = cur.Modified
-			if ifMatch != "" && ifMatch != "*" {
-				resOp.IfMatch = e.ETag
-			}
-		}
-		oldKey, err := s.storedNameKey(ctx, k, id, oldAttrs)
-		if err != nil {
-			return nil, nil, storeErr(err, what)
-		}
-		if newName, _ := rw.attrs[k.uniqueAttr].(string); k.nameKey(newName) != oldKey {
-			if err := s.checkLegacyName(ctx, k, id, rw.attrs); err != nil {
-				return nil, nil, err
-			}
-		}
-		ops := append([]store.Op{resOp}, indexOps(k, id, oldAttrs, rw.attrs, oldKey)...)
-		ch := &Change{Type: k.name, ID: id, Action: action, Changed: rw.changed, Unknown: rw.unknown, Display: displayName(k, rw.attrs)}
-		if rw.replace {
-			ch.Attrs, ch.Secrets = rw.attrs, rw.secrets
-		}
-		if ch.Changed == nil {
-			ch.Changed = diffNames(oldAttrs, rw.attrs)
-			if rw.membersSet {
-				ch.Changed = append(ch.Changed, "members")
-			}
-		}
-		ch.AccessChanged = accessChanged(k, oldAttrs, rw)
-		res := &Resource{Type: k.name, ID: id, Body: data, Created: cur.Created, Modified: modified,
-			Groups: groups, GroupsLoaded: groupsLoaded}
-
-		var etag string
-		if membership {
-			ch.UsersAffected = append(memberIDs(adds), removes...)
-			etag, err = s.writeMembership(ctx, id, ops, adds, removes, func() store.Follow { return s.followFor(follow, ch) })
-		} else {
-			var etags []string
-			etags, err = s.batch(ctx, ops, s.followFor(follow, ch))
-			if err == nil {
-				etag = etags[0]
-			}
-		}
-		if err != nil {
-			var be *store.BatchError
-			if errors.As(err, &be) && be.Index == 0 && (store.IsPrecondition(err) || store.IsNotFound(err)) {
-				if err := backoff(ctx, attempt); err != nil {
-					return nil, nil, err
-				}
-				continue // a concurrent writer changed the row: re-read and re-apply
-			}
-			return nil, nil, s.uniquenessErr(storeErr(err, what), k, rw.attrs)
-		}
-		res.ETag = etag
-		ch.Resource = res
-		return res, ch, nil
-	}
-	return nil, nil, scim.Errorf(http.StatusConflict, "", "%s is being changed by too many requests at once; retry", what)
-}
-
-// readForRewrite reads the row a PUT or PATCH starts from. A user's row is
-// read together with its reverse membership rows in one range query, which
-// costs the same single transaction as a point read and spares the answer a
-// second read to list the user's groups.
-func (s *Service) readForRewrite(ctx context.Context, k kind, id string) (e store.Entity, groups []string, loaded bool, err error) {
-	if k != userKind {
-		e, err = s.st.Get(ctx, Table, Partition, k.resKey(id))
-		return e, nil, false, err
-	}
-	rows, err := s.st.List(ctx, Table, store.Query{PartitionKey: Partition, Prefix: k.resKey(id)})
-	if err != nil {
-		return store.Entity{}, nil, false, err
-	}
-	if len(rows) == 0 || rows[0].RowKey != k.resKey(id) {
-		return store.Entity{}, nil, false, fmt.Errorf("directory: %s: %w", k.resKey(id), store.ErrNotFound)
-	}
-	for _, r := range rows[1:] {
-		groups = append(groups, strings.TrimPrefix(r.RowKey, k.resKey(id)+sep))
-	}
-	return rows[0], groups, true, nil
-}
-
-func accessChanged(k kind, old map[string]any, rw *rewrite) bool {
-	if rw.membersSet || len(rw.addMembers)+len(rw.removeMembers) > 0 {
-		return true
-	}
-	keys := []string{"externalId"}
-	if k == userKind {
-		keys = append(keys, "active", "userName")
-	} else {
-		keys = append(keys, "displayName")
-	}
-	for _, key := range keys {
-		if fmt.Sprint(old[key]) != fmt.Sprint(rw.attrs[key]) {
-			return true
-		}
-	}
-	return false
-}
-
-// checkImmutable rejects a change of an immutable attribute that has a value.
-func checkImmutable(rt *scim.ResourceType, old, new map[string]any) error {
-	for _, a := range rt.Schema.Attributes {
-		if a.Mutability != scim.Immutable {
-			continue
-		}
-		if ov, ok := old[a.Name]; ok && fmt.Sprint(ov) != fmt.Sprint(new[a.Name]) {
-			return scim.BadRequest(scim.ErrMutability, "attribute %q is immutable", a.Name)
-		}
-	}
-	return nil
-}
-
-// Delete removes a resource and every row that refers to it. follow may add
-// writes to the commit that deletes the resource row (see FollowUp).
-func (s *Service) Delete(ctx context.Context, typ, id, ifMatch string, follow FollowUp) (*Change, error) {
-	k, _ := s.kindOf(typ)
-	what := fmt.Sprintf("%s %q", strings.ToLower(k.name), id)
-	if !ValidID(id) {
-		return nil, scim.NotFound("%s not found", what)
-	}
-	for attempt := 0; attempt < maxRewriteAttempts; attempt++ {
-		e, err := s.st.Get(ctx, Table, Partition, k.resKey(id))
-		if err != nil {
-			return nil, storeErr(err, what)
-		}
-		cur, err := decodeRow(k.name, e)
-		if err != nil {
-			return nil, err
-		}
-		cur.ID = id
-		if err := checkIfMatch(cur, ifMatch); err != nil {
-			return nil, err
-		}
-		attrs, err := cur.Attrs()
-		if err != nil {
-			return nil, err
-		}
-		// Relations go first, the resource row last: a failure half-way
-		// leaves a resource with fewer relations, never relations without
-		// a resource.
-		affected, err := s.dropRelations(ctx, k, id)
-		if err != nil {
-			return nil, err
-		}
-		ops := []store.Op{{Kind: store.Delete, Entity: entity(k.resKey(id), nil), IfMatch: e.ETag}}
-		oldKey, err := s.storedNameKey(ctx, k, id, attrs)
-		if err != nil {
-			return nil, storeErr(err, what)
-		}
-		ops = append(ops, indexOps(k, id, attrs, nil, oldKey)...)
-		ch := &Change{Type: k.name, ID: id, Action: "delete", Resource: cur, AccessChanged: true, UsersAffected: affected, Display: displayName(k, attrs)}
-		if _, err := s.batch(ctx, ops, s.followFor(follow, ch)); err != nil {
-			var be *store.BatchError
-			if errors.As(err, &be) && be.Index == 0 && store.IsPrecondition(err) {
-				if err := backoff(ctx, attempt); err != nil {
-					return nil, err
-				}
-				continue
-			}
-			return nil, storeErr(err, what)
-		}
-		return ch, nil
-	}
-	return nil, scim.Errorf(http.StatusConflict, "", "%s is being changed by too many requests at once; retry", what)
-}
-
-// dropRelations removes the membership rows of a user or a group.
-func (s *Service) dropRelations(ctx context.Context, k kind, id string) ([]string, error) {
-	if k == groupKind {
-		adds, removes, err := s.diffMembers(ctx, id, nil)
-		if err != nil {
-			return nil, err
-		}
-		_ = adds
-		for start := 0; start < len(removes); start += membershipChunk(2) {
-			end := min(start+membershipChunk(2), len(removes))
-			var ops []store.Op
-			for _, uid := range removes[start:end] {
-				ops = append(ops, deleteOp(memberKey(id, uid)), deleteOp(userGroupKey(uid, id)))
-			}
-			if err := s.batchTolerant(ctx, ops); err != nil {
-				return nil, err
-			}
-		}
-		return removes, nil
-	}
-	rows, err := s.st.List(ctx, Table, store.Query{PartitionKey: Partition, Prefix: k.resKey(id) + sep, KeysOnly: true})
-	if err != nil {
-		return nil, err
-	}
-	for start := 0; start < len(rows); start += membershipChunk(2) {
-		end := min(start+membershipChunk(2), len(rows))
-		var ops []store.Op
-		for _, r := range rows[start:end] {
-			gid := strings.TrimPrefix(r.RowKey, k.resKey(id)+sep)
-			ops = append(ops, deleteOp(memberKey(gid, id)), deleteOp(r.RowKey))
-		}
-		if err := s.batchTolerant(ctx, ops); err != nil {
-			return nil, err
-		}
-	}
-	return []string{id}, nil
-}
-
-func deleteOp(rk string) store.Op { return store.Op{Kind: store.Delete, Entity: entity(rk, nil)} }
-
-// batchTolerant applies delete ops, dropping the ones whose row is already
-// gone (a concurrent request removed it) and retrying the rest.
-func (s *Service) batchTolerant(ctx context.Context, ops []store.Op) error {
-	for len(ops) > 0 {
-		_, err := s.st.Batch(ctx, Table, ops)
-		var be *store.BatchError
-		if err == nil {
-			return nil
-		}
-		if !errors.As(err, &be) || !store.IsNotFound(err) || be.Op.Kind != store.Delete {
-			return err
-		}
-		ops = append(ops[:be.Index:be.Index], ops[be.Index+1:]...)
-	}
-	return nil
-}
-
 func attrNames(attrs map[string]any, members bool) []string {
 	var out []string
 	for k := range attrs {
@@ -835,26 +442,5 @@ func memberIDs(ms []scim.Member) []string {
 
 func displayName(k kind, attrs map[string]any) string {
 	v, _ := attrs[k.uniqueAttr].(string)
-	return v
-}
-
-// copyJSON deep-copies a decoded JSON value, so that a patcher may change
-// its copy while the original stays for comparison (cheaper than decoding
-// the stored body twice).
-func copyJSON(v any) any {
-	switch t := v.(type) {
-	case map[string]any:
-		out := make(map[string]any, len(t))
-		for k, x := range t {
-			out[k] = copyJSON(x)
-		}
-		return out
-	case []any:
-		out := make([]any, len(t))
-		for i, x := range t {
-			out[i] = copyJSON(x)
-		}
-		return out
-	}
 	return v
 }

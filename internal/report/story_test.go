@@ -215,7 +215,7 @@ func (w *world) deactivate(user string) {
 	w.t.Helper()
 	_, _, err := w.dir.Patch(w.ctx, "User", w.ids[user], func(attrs map[string]any) (*directory.PatchResult, error) {
 		attrs["active"] = false
-		return &directory.PatchResult{Attrs: attrs, Changed: []string{"active"}}, nil
+		return &directory.PatchResult{Attrs: attrs}, nil
 	}, "", nil)
 	if err != nil {
 		w.t.Fatal(err)
@@ -245,7 +245,7 @@ func (w *world) rename(user, displayName string) {
 	w.t.Helper()
 	_, _, err := w.dir.Patch(w.ctx, "User", w.ids[user], func(attrs map[string]any) (*directory.PatchResult, error) {
 		attrs["displayName"] = displayName
-		return &directory.PatchResult{Attrs: attrs, Changed: []string{"displayName"}}, nil
+		return &directory.PatchResult{Attrs: attrs}, nil
 	}, "", nil)
 	if err != nil {
 		w.t.Fatal(err)

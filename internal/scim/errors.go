@@ -3,7 +3,6 @@ package scim
 import (
 	"errors"
 	"fmt"
-	"net/http"
 	"strconv"
 )
 
@@ -24,10 +23,49 @@ const (
 	ErrInvalidCount  = "invalidCount"
 )
 
+// Code says what kind of failure an Error is, in the protocol's own terms
+// (RFC 7644 §3.12 lists them with their HTTP statuses). The packages below
+// the HTTP layer speak only of codes; handlers alone turns a code into a
+// status, so that the directory, the audit trail and rbac need no net/http.
+type Code uint8
+
+// Codes of Error. The zero Code is CodeInternal.
+const (
+	CodeInternal         Code = iota // a fault of the service, never the client's
+	CodeInvalid                      // the request breaks the protocol or a schema rule (scimType says how)
+	CodeUnauthorized                 // no valid credentials
+	CodeForbidden                    // credentials without the right to do this
+	CodeNotFound                     // no such resource or endpoint
+	CodeMethodNotAllowed             // the endpoint does not serve the method
+	CodeNotAcceptable                // the client accepts no representation offered
+	CodeConflict                     // a uniqueness rule, or a write that cannot win its race
+	CodePrecondition                 // the resource is not at the version the client named
+	CodeTooLarge                     // the request body is too large
+	CodeUnsupportedMedia             // the request body is of a type not served
+	CodeTooManyRequests              // the client must slow down
+	CodeNotImplemented               // a protocol feature the service does not offer
+	CodeUnavailable                  // a dependency is down; retry later
+)
+
+var codeNames = [...]string{
+	CodeInternal: "internal", CodeInvalid: "invalid", CodeUnauthorized: "unauthorized", CodeForbidden: "forbidden",
+	CodeNotFound: "not found", CodeMethodNotAllowed: "method not allowed", CodeNotAcceptable: "not acceptable",
+	CodeConflict: "conflict", CodePrecondition: "precondition failed", CodeTooLarge: "too large",
+	CodeUnsupportedMedia: "unsupported media type", CodeTooManyRequests: "too many requests",
+	CodeNotImplemented: "not implemented", CodeUnavailable: "unavailable",
+}
+
+func (c Code) String() string {
+	if int(c) < len(codeNames) {
+		return codeNames[c]
+	}
+	return "code " + strconv.Itoa(int(c))
+}
+
 // Error is a SCIM protocol error (RFC 7644 §3.12). It is the one error type
 // the HTTP layer turns into a response body; anything else becomes a 500.
 type Error struct {
-	Status   int    // HTTP status code
+	Code     Code   // what kind of failure (the HTTP layer maps it to a status)
 	ScimType string // optional scimType keyword
 	Detail   string // human-readable explanation
 	Err      error  // optional cause, never shown to clients
@@ -35,17 +73,12 @@ type Error struct {
 
 func (e *Error) Error() string {
 	if e.ScimType != "" {
-		return fmt.Sprintf("scim %d %s: %s", e.Status, e.ScimType, e.Detail)
+		return fmt.Sprintf("scim %s %s: %s", e.Code, e.ScimType, e.Detail)
 	}
-	return fmt.Sprintf("scim %d: %s", e.Status, e.Detail)
+	return fmt.Sprintf("scim %s: %s", e.Code, e.Detail)
 }
 
 func (e *Error) Unwrap() error { return e.Err }
-
-// Body is the JSON document of the error response.
-func (e *Error) Body() ErrorBody {
-	return ErrorBody{Schemas: []string{SchemaError}, Status: strconv.Itoa(e.Status), ScimType: e.ScimType, Detail: e.Detail}
-}
 
 // ErrorBody is the wire form of an Error.
 type ErrorBody struct {
@@ -56,23 +89,23 @@ type ErrorBody struct {
 }
 
 // Errorf builds an Error with a formatted detail.
-func Errorf(status int, scimType, format string, args ...any) *Error {
-	return &Error{Status: status, ScimType: scimType, Detail: fmt.Sprintf(format, args...)}
+func Errorf(code Code, scimType, format string, args ...any) *Error {
+	return &Error{Code: code, ScimType: scimType, Detail: fmt.Sprintf(format, args...)}
 }
 
-// BadRequest builds a 400 with the given scimType.
+// BadRequest builds a CodeInvalid error (400) with the given scimType.
 func BadRequest(scimType, format string, args ...any) *Error {
-	return Errorf(http.StatusBadRequest, scimType, format, args...)
+	return Errorf(CodeInvalid, scimType, format, args...)
 }
 
-// NotFound builds a 404.
+// NotFound builds a CodeNotFound error (404).
 func NotFound(format string, args ...any) *Error {
-	return Errorf(http.StatusNotFound, "", format, args...)
+	return Errorf(CodeNotFound, "", format, args...)
 }
 
-// Conflict builds a 409 uniqueness error.
+// Conflict builds a CodeConflict uniqueness error (409).
 func Conflict(format string, args ...any) *Error {
-	return Errorf(http.StatusConflict, ErrUniqueness, format, args...)
+	return Errorf(CodeConflict, ErrUniqueness, format, args...)
 }
 
 // AsError returns the *Error in err's chain, if any.
@@ -82,8 +115,8 @@ func AsError(err error) (*Error, bool) {
 	return se, ok
 }
 
-// IsNotFound reports whether err is a SCIM 404.
+// IsNotFound reports whether err is a CodeNotFound Error.
 func IsNotFound(err error) bool {
 	se, ok := AsError(err)
-	return ok && se.Status == http.StatusNotFound
+	return ok && se.Code == CodeNotFound
 }

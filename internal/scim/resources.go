@@ -167,3 +167,24 @@ func NewGroupResourceType(extra ...*Schema) *ResourceType {
 	}
 	return rt
 }
+
+// CopyJSON deep-copies a decoded JSON value (maps and slices; scalars are
+// shared), so that a PATCH may change its copy while the original stays for
+// comparison (cheaper than decoding the stored body twice).
+func CopyJSON(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(t))
+		for k, x := range t {
+			out[k] = CopyJSON(x)
+		}
+		return out
+	case []any:
+		out := make([]any, len(t))
+		for i, x := range t {
+			out[i] = CopyJSON(x)
+		}
+		return out
+	}
+	return v
+}

@@ -142,6 +142,9 @@ type Store interface {
 	// (PartitionKey, RowKey) order, without holding the whole table in
 	// memory. fn must not write to the store. Used by export and repair.
 	Scan(ctx context.Context, table string, fn func(Entity) error) error
+	// Capabilities says what the engine can do beyond this contract (see
+	// Capabilities and FollowerOf).
+	Capabilities() Capabilities
 	// Close releases the engine's resources.
 	Close() error
 }

@@ -105,6 +105,8 @@ func (m *memStore) Scan(ctx context.Context, table string, fn func(store.Entity)
 	return fmt.Errorf("%w: scan not needed by these tests", store.ErrInvalid)
 }
 
+func (m *memStore) Capabilities() store.Capabilities { return store.Capabilities{} }
+
 func (m *memStore) Close() error { return nil }
 
 // dump returns every stored byte, for leak checks.

@@ -1,7 +1,6 @@
 package filter
 
 import (
-	"net/http"
 	"strings"
 	"testing"
 
@@ -255,8 +254,8 @@ func TestParseErrors(t *testing.T) {
 			if !ok {
 				t.Fatalf("Parse(%q) error = %v, want a *scim.Error", tc.in, err)
 			}
-			if se.Status != http.StatusBadRequest || se.ScimType != scim.ErrInvalidFilter {
-				t.Errorf("status %d scimType %q, want 400 invalidFilter", se.Status, se.ScimType)
+			if se.Code != scim.CodeInvalid || se.ScimType != scim.ErrInvalidFilter {
+				t.Errorf("code %s scimType %q, want invalid invalidFilter", se.Code, se.ScimType)
 			}
 			if !strings.Contains(se.Detail, tc.detail) {
 				t.Errorf("detail %q does not mention %q", se.Detail, tc.detail)
@@ -324,7 +323,7 @@ func TestValidate(t *testing.T) {
 				return
 			}
 			se, ok := scim.AsError(err)
-			if !ok || se.Status != http.StatusBadRequest || se.ScimType != scim.ErrInvalidFilter {
+			if !ok || se.Code != scim.CodeInvalid || se.ScimType != scim.ErrInvalidFilter {
 				t.Fatalf("Validate error = %v, want 400 invalidFilter", err)
 			}
 			if !strings.Contains(se.Detail, tc.detail) || !strings.Contains(se.Detail, "column") {
@@ -431,7 +430,7 @@ func TestParsePathErrors(t *testing.T) {
 	for _, tc := range tests {
 		_, err := ParsePath(tc.in)
 		se, ok := scim.AsError(err)
-		if !ok || se.Status != http.StatusBadRequest || se.ScimType != tc.scimType {
+		if !ok || se.Code != scim.CodeInvalid || se.ScimType != tc.scimType {
 			t.Errorf("ParsePath(%q) error = %v, want 400 %s", tc.in, err, tc.scimType)
 			continue
 		}

@@ -30,7 +30,7 @@ func FuzzParseFilter(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		e, err := Parse(s)
 		if err != nil {
-			if se, ok := scim.AsError(err); !ok || se.Status != 400 {
+			if se, ok := scim.AsError(err); !ok || se.Code != scim.CodeInvalid {
 				t.Fatalf("Parse(%q) error %v is not a 400", s, err)
 			}
 			return
@@ -51,7 +51,7 @@ func FuzzParseFilter(f *testing.F) {
 		}
 		want := e.Match(res, testUser)
 		if err := e.Validate(testUser); err != nil {
-			if se, ok := scim.AsError(err); !ok || se.Status != 400 {
+			if se, ok := scim.AsError(err); !ok || se.Code != scim.CodeInvalid {
 				t.Fatalf("Validate(%q) error %v is not a 400", s, err)
 			}
 			return
@@ -74,7 +74,7 @@ func FuzzParsePath(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		p, err := ParsePath(s)
 		if err != nil {
-			if se, ok := scim.AsError(err); !ok || se.Status != 400 {
+			if se, ok := scim.AsError(err); !ok || se.Code != scim.CodeInvalid {
 				t.Fatalf("ParsePath(%q) error %v is not a 400", s, err)
 			}
 			return

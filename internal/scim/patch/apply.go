@@ -57,10 +57,6 @@ type Result struct {
 	// ("urn:…:enterprise:2.0:User:manager"), including External ones whose
 	// delta is not empty.
 	Changed []string
-	// ActiveChanged reports whether "active" changed; Active is its new
-	// value (false when absent).
-	ActiveChanged bool
-	Active        bool
 	// External holds one delta per name in Options.External that an
 	// operation touched, keyed by the name as given in Options.External.
 	External map[string]*Delta
@@ -98,10 +94,10 @@ type Result struct {
 //     are not in the resource to evaluate them against.
 func Apply(res map[string]any, ops []Operation, rt *scim.ResourceType, opts Options) (Result, error) {
 	if rt == nil || rt.Schema == nil {
-		return Result{}, scim.Errorf(500, "", "patch: no resource type")
+		return Result{}, scim.Errorf(scim.CodeInternal, "", "patch: no resource type")
 	}
 	a := &applier{
-		doc:     deepCopy(res).(map[string]any),
+		doc:     scim.CopyJSON(res).(map[string]any),
 		rt:      rt,
 		opts:    opts,
 		touched: map[string]touchedAttr{},
@@ -292,7 +288,7 @@ func (a *applier) applyPath(op string, p *filter.Path, raw string, val any, hasV
 		}
 	}
 	old, had := filter.Get(container, def.Name)
-	old = deepCopy(old)
+	old = scim.CopyJSON(old)
 	a.touch(urn, def.Name)
 
 	var err error
@@ -565,7 +561,7 @@ func (a *applier) applyFiltered(op string, c map[string]any, def, sub *scim.Attr
 				}
 				arr[i] = m
 			} else {
-				arr[i] = deepCopy(v)
+				arr[i] = scim.CopyJSON(v)
 			}
 		}
 	}
@@ -730,10 +726,6 @@ func (a *applier) result(orig map[string]any) Result {
 		}
 	}
 	sort.Strings(r.Changed)
-	oldPresent, oldActive := activeOf(orig)
-	newPresent, newActive := activeOf(a.doc)
-	r.Active = newActive
-	r.ActiveChanged = oldPresent != newPresent || oldActive != newActive
 	return r
 }
 
@@ -749,21 +741,6 @@ func attrValue(doc map[string]any, t touchedAttr) any {
 	}
 	v, _ := filter.Get(c, t.name)
 	return v
-}
-
-func activeOf(doc map[string]any) (present, active bool) {
-	v, ok := filter.Get(doc, "active")
-	if !ok || v == nil {
-		return false, false
-	}
-	switch t := v.(type) {
-	case bool:
-		return true, t
-	case string:
-		b, _ := filter.ParseBool(t)
-		return true, b
-	}
-	return true, false
 }
 
 // decodeValue decodes an operation's raw value with UseNumber.
@@ -788,7 +765,7 @@ func decodeValue(raw json.RawMessage) (any, bool, error) {
 	d.UseNumber()
 	var v any
 	if err := d.Decode(&v); err != nil {
-		return nil, false, &scim.Error{Status: 400, ScimType: scim.ErrInvalidValue, Detail: "value is not JSON: " + err.Error(), Err: err}
+		return nil, false, &scim.Error{Code: scim.CodeInvalid, ScimType: scim.ErrInvalidValue, Detail: "value is not JSON: " + err.Error(), Err: err}
 	}
 	return v, true, nil
 }
@@ -817,22 +794,4 @@ func asArray(v any) []any {
 		return slices.Clone(t)
 	}
 	return []any{v}
-}
-
-func deepCopy(v any) any {
-	switch t := v.(type) {
-	case map[string]any:
-		m := make(map[string]any, len(t))
-		for k, x := range t {
-			m[k] = deepCopy(x)
-		}
-		return m
-	case []any:
-		s := make([]any, len(t))
-		for i, x := range t {
-			s[i] = deepCopy(x)
-		}
-		return s
-	}
-	return v
 }

@@ -27,7 +27,7 @@ func FuzzApply(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte, group bool) {
 		ops, err := Parse(b)
 		if err != nil {
-			if se, ok := scim.AsError(err); !ok || se.Status != 400 {
+			if se, ok := scim.AsError(err); !ok || se.Code != scim.CodeInvalid {
 				t.Fatalf("Parse error %v is not a 400", err)
 			}
 			return
@@ -43,7 +43,7 @@ func FuzzApply(f *testing.F) {
 			t.Fatalf("Apply modified its input (err %v)", err)
 		}
 		if err != nil {
-			if se, ok := scim.AsError(err); !ok || se.Status != 400 {
+			if se, ok := scim.AsError(err); !ok || se.Code != scim.CodeInvalid {
 				t.Fatalf("Apply error %v is not a 400", err)
 			}
 			return

@@ -32,6 +32,7 @@ const (
 // Operation is one entry of a PatchOp request's Operations.
 type Operation struct {
 	Op    string          // OpAdd, OpReplace or OpRemove (Parse lower-cases what the client sent)
+	Sent  string          // the op as the client spelled it ("Replace"), for the audit trail
 	Path  string          // the path as sent; "" when absent
 	Value json.RawMessage // the value as sent; nil when absent
 
@@ -57,7 +58,7 @@ func Parse(body []byte) ([]Operation, error) {
 		} `json:"Operations"`
 	}
 	if err := json.Unmarshal(body, &req); err != nil {
-		return nil, &scim.Error{Status: 400, ScimType: scim.ErrInvalidSyntax, Detail: "PATCH body is not a PatchOp JSON object: " + err.Error(), Err: err}
+		return nil, &scim.Error{Code: scim.CodeInvalid, ScimType: scim.ErrInvalidSyntax, Detail: "PATCH body is not a PatchOp JSON object: " + err.Error(), Err: err}
 	}
 	if req.Schemas != nil {
 		found := false
@@ -75,7 +76,7 @@ func Parse(body []byte) ([]Operation, error) {
 	}
 	ops := make([]Operation, len(req.Operations))
 	for i, o := range req.Operations {
-		op := Operation{Op: strings.ToLower(strings.TrimSpace(o.Op))}
+		op := Operation{Op: strings.ToLower(strings.TrimSpace(o.Op)), Sent: o.Op}
 		switch op.Op {
 		case OpAdd, OpReplace, OpRemove:
 		default:

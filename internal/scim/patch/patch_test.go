@@ -1,8 +1,8 @@
 package patch
 
 import (
-	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -86,7 +86,7 @@ func runApply(t *testing.T, tc applyCase) {
 	}
 	if tc.err != "" {
 		se, ok := scim.AsError(err)
-		if !ok || se.Status != http.StatusBadRequest || se.ScimType != tc.err {
+		if !ok || se.Code != scim.CodeInvalid || se.ScimType != tc.err {
 			t.Fatalf("error = %v, want 400 %s", err, tc.err)
 		}
 		if !strings.Contains(se.Detail, tc.errText) {
@@ -104,8 +104,8 @@ func runApply(t *testing.T, tc applyCase) {
 		t.Errorf("Changed = %q, want %q", r.Changed, tc.changed)
 	}
 	wantAC := tc.active != 0
-	if r.ActiveChanged != wantAC || (wantAC && r.Active != (tc.active > 0)) {
-		t.Errorf("ActiveChanged, Active = %v, %v; want change %d", r.ActiveChanged, r.Active, tc.active)
+	if slices.Contains(r.Changed, "active") != wantAC || (wantAC && r.Resource["active"] != (tc.active > 0)) {
+		t.Errorf("Changed %q, active = %v; want change %d", r.Changed, r.Resource["active"], tc.active)
 	}
 	gotDelta := r.External["members"]
 	if tc.external == nil {
@@ -160,7 +160,7 @@ func TestParse(t *testing.T) {
 			ops, err := Parse([]byte(tc.body))
 			if tc.err != "" {
 				se, ok := scim.AsError(err)
-				if !ok || se.Status != 400 || se.ScimType != tc.err {
+				if !ok || se.Code != scim.CodeInvalid || se.ScimType != tc.err {
 					t.Fatalf("error = %v, want 400 %s", err, tc.err)
 				}
 				return

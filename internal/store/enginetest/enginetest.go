@@ -23,9 +23,6 @@ import (
 
 var engine = flag.String("engine", "bolt", "store engine for tests: bolt or tables (Azurite)")
 
-// Name is the engine the tests run on.
-func Name() string { return *engine }
-
 var prefixes atomic.Int64
 
 // Open returns a fresh, empty store on the selected engine, closed when the

@@ -23,6 +23,7 @@ type FollowerStore interface {
 // serialised against each other.
 func RunFollowerTests(t *testing.T, newStore func(t *testing.T) FollowerStore) {
 	runAll(t, newStore, []namedTest[FollowerStore]{
+		{"ReportsFollow", testFollowReported},
 		{"CommitsTogether", testFollowCommitsTogether},
 		{"NoWrites", testFollowNoWrites},
 		{"EmptyBatch", testFollowEmptyBatch},
@@ -34,6 +35,13 @@ func RunFollowerTests(t *testing.T, newStore func(t *testing.T) FollowerStore) {
 }
 
 const followTable = "followups"
+
+// A Follower reports it, so that callers use it (store.FollowerOf).
+func testFollowReported(t *testing.T, s FollowerStore) {
+	if f, err := store.FollowerOf(s); f == nil || err != nil {
+		t.Errorf("FollowerOf = %v, %v; want the engine (Capabilities().Follow = %v)", f, err, s.Capabilities().Follow)
+	}
+}
 
 // counterFollow reads the counter row of followTable and writes it back
 // incremented (if-match what it read), creating it at 1: a read-modify-write

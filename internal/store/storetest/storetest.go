@@ -67,7 +67,15 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"UpdateExtraOps", testUpdateExtraOps},
 		{"InsertRace", testInsertRace},
 		{"Touch", testTouch},
+		{"CapabilitiesHonest", testCapabilitiesHonest},
 	})
+}
+
+// An engine implements what its Capabilities report.
+func testCapabilitiesHonest(t *testing.T, s store.Store) {
+	if _, err := store.FollowerOf(s); err != nil {
+		t.Error(err)
+	}
 }
 
 // namedTest is one test of a suite, run on a fresh store of type S.

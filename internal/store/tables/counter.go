@@ -21,22 +21,6 @@ const (
 	numKinds
 )
 
-func (k Kind) String() string {
-	switch k {
-	case KindRead:
-		return "read"
-	case KindQuery:
-		return "query"
-	case KindWrite:
-		return "write"
-	case KindBatch:
-		return "batch"
-	case KindTable:
-		return "table"
-	}
-	return "unknown"
-}
-
 // Counts is a snapshot of a Counter.
 type Counts struct {
 	Read, Query, Write, Batch, Table int64

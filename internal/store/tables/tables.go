@@ -164,6 +164,10 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 func (s *Store) Transactions() Counts { return s.counter.Snapshot() }
 
 // Close releases nothing: the SDK client holds no resources of its own.
+// Capabilities reports that Table Storage cannot commit follow-up writes: a
+// batch spans one partition of one table.
+func (s *Store) Capabilities() store.Capabilities { return store.Capabilities{} }
+
 func (s *Store) Close() error { return nil }
 
 // DeleteTable drops a table (tests and tooling); a missing table is not an

@@ -140,6 +140,9 @@ func (s *Store) Scan(ctx context.Context, table string, fn func(store.Entity) er
 }
 
 // Close implements store.Store.
+// Capabilities reports none beyond the contract.
+func (s *Store) Capabilities() store.Capabilities { return store.Capabilities{} }
+
 func (s *Store) Close() error { return nil }
 
 var _ store.Store = (*Store)(nil)
