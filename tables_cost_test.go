@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -20,6 +19,7 @@ import (
 	"github.com/adfscim/adfscim/internal/rbac"
 	"github.com/adfscim/adfscim/internal/store"
 	"github.com/adfscim/adfscim/internal/store/azuritetest"
+	"github.com/adfscim/adfscim/internal/store/enginetest"
 	"github.com/adfscim/adfscim/internal/store/tables"
 )
 
@@ -45,40 +45,6 @@ type costServer struct {
 	audit, queue tables.Counts
 }
 
-// tableSplit is a store that sends the audit trail's table to audit, the
-// reconciler's to queue and every other table to main.
-type tableSplit struct {
-	main, audit, queue store.Store
-}
-
-func (s tableSplit) engine(table string) store.Store {
-	switch table {
-	case audit.Table:
-		return s.audit
-	case rbac.DefaultTable:
-		return s.queue
-	}
-	return s.main
-}
-
-func (s tableSplit) Get(ctx context.Context, table, pk, rk string) (store.Entity, error) {
-	return s.engine(table).Get(ctx, table, pk, rk)
-}
-
-func (s tableSplit) List(ctx context.Context, table string, q store.Query) ([]store.Entity, error) {
-	return s.engine(table).List(ctx, table, q)
-}
-
-func (s tableSplit) Batch(ctx context.Context, table string, ops []store.Op) ([]string, error) {
-	return s.engine(table).Batch(ctx, table, ops)
-}
-
-func (s tableSplit) Scan(ctx context.Context, table string, fn func(store.Entity) error) error {
-	return s.engine(table).Scan(ctx, table, fn)
-}
-
-func (s tableSplit) Close() error { return errors.Join(s.main.Close(), s.audit.Close(), s.queue.Close()) }
-
 func newCostServer(t *testing.T) *costServer {
 	t.Helper()
 	conn := azuritetest.Start(t)
@@ -90,7 +56,7 @@ func newCostServer(t *testing.T) *costServer {
 		}
 		return st
 	}
-	st := tableSplit{main: open(c.counter), audit: open(c.auditCounter), queue: open(c.queueCounter)}
+	st := enginetest.Split(open(c.counter), map[string]store.Store{audit.Table: open(c.auditCounter), rbac.DefaultTable: open(c.queueCounter)})
 	t.Cleanup(func() { _ = st.Close() })
 	env := map[string]string{
 		"TABLES_CONNECTION_STRING": conn,
