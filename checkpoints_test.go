@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/adfscim/adfscim/internal/app"
 	"github.com/adfscim/adfscim/internal/audit"
 	"github.com/adfscim/adfscim/internal/config"
 	"github.com/adfscim/adfscim/internal/store"
@@ -91,11 +92,12 @@ func cutTail(t *testing.T, env []string) uint64 {
 		}
 	}
 	ctx := context.Background()
-	st, _, err := openEngine(ctx, cfg)
+	base, err := app.OpenEngine(ctx, cfg, app.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
+	defer base.Close()
+	st := base.Store
 	heads, err := audit.Heads(ctx, st, "")
 	if err != nil || len(heads) == 0 {
 		t.Fatalf("heads: %v %v", heads, err)

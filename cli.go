@@ -1,12 +1,16 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"strings"
 
+	"github.com/rs/zerolog"
+
+	"github.com/adfscim/adfscim/internal/app"
 	"github.com/adfscim/adfscim/internal/config"
 )
 
@@ -124,4 +128,35 @@ func announceTokens(w io.Writer, cfg config.Config) {
 		tokens = "keyvault " + cfg.KeyVaultURL
 	}
 	fmt.Fprintf(w, "adfscim token: tokens=%s trail=%s\n", tokens, cfg.StoreName())
+}
+
+// withStore opens the configured store (app.OpenStore), runs fn with it and
+// closes it: the frame of every command that works on the state alone.
+func withStore(ctx context.Context, cfg config.Config, stderr io.Writer, fn func(b *app.Base) error) error {
+	b, err := app.OpenStore(ctx, cfg, app.Options{Logger: newLogger(cfg.LogLevel, stderr)})
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	return fn(b)
+}
+
+// withServices is withStore for the commands that plan, reconcile or
+// report: the services built on the store (app.Open).
+func withServices(ctx context.Context, cfg config.Config, stderr io.Writer, fn func(s *app.Services) error) error {
+	s, err := app.Open(ctx, cfg, app.Options{Logger: newLogger(cfg.LogLevel, stderr)})
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	return fn(s)
+}
+
+// newLogger logs JSON lines at level (info when empty or unknown) to w.
+func newLogger(level string, w io.Writer) zerolog.Logger {
+	lvl, err := zerolog.ParseLevel(level)
+	if err != nil || level == "" {
+		lvl = zerolog.InfoLevel
+	}
+	return zerolog.New(w).Level(lvl).With().Timestamp().Logger()
 }

@@ -6,33 +6,11 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/adfscim/adfscim/internal/app"
 	"github.com/adfscim/adfscim/internal/config"
 	"github.com/adfscim/adfscim/internal/deploy"
-	"github.com/adfscim/adfscim/internal/store"
 	"github.com/adfscim/adfscim/internal/store/dump"
 )
-
-// openStore opens the configured engine for a command, refusing a store
-// that a forced import began to restore and did not finish: it holds part
-// of the old state and part of the backup, which nothing may serve or
-// change until `adfscim import --force` with that backup has run to the end.
-func openStore(ctx context.Context, cfg config.Config) (store.Store, string, error) {
-	st, where, err := openEngine(ctx, cfg)
-	if err != nil {
-		return nil, "", err
-	}
-	if err := dump.CheckRestore(ctx, st); err != nil {
-		st.Close()
-		if errors.Is(err, dump.ErrRestorePending) {
-			return nil, "", fmt.Errorf("refusing to use the %s: %w; %s", where, err, finishRestore)
-		}
-		return nil, "", err
-	}
-	return st, where, nil
-}
-
-// finishRestore is the advice for an unfinished restore.
-const finishRestore = "finish it with `adfscim import --force < backup` and that same backup (sha256sum prints its digest); the import is safe to re-run"
 
 // exportCommand writes the whole state as JSON lines to stdout.
 func exportCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -41,16 +19,16 @@ func exportCommand(ctx context.Context, args []string, getenv func(string) strin
 	if err != nil {
 		return err
 	}
-	return withStore(ctx, cfg, func(_ config.Config, st store.Store, _ string) error {
-		return dump.Export(ctx, st, deploy.Tables(), stdout)
+	return withStore(ctx, cfg, stderr, func(b *app.Base) error {
+		return dump.Export(ctx, b.Store, deploy.Tables(), stdout)
 	})
 }
 
 // importCommand reads JSON lines from stdin into the configured store. It
 // refuses a store that already holds data unless --force is given; with it
 // the store ends up holding exactly the backup (every row that is not in it
-// is deleted). It opens the store without openStore's check, since a forced
-// import is what finishes an interrupted restore.
+// is deleted). It opens the store without app.OpenStore's check, since a
+// forced import is what finishes an interrupted restore.
 func importCommand(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	c := newCommand("import", "import [--force] [flags] < backup.jsonl", "Reads an export from stdin into an empty store; --force replaces everything in a store with the backup.", config.StoreFlags, stderr)
 	forceFlag := c.fs.Bool("force", false, "replace everything in a store that already holds data with the backup (also finishes an interrupted restore)")
@@ -59,19 +37,20 @@ func importCommand(ctx context.Context, args []string, getenv func(string) strin
 		return err
 	}
 	force := *forceFlag
-	st, where, err := openEngine(ctx, cfg)
+	b, err := app.OpenEngine(ctx, cfg, app.Options{Logger: newLogger(cfg.LogLevel, stderr)})
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	n, err := dump.Import(ctx, st, stdin, dump.Options{Force: force, Tables: deploy.Tables()})
+	defer b.Close()
+	where := b.Where
+	n, err := dump.Import(ctx, b.Store, stdin, dump.Options{Force: force, Tables: deploy.Tables()})
 	switch {
 	case errors.Is(err, dump.ErrNotEmpty):
 		return fmt.Errorf("%w in the %s; pass --force to replace everything in it with the backup", err, where)
 	case errors.Is(err, dump.ErrRestorePending) && force:
 		return fmt.Errorf("%w; the %s holds part of the backup and refuses other commands: run the same import again to finish it", err, where)
 	case errors.Is(err, dump.ErrRestorePending):
-		return fmt.Errorf("%w in the %s; %s", err, where, finishRestore)
+		return fmt.Errorf("%w in the %s; %s", err, where, app.FinishRestore)
 	case err != nil:
 		return err
 	case force:

@@ -2,22 +2,12 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 
-	"github.com/adfscim/adfscim/handlers"
-	"github.com/adfscim/adfscim/internal/audit"
+	"github.com/adfscim/adfscim/internal/app"
 	"github.com/adfscim/adfscim/internal/config"
 	"github.com/adfscim/adfscim/internal/report"
-	"github.com/adfscim/adfscim/internal/store"
 )
-
-// reviewer is the access review side of the report builder, for the
-// operations API (GET and POST /ops/v1/review); nil when there is none.
-func reviewer(r handlers.Reporter) handlers.Reviewer {
-	rv, _ := r.(handlers.Reviewer)
-	return rv
-}
 
 // reviewCommand runs `adfscim review [--factory name] [--csv|--html]`: the
 // access review sheet to stdout, JSON unless a flag asks otherwise. The
@@ -34,32 +24,13 @@ func reviewCommand(ctx context.Context, args []string, getenv func(string) strin
 	if err != nil {
 		return err
 	}
-	format, n := report.FormatJSON, 0
-	for f, set := range map[string]bool{report.FormatJSON: *asJSON, report.FormatCSV: *asCSV, report.FormatHTML: *asHTML} {
-		if set {
-			format, n = f, n+1
-		}
-	}
-	if n > 1 {
-		fmt.Fprintln(stderr, "choose one of --json, --csv and --html")
-		return errUsage
+	format, err := oneFormat(stderr, *asJSON, *asCSV, *asHTML)
+	if err != nil {
+		return err
 	}
 	announce(stderr, "review", cfg)
-	return withStore(ctx, cfg, func(cfg config.Config, st store.Store, _ string) error {
-		dir, _, err := newDirectory(cfg, st)
-		if err != nil {
-			return err
-		}
-		trail := audit.New(st, audit.Options{})
-		rec, err := openReconciler(ctx, cfg, st, dir, trail, newLogger(cfg.LogLevel, stderr))
-		if err != nil {
-			return err
-		}
-		b, err := reportBuilder(cfg, st, dir, trail, rec)
-		if err != nil {
-			return err
-		}
-		sh, err := b.Review(ctx, *factory)
+	return withServices(ctx, cfg, stderr, func(s *app.Services) error {
+		sh, err := s.Report.Review(ctx, *factory)
 		if err != nil {
 			return err
 		}

@@ -10,8 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rs/zerolog"
-
+	"github.com/adfscim/adfscim/internal/app"
 	"github.com/adfscim/adfscim/internal/config"
 	"github.com/adfscim/adfscim/internal/tokens"
 )
@@ -418,19 +417,23 @@ func TestLocalSettingsSampleWorks(t *testing.T) {
 	if cfg.BearerToken == "" {
 		t.Fatal("the sample sets no SCIM_BEARER_TOKEN")
 	}
-	st, _, err := openStore(t.Context(), cfg)
+	base, err := app.OpenStore(t.Context(), cfg, app.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
-	if _, err := openTokens(t.Context(), cfg, st, zerolog.Nop()); err != nil {
+	defer base.Close()
+	if _, err := base.Tokens(t.Context()); err != nil {
 		t.Errorf("the sample's SCIM_BEARER_TOKEN is refused: %v", err)
 	}
-	if _, _, err := loadMapping(cfg); err != nil {
+	if _, _, err := base.Mapping(); err != nil {
 		t.Errorf("the sample's mapping is refused: %v", err)
 	}
-	if _, _, err := newDirectory(cfg, st); err != nil {
-		t.Errorf("the sample's schema extensions are refused: %v", err)
+	// The whole service builds on the sample: schema extensions and all.
+	a, err := app.New(t.Context(), cfg, app.Options{Store: base.Store})
+	if err != nil {
+		t.Errorf("the sample's settings do not build the service: %v", err)
+	} else {
+		a.Close()
 	}
 }
 

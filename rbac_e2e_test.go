@@ -2,10 +2,10 @@ package main
 
 // End-to-end tests of "access follows identity": the SCIM API of the real
 // handler tree, the directory on a real store (bbolt, and Table Storage on
-// Azurite), the reconciler wired as serve wires it, and the real ARM client
-// talking TLS to a fake ARM that speaks the role assignment REST API
-// (api-version 2022-04-01) and injects 429 + Retry-After, 500s, timeouts and
-// lost responses.
+// Azurite), the whole service built by internal/app as serve builds it,
+// and the real ARM client talking TLS to a fake ARM that speaks the role
+// assignment REST API (api-version 2022-04-01) and injects 429 +
+// Retry-After, 500s, timeouts and lost responses.
 
 import (
 	"context"
@@ -27,20 +27,16 @@ import (
 	"time"
 
 	azfake "github.com/Azure/azure-sdk-for-go/sdk/azcore/fake"
-	"github.com/rs/zerolog"
 
 	"github.com/adfscim/adfscim/handlers"
-	"github.com/adfscim/adfscim/internal/audit"
+	"github.com/adfscim/adfscim/internal/app"
 	"github.com/adfscim/adfscim/internal/config"
 	"github.com/adfscim/adfscim/internal/deploy"
-	"github.com/adfscim/adfscim/internal/directory"
 	"github.com/adfscim/adfscim/internal/rbac"
-	"github.com/adfscim/adfscim/internal/report"
 	"github.com/adfscim/adfscim/internal/store"
 	"github.com/adfscim/adfscim/internal/store/azuritetest"
 	"github.com/adfscim/adfscim/internal/store/bolt"
 	"github.com/adfscim/adfscim/internal/store/tables"
-	"github.com/adfscim/adfscim/internal/tokens"
 )
 
 // Role definition GUIDs, written out here (not taken from internal/rbac) so
@@ -435,13 +431,12 @@ func (f *fakeARM) counts() (writes int, applied map[string]int) {
 }
 
 // ---------------------------------------------------------------------------
-// The server, wired as serve wires it, restartable on the same store.
+// The server, built by app.New as serve builds it, restartable on the same
+// store.
 
 type e2eInstance struct {
-	rec    *rbac.Reconciler
-	srv    *handlers.Server
-	cancel context.CancelFunc
-	done   chan struct{}
+	app     *app.App
+	stopped bool
 }
 
 type e2eServer struct {
@@ -454,11 +449,12 @@ type e2eServer struct {
 	base    string
 	cur     atomic.Pointer[e2eInstance]
 	armOpts rbac.ARMOptions
+	dataDir string // the local checkpoint key and file
 }
 
 // newE2EServer serves the SCIM API on st with an ARM client pointed at fake.
 func newE2EServer(t testing.TB, st store.Store, fake *fakeARM, armOpts rbac.ARMOptions) *e2eServer {
-	s := &e2eServer{t: t, st: st, fake: fake}
+	s := &e2eServer{t: t, st: st, fake: fake, dataDir: t.TempDir()}
 	s.armSrv = httptest.NewTLSServer(fake)
 	t.Cleanup(s.armSrv.Close)
 	t.Cleanup(func() {
@@ -470,12 +466,11 @@ func newE2EServer(t testing.TB, st store.Store, fake *fakeARM, armOpts rbac.ARMO
 			close(fake.quit)
 		}
 	})
-	armOpts.Cloud = rbac.CloudConfig(s.armSrv.URL, "", "")
 	armOpts.Credential = &azfake.TokenCredential{}
 	armOpts.Transport = s.armSrv.Client()
 	s.armOpts = armOpts
 	s.http = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.cur.Load().srv.ServeHTTP(w, r)
+		s.cur.Load().app.Handler.ServeHTTP(w, r)
 	}))
 	t.Cleanup(s.http.Close)
 	s.base = s.http.URL
@@ -485,53 +480,41 @@ func newE2EServer(t testing.TB, st store.Store, fake *fakeARM, armOpts rbac.ARMO
 }
 
 // start builds an instance with a mapping, as a (re)start of the process
-// does, and serves it; with worker the background fast path runs.
+// does (app.New on the configuration), and serves it; with worker the
+// background fast path runs.
 func (s *e2eServer) start(mapping, instance string, worker bool) {
 	t := s.t
 	t.Helper()
 	s.stop()
-	m, err := rbac.LoadMapping(mapping)
+	env := map[string]string{
+		"ADFSCIM_DATA_DIR":            s.dataDir,
+		"SCIM_BEARER_TOKEN":           e2eToken,
+		"ADFSCIM_MAPPING":             mapping,
+		"ADFSCIM_ARM":                 config.ARMAzure,
+		"ADFSCIM_ARM_ENDPOINT":        s.armSrv.URL,
+		"ADFSCIM_PRINCIPAL_ATTRIBUTE": e2eObjectIDAttr,
+	}
+	cfg, err := config.Load(nil, func(k string) string { return env[k] }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	arm, err := rbac.NewARM(s.armOpts)
+	a, err := app.New(context.Background(), cfg, app.Options{Store: s.st, ARM: s.armOpts, Instance: instance})
 	if err != nil {
 		t.Fatal(err)
 	}
-	auth, err := tokens.NewLocal(s.st, tokens.LocalOptions{StaticToken: e2eToken})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := directory.New(s.st, directory.Options{})
-	trail := audit.New(s.st, audit.Options{})
-	rec, err := rbac.New(rbac.Options{
-		Mapping: m, Directory: rbac.FromDirectory(dir), ARM: arm, Store: s.st, Instance: instance,
-		Resolver: rbac.Resolver{Attribute: e2eObjectIDAttr},
-		OnApplied: func(ctx context.Context, rep rbac.Report) {
-			if err := trail.Append(ctx, report.AuditRecords(rep)...); err != nil {
-				t.Errorf("audit: %v", err)
-			}
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	inst := &e2eInstance{rec: rec, cancel: cancel, done: make(chan struct{})}
 	if worker {
-		go func() { defer close(inst.done); rec.Run(ctx, 0) }()
-	} else {
-		close(inst.done)
+		a.StartWorker(0)
 	}
-	inst.srv = newHandler(config.Config{}, zerolog.Nop(), services{dir: dir, auth: auth, trail: trail, rec: rec})
-	s.cur.Store(inst)
+	s.cur.Store(&e2eInstance{app: a})
 }
 
 // stop ends the background worker and waits for it.
 func (s *e2eServer) stop() {
-	if inst := s.cur.Load(); inst != nil {
-		inst.cancel()
-		<-inst.done
+	if inst := s.cur.Load(); inst != nil && !inst.stopped {
+		inst.stopped = true
+		if err := inst.app.Close(); err != nil {
+			s.t.Errorf("stop: %v", err)
+		}
 	}
 }
 
@@ -560,6 +543,18 @@ func (s *e2eServer) timer() []string {
 	var res struct{ Logs []string }
 	s.do("POST", "/ReconcileRbac", `{"Data":{"timer":{"Schedule":{},"ScheduleStatus":null,"IsPastDue":false}},"Metadata":{"sys":{"MethodName":"ReconcileRbac"}}}`, &res)
 	return res.Logs
+}
+
+// reconcileLines are a timer run's log lines without the line of the audit
+// checkpoint written after every run.
+func reconcileLines(logs []string) []string {
+	var out []string
+	for _, l := range logs {
+		if !strings.HasPrefix(l, "audit checkpoint ") {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 // ---------------------------------------------------------------------------
@@ -1168,7 +1163,7 @@ func TestRBACTwoInstancesNeverApplyAPlanTwice(t *testing.T) {
 			if err := fake.waitFor(ctx, func() bool { return fake.waiting > 0 }); err != nil {
 				t.Fatal("A's reconcile never wrote")
 			}
-			if logs := b.timer(); len(logs) != 1 || !strings.Contains(logs[0], "another instance holds the lease") {
+			if logs := reconcileLines(b.timer()); len(logs) != 1 || !strings.Contains(logs[0], "another instance holds the lease") {
 				t.Errorf("B's timer while A reconciles: %v", logs)
 			}
 			if status, body, _ := request("POST", b.base+"/ops/v1/reconcile", e2eToken, ""); status != http.StatusConflict {
@@ -1178,10 +1173,10 @@ func TestRBACTwoInstancesNeverApplyAPlanTwice(t *testing.T) {
 			close(fake.gate)
 			fake.gate = nil
 			fake.mu.Unlock()
-			if logs := <-logsA; len(logs) != 1 || !strings.Contains(logs[0], "120 created, 0 deleted, 0 failed") {
+			if logs := reconcileLines(<-logsA); len(logs) != 1 || !strings.Contains(logs[0], "120 created, 0 deleted, 0 failed") {
 				t.Errorf("A's timer: %v", logs)
 			}
-			if logs := b.timer(); len(logs) != 1 || !strings.Contains(logs[0], "0 created, 0 deleted, 0 failed") {
+			if logs := reconcileLines(b.timer()); len(logs) != 1 || !strings.Contains(logs[0], "0 created, 0 deleted, 0 failed") {
 				t.Errorf("B's timer after A's: %v", logs)
 			}
 			checkWrites("round 1")

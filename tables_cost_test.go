@@ -11,39 +11,44 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rs/zerolog"
-
 	"github.com/adfscim/adfscim/handlers"
+	"github.com/adfscim/adfscim/internal/app"
 	"github.com/adfscim/adfscim/internal/audit"
+	"github.com/adfscim/adfscim/internal/config"
 	"github.com/adfscim/adfscim/internal/deploy"
-	"github.com/adfscim/adfscim/internal/directory"
+	"github.com/adfscim/adfscim/internal/rbac"
+	"github.com/adfscim/adfscim/internal/store"
 	"github.com/adfscim/adfscim/internal/store/azuritetest"
+	"github.com/adfscim/adfscim/internal/store/enginetest"
 	"github.com/adfscim/adfscim/internal/store/tables"
-	"github.com/adfscim/adfscim/internal/tokens"
 )
 
 // Every Table Storage transaction is billed, so the number each SCIM
 // operation costs is part of the product. Counts are deterministic, unlike
 // time: this test reads the engine's Counter around each request sent to
-// the SCIM API (wired as main wires it, audit trail included) on Azurite and
+// the SCIM API (built by app.New, audit trail included) on Azurite and
 // holds every operation to its figure. docs/BENCHMARKS-storage.md explains them.
 
-// costServer is the SCIM API over Table Storage with transaction counters:
-// one for the directory's rows, one for the audit trail that main writes to
-// the same account (two engine instances on the same tables, so the two
-// costs can be told apart).
+// costServer is the SCIM API over Table Storage with transaction counters,
+// built by app.New as serve builds it. Its store sends each table to one of
+// three engine instances on the same account, so the costs can be told
+// apart: the directory's rows (and the tokens'), the audit trail, and the
+// access queue the reconciler keeps (its share is logged, not held to a
+// figure: docs/BENCHMARKS-storage.md counts the directory and the trail).
 type costServer struct {
 	url          string
 	counter      *tables.Counter
 	auditCounter *tables.Counter
-	// audit is what the audit trail spent on the last request.
-	audit tables.Counts
+	queueCounter *tables.Counter
+	// audit and queue are what the audit trail and the access queue spent
+	// on the last request.
+	audit, queue tables.Counts
 }
 
 func newCostServer(t *testing.T) *costServer {
 	t.Helper()
 	conn := azuritetest.Start(t)
-	c := &costServer{counter: new(tables.Counter), auditCounter: new(tables.Counter)}
+	c := &costServer{counter: new(tables.Counter), auditCounter: new(tables.Counter), queueCounter: new(tables.Counter)}
 	open := func(counter *tables.Counter) *tables.Store {
 		st, err := tables.Open(context.Background(), tables.Options{ConnectionString: conn, Tables: deploy.Tables(), Counter: counter})
 		if err != nil {
@@ -51,21 +56,23 @@ func newCostServer(t *testing.T) *costServer {
 		}
 		return st
 	}
-	st, auditStore := open(c.counter), open(c.auditCounter)
-	auth, err := tokens.NewLocal(st, tokens.LocalOptions{StaticToken: multiToken})
+	st := enginetest.Split(open(c.counter), map[string]store.Store{audit.Table: open(c.auditCounter), rbac.DefaultTable: open(c.queueCounter)})
+	t.Cleanup(func() { _ = st.Close() })
+	env := map[string]string{
+		"TABLES_CONNECTION_STRING": conn,
+		"SCIM_BEARER_TOKEN":        multiToken,
+		"ADFSCIM_DATA_DIR":         t.TempDir(),
+	}
+	cfg, err := config.Load(nil, func(k string) string { return env[k] }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	trail := audit.New(auditStore, audit.Options{})
-	srv := httptest.NewServer(handlers.New(handlers.Options{
-		Directory:  directory.New(st, directory.Options{}),
-		Auth:       auth,
-		Limiter:    tokens.NewFailureLimiter(tokens.LimiterOptions{}),
-		Audit:      trail,
-		AuditQuery: trail,
-		Logger:     zerolog.New(io.Discard),
-	}))
-	t.Cleanup(srv.Close)
+	a, err := app.New(context.Background(), cfg, app.Options{Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(a.Handler)
+	t.Cleanup(func() { srv.Close(); _ = a.Close() })
 	c.url = srv.URL + handlers.ScimPrefix
 	return c
 }
@@ -74,10 +81,11 @@ func newCostServer(t *testing.T) *costServer {
 // on the directory's rows; c.audit holds the audit trail's share.
 func (c *costServer) cost(t *testing.T, method, path, body string, want int) ([]byte, tables.Counts) {
 	t.Helper()
-	before, auditBefore := c.counter.Snapshot(), c.auditCounter.Snapshot()
+	before, auditBefore, queueBefore := c.counter.Snapshot(), c.auditCounter.Snapshot(), c.queueCounter.Snapshot()
 	status, b, err := request(method, c.url+path, multiToken, body)
 	spent := c.counter.Snapshot().Sub(before)
 	c.audit = c.auditCounter.Snapshot().Sub(auditBefore)
+	c.queue = c.queueCounter.Snapshot().Sub(queueBefore)
 	if err != nil || status != want {
 		t.Fatalf("%s %s: %d %s (%v), want %d", method, path, status, b, err, want)
 	}
@@ -101,7 +109,7 @@ func (c *costServer) id(t *testing.T, path, body string) string {
 func (c *costServer) check(t *testing.T, tc costCase) {
 	t.Helper()
 	_, got := c.cost(t, tc.method, tc.path, tc.body, tc.status)
-	t.Logf("%-55s %3d transactions: %d read, %d query, %d batch, %d write; audit %d", tc.name, got.Total(), got.Read, got.Query, got.Batch, got.Write, c.audit.Total())
+	t.Logf("%-55s %3d transactions: %d read, %d query, %d batch, %d write; audit %d; access queue %d", tc.name, got.Total(), got.Read, got.Query, got.Batch, got.Write, c.audit.Total(), c.queue.Total())
 	if got != tc.want {
 		t.Errorf("%s: %+v, want %+v", tc.name, got, tc.want)
 	}

@@ -16,15 +16,17 @@ import (
 	"testing"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
-	"github.com/rs/zerolog"
 
 	"github.com/adfscim/adfscim/handlers"
+	"github.com/adfscim/adfscim/internal/app"
+	"github.com/adfscim/adfscim/internal/config"
+	"github.com/adfscim/adfscim/internal/deploy"
 	"github.com/adfscim/adfscim/internal/directory"
 	"github.com/adfscim/adfscim/internal/scim"
 	"github.com/adfscim/adfscim/internal/store"
 	"github.com/adfscim/adfscim/internal/store/azuritetest"
+	"github.com/adfscim/adfscim/internal/store/enginetest"
 	"github.com/adfscim/adfscim/internal/store/tables"
-	"github.com/adfscim/adfscim/internal/tokens"
 )
 
 // These tests break the N-th storage request of a multi-step write, for
@@ -50,9 +52,10 @@ func newFaultEnv(t *testing.T) *faultEnv {
 	t.Helper()
 	conn := azuritetest.Shared(t)
 	faults := new(tables.Faults)
+	prefix := fmt.Sprintf("f%dx%d", os.Getpid(), faultPrefixes.Add(1))
 	st, err := tables.Open(context.Background(), tables.Options{
 		ConnectionString: conn,
-		TablePrefix:      fmt.Sprintf("f%dx%d", os.Getpid(), faultPrefixes.Add(1)),
+		TablePrefix:      prefix,
 		Tables:           []string{directory.Table},
 		// No retries: each injected fault fails one storage request.
 		Retry:            policy.RetryOptions{MaxRetries: -1},
@@ -61,14 +64,29 @@ func newFaultEnv(t *testing.T) *faultEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := directory.New(st, directory.Options{})
-	auth, err := tokens.NewLocal(st, tokens.LocalOptions{StaticToken: faultToken})
+	// The rest of the service (audit trail, access queue, tokens) on an
+	// engine of its own without faults: the faults hit the directory's
+	// requests alone, and the service is built as serve builds it.
+	rest, err := tables.Open(context.Background(), tables.Options{ConnectionString: conn, TablePrefix: prefix, Tables: deploy.Tables()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(handlers.New(handlers.Options{Directory: dir, Auth: auth, Logger: zerolog.New(io.Discard)}))
-	t.Cleanup(srv.Close)
-	return &faultEnv{st: st, dir: dir, faults: faults, url: srv.URL + handlers.ScimPrefix}
+	env := map[string]string{
+		"TABLES_CONNECTION_STRING": conn,
+		"SCIM_BEARER_TOKEN":        faultToken,
+		"ADFSCIM_DATA_DIR":         t.TempDir(),
+	}
+	cfg, err := config.Load(nil, func(k string) string { return env[k] }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := app.New(context.Background(), cfg, app.Options{Store: enginetest.Split(rest, map[string]store.Store{directory.Table: st})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(a.Handler)
+	t.Cleanup(func() { srv.Close(); _ = a.Close(); _ = st.Close(); _ = rest.Close() })
+	return &faultEnv{st: st, dir: a.Directory, faults: faults, url: srv.URL + handlers.ScimPrefix}
 }
 
 type answer struct {

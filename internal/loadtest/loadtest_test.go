@@ -7,14 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
-	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/adfscim/adfscim/internal/buildtest"
 )
 
 // The harness is tested the way it is used: against a real adfscim binary
@@ -34,45 +33,13 @@ func TestMain(m *testing.M) {
 		os.Exit(0)
 	}
 	code := m.Run()
-	if build.path != "" {
-		os.RemoveAll(filepath.Dir(build.path))
-	}
+	buildtest.Remove()
 	os.Exit(code)
 }
 
-var build struct {
-	sync.Once
-	path string
-	err  error
-}
-
-func adfscimBinary(t *testing.T) string {
-	t.Helper()
-	build.Do(func() {
-		dir, err := os.MkdirTemp("", "adfscim-loadtest-bin")
-		if err != nil {
-			build.err = err
-			return
-		}
-		build.path = filepath.Join(dir, "adfscim")
-		// The product binary, whose `load` subcommand is this package.
-		root, err := filepath.Abs("../..")
-		if err != nil {
-			build.err = err
-			return
-		}
-		cmd := exec.Command("go", "build", "-o", build.path, ".")
-		cmd.Dir = root
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			build.err = errors.New("go build: " + err.Error() + "\n" + string(out))
-		}
-	})
-	if build.err != nil {
-		t.Fatal(build.err)
-	}
-	return build.path
-}
+// adfscimBinary is the product binary, whose `load` subcommand is this
+// package.
+func adfscimBinary(t *testing.T) string { return buildtest.Adfscim(t) }
 
 func TestRunSpawned(t *testing.T) {
 	bin := adfscimBinary(t)

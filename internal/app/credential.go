@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"context"
@@ -15,6 +15,27 @@ import (
 
 	"github.com/adfscim/adfscim/internal/config"
 )
+
+// Credential is the process's one Azure identity: built on first use from
+// the configuration, then shared by every client that needs one (Table
+// Storage, Key Vault, ARM, Graph, the checkpoint key and container), so a
+// process authenticates once and says once what it tried.
+type Credential struct {
+	cfg  config.Config
+	once sync.Once
+	cred azcore.TokenCredential
+	err  error
+}
+
+// NewCredential returns the credential of cfg; nothing is built until Get.
+func NewCredential(cfg config.Config) *Credential { return &Credential{cfg: cfg} }
+
+// Get builds the credential on the first call and returns the same one
+// (or the same error) on every call.
+func (c *Credential) Get() (azcore.TokenCredential, error) {
+	c.once.Do(func() { c.cred, c.err = azureCredential(c.cfg) })
+	return c.cred, c.err
+}
 
 // azureCredential is the identity for every Azure call.
 //
