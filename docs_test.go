@@ -7,11 +7,13 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/adfscim/adfscim/internal/app"
 	"github.com/adfscim/adfscim/internal/config"
+	"github.com/adfscim/adfscim/internal/rbac"
 	"github.com/adfscim/adfscim/internal/tokens"
 )
 
@@ -463,5 +465,70 @@ func TestDocumentedStaticTokensAreLongEnough(t *testing.T) {
 	}
 	if n == 0 {
 		t.Fatal("the docs set no SCIM_BEARER_TOKEN: is the parsing broken?")
+	}
+}
+
+// TestRoleNamesAgree: the role names a binding may use are one set
+// everywhere. Every alias infra/main.bicep resolves is accepted by the
+// service's mapping, listed in an unknown role's error and in deploy.md's
+// description of `bindings`; every "role" the README and the guides put in a
+// mapping is accepted.
+func TestRoleNamesAgree(t *testing.T) {
+	bicep, err := os.ReadFile("infra/main.bicep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	block := regexp.MustCompile(`(?s)var roleAliases = \{\n(.*?)\n\}`).FindSubmatch(bicep)
+	if block == nil {
+		t.Fatal("infra/main.bicep has no roleAliases")
+	}
+	var aliases []string
+	for _, line := range strings.Split(string(block[1]), "\n") {
+		if name, _, ok := strings.Cut(strings.TrimSpace(line), ":"); ok {
+			aliases = append(aliases, name)
+		}
+	}
+	if len(aliases) < 3 {
+		t.Fatalf("read only %v from roleAliases", aliases)
+	}
+	const factory = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg/providers/Microsoft.DataFactory/factories/adf-one"
+	mapping := func(role string) string {
+		return `{"bindings":[{"group":"g","role":` + strconv.Quote(role) + `,"factories":["` + factory + `"]}]}`
+	}
+	deploy, err := os.ReadFile("docs/deploy.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, unknown := rbac.ParseMapping([]byte(mapping("NoSuchRole")))
+	if unknown == nil {
+		t.Fatal("an unknown role was accepted")
+	}
+	for _, a := range aliases {
+		if _, err := rbac.ParseMapping([]byte(mapping(a))); err != nil {
+			t.Errorf("Bicep's role alias %s is refused by the mapping: %v", a, err)
+		}
+		if !strings.Contains(unknown.Error(), a) {
+			t.Errorf("an unknown role's error does not list %s: %v", a, unknown)
+		}
+		if !strings.Contains(string(deploy), "`"+a+"`") {
+			t.Errorf("docs/deploy.md does not name the role %s", a)
+		}
+	}
+	roleRE := regexp.MustCompile(`"role"\s*:\s*"([^"]+)"`)
+	checked := 0
+	for _, f := range docFiles(t) {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range roleRE.FindAllStringSubmatch(string(b), -1) {
+			checked++
+			if _, err := rbac.ParseMapping([]byte(mapping(m[1]))); err != nil {
+				t.Errorf("%s binds the role %q, which the mapping refuses: %v", f, m[1], err)
+			}
+		}
+	}
+	if checked == 0 {
+		t.Error("found no role in a mapping in the docs")
 	}
 }
