@@ -25,7 +25,7 @@ type App struct {
 	Auth TokenSource
 	// Checkpoints writes the trail's signed checkpoints after every
 	// ReconcileRbac run and at Close; nil when they are off.
-	Checkpoints *checkpoint.Writer
+	Checkpoints setup.CheckpointWriter
 	// Handler serves every route.
 	Handler *handlers.Server
 	// Timer is the ReconcileRbac timer, as Handler runs it.
@@ -85,7 +85,7 @@ func (a *App) newHandler() *handlers.Server {
 		Limiter:    tokens.NewFailureLimiter(tokens.LimiterOptions{}),
 		Audit:      a.Trail,
 		AuditQuery: a.Trail,
-		Access: a.Reconciler,
+		Access:     a.Reconciler,
 		RBAC:       opsRBAC{a.Services},
 		Report:     a.Report,
 		Review:     a.Report,
@@ -145,16 +145,27 @@ func (a *App) Close() error {
 	return errors.Join(errs...)
 }
 
-// openCheckpoints opens serve's checkpoint writer; without one (not
-// configured, or the key or container cannot be reached) the service runs
-// on and says so, since the trail itself is unaffected.
-func (a *App) openCheckpoints(ctx context.Context) *checkpoint.Writer {
-	w, where, err := setup.Writer(ctx, a.CheckpointConfig(), a.Store)
-	if err != nil {
+// openCheckpoints opens serve's checkpoint writer. Checkpoints off by
+// configuration (ErrOff) is said once and nothing more is tried. A key or
+// container that cannot be reached now is said too, and opening is tried
+// again at every timer run (setup.Lazy), whose failure then shows.
+func (a *App) openCheckpoints(ctx context.Context) setup.CheckpointWriter {
+	open := func(ctx context.Context) (*checkpoint.Writer, error) {
+		w, where, err := setup.Writer(ctx, a.CheckpointConfig(), a.Store)
+		if err == nil {
+			a.Log.Info().Str("checkpoints", where).Msg("audit checkpoints")
+		}
+		return w, err
+	}
+	w, err := open(ctx)
+	switch {
+	case errors.Is(err, setup.ErrOff):
 		a.Log.Warn().Err(err).Msg("audit checkpoints are not written")
 		return nil
+	case err != nil:
+		a.Log.Error().Err(err).Msg("audit checkpoints cannot be written yet; retried at every reconcile timer run")
+		return &setup.Lazy{Open: open}
 	}
-	a.Log.Info().Str("checkpoints", where).Msg("audit checkpoints")
 	return w
 }
 

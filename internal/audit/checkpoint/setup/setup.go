@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -194,7 +195,45 @@ func CLIOptions(c Config) audit.CLIOptions {
 // OnTimer wraps a timer function so that a checkpoint is written after
 // every run, whether the run succeeded or not (its records are covered
 // either way). w nil leaves next alone.
-func OnTimer(next func(context.Context, bool) ([]string, error), w *checkpoint.Writer) func(context.Context, bool) ([]string, error) {
+// CheckpointWriter writes one checkpoint: a *checkpoint.Writer, or a Lazy
+// one that opens its key and container when first needed.
+type CheckpointWriter interface {
+	Write(ctx context.Context) (checkpoint.Checkpoint, error)
+}
+
+// Lazy opens the checkpoint writer on the first Write that succeeds in
+// opening it, and tries again on every Write until it does: a Key Vault or
+// storage outage when an instance starts (cold starts are frequent on a
+// consumption plan) must not leave that instance without checkpoints for
+// its whole life. Until it opens, each Write fails and says why, so the
+// timer run that should have written a checkpoint fails visibly.
+type Lazy struct {
+	Open func(ctx context.Context) (*checkpoint.Writer, error)
+
+	mu sync.Mutex
+	w  *checkpoint.Writer
+}
+
+// Write opens the writer if it is not open yet, then writes a checkpoint.
+func (l *Lazy) Write(ctx context.Context) (checkpoint.Checkpoint, error) {
+	l.mu.Lock()
+	w := l.w
+	if w == nil {
+		var err error
+		if w, err = l.Open(ctx); err != nil {
+			l.mu.Unlock()
+			return checkpoint.Checkpoint{}, fmt.Errorf("audit checkpoints: %w", err)
+		}
+		l.w = w
+	}
+	l.mu.Unlock()
+	return w.Write(ctx)
+}
+
+// OnTimer wraps the ReconcileRbac timer so that every run, successful or
+// not, ends with a checkpoint; a checkpoint that cannot be written fails
+// the run. Without a writer (checkpoints off) it is next itself.
+func OnTimer(next func(context.Context, bool) ([]string, error), w CheckpointWriter) func(context.Context, bool) ([]string, error) {
 	if w == nil {
 		return next
 	}
