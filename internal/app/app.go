@@ -85,14 +85,26 @@ func (a *App) newHandler() *handlers.Server {
 		Limiter:    tokens.NewFailureLimiter(tokens.LimiterOptions{}),
 		Audit:      a.Trail,
 		AuditQuery: a.Trail,
-		Access: a.Reconciler,
+		Access:     a.Reconciler,
 		RBAC:       opsRBAC{a.Services},
 		Report:     a.Report,
 		Review:     a.Report,
 		Logger:     a.Log,
 		BaseURL:    a.Config.BaseURL,
 		Timers:     map[string]handlers.TimerFunc{"ReconcileRbac": a.Timer},
+
+		Entitlements: a.grants(),
 	})
+}
+
+// grants are the mapping's direct grants (none when it failed to load,
+// which Open has reported already).
+func (a *App) grants() []rbac.Grant {
+	m, _, err := a.Mapping()
+	if err != nil {
+		return nil
+	}
+	return m.Grants
 }
 
 // opsRBAC is the operations API's view of the reconciler, whose full
