@@ -18,6 +18,7 @@ import (
 	"github.com/adfscim/adfscim/internal/directory"
 	"github.com/adfscim/adfscim/internal/grantstest"
 	"github.com/adfscim/adfscim/internal/rbac"
+	"github.com/adfscim/adfscim/internal/report"
 	"github.com/adfscim/adfscim/internal/store/enginetest"
 )
 
@@ -30,6 +31,7 @@ type grantsEnv struct {
 	arm     *rbac.ARM
 	mapping *rbac.Mapping
 	trail   *audit.Log
+	report  *report.Builder
 }
 
 func newGrantsEnv(t *testing.T) *grantsEnv {
@@ -40,6 +42,7 @@ func newGrantsEnv(t *testing.T) *grantsEnv {
 		t.Fatal(err)
 	}
 	dir := directory.New(st, directory.Options{CheckUser: mapping.CheckUser})
+	e := &grantsEnv{mapping: mapping}
 	arm, _, err := rbac.NewLocalARM(st, rbac.ARMOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -49,13 +52,18 @@ func newGrantsEnv(t *testing.T) *grantsEnv {
 		t.Fatal(err)
 	}
 	trail := audit.New(st, audit.Options{})
+	e.report, err = report.New(report.Options{Mapping: mapping, Directory: rbac.FromDirectory(dir), Resolver: rbac.Resolver{}, ARM: rec, Audit: trail})
+	if err != nil {
+		t.Fatal(err)
+	}
 	h := handlers.New(handlers.Options{
 		Directory: dir, RBAC: rec, Access: rec, Audit: trail, AuditQuery: trail, Auth: tokenAuth{},
 		Logger: zerolog.Nop(), Entitlements: mapping.Grants,
 	})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &grantsEnv{srv: srv, rec: rec, arm: arm, mapping: mapping, trail: trail}
+	e.srv, e.rec, e.arm, e.trail = srv, rec, arm, trail
+	return e
 }
 
 func (e *grantsEnv) do(t testing.TB, method, path, body string) (int, []byte) {
@@ -283,5 +291,74 @@ func TestGrantsAreAudited(t *testing.T) {
 	}
 	if !slices.Equal(seen, want) {
 		t.Errorf("trail has %q, want %q", seen, want)
+	}
+}
+
+// TestReportSaysWhy checks that the access report names, for a role held
+// through a group and a direct grant at once, both reasons and the client
+// that granted it; and that the trail's change lines read as grants.
+func TestReportSaysWhy(t *testing.T) {
+	e := newGrantsEnv(t)
+	oid := uuid.NewString()
+	var contributor, reader rbac.Grant
+	for _, g := range e.mapping.Grants {
+		switch g.DisplayName {
+		case "adf-one: Data Factory Contributor":
+			contributor = g
+		case "adf-two: Reader":
+			reader = g
+		}
+	}
+	status, body := e.do(t, "POST", "/Users", `{"userName":"noor@contoso.com","externalId":"`+oid+`","entitlements":[{"value":"`+contributor.ID+`"},{"value":"`+reader.ID+`"}]}`)
+	if status != 201 {
+		t.Fatalf("POST: %d %s", status, body)
+	}
+	var u struct{ ID string }
+	_ = json.Unmarshal(body, &u)
+	if status, body := e.do(t, "POST", "/Groups", `{"displayName":"Analysts","members":[{"value":"`+u.ID+`"}]}`); status != 201 {
+		t.Fatalf("POST group: %d %s", status, body)
+	}
+	e.held(t, oid, nil)
+	rep, err := e.report.Build(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	why := map[string]string{}
+	for _, a := range rep.Access {
+		var parts []string
+		for _, g := range a.Groups {
+			parts = append(parts, "group "+g.DisplayName)
+		}
+		for _, d := range a.DirectGrants {
+			parts = append(parts, d.DisplayName+" by "+d.GrantedBy)
+		}
+		why[a.Factory+" "+a.Role+" "+a.UserName+" "+a.Status] = strings.Join(parts, ", ")
+	}
+	want := map[string]string{
+		"adf-one Data Factory Contributor noor@contoso.com granted": "adf-one: Data Factory Contributor by test",
+		"adf-two Reader noor@contoso.com granted":                   "adf-two: Reader by test",
+		"adf-one Reader noor@contoso.com granted":                   "group Analysts",
+	}
+	if len(why) != len(want) {
+		t.Errorf("report rows %v, want %v", why, want)
+	}
+	for k, w := range want {
+		if why[k] != w {
+			t.Errorf("%s: through %q, want %q", k, why[k], w)
+		}
+	}
+	if rep.Summary.Direct != 2 {
+		t.Errorf("summary counts %d direct grants, want 2", rep.Summary.Direct)
+	}
+	var lines []string
+	for _, ev := range rep.Recent {
+		for _, l := range ev.ChangeList {
+			if strings.HasPrefix(l, "granted ") {
+				lines = append(lines, l)
+			}
+		}
+	}
+	if len(lines) != 2 || !strings.Contains(strings.Join(lines, "\n"), "granted adf-one: Data Factory Contributor [") {
+		t.Errorf("trail lines %q, want one granted line per entitlement", lines)
 	}
 }
