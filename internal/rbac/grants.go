@@ -353,3 +353,28 @@ func (m *Mapping) CheckUser(old, new map[string]any) ([]directory.Note, error) {
 	}
 	return notes, nil
 }
+
+// AppRole is one app role of an Entra application's manifest (Microsoft
+// Graph's appRole resource type).
+type AppRole struct {
+	AllowedMemberTypes []string `json:"allowedMemberTypes"`
+	Description        string   `json:"description"`
+	DisplayName        string   `json:"displayName"`
+	ID                 string   `json:"id"`
+	IsEnabled          bool     `json:"isEnabled"`
+	Value              string   `json:"value"`
+}
+
+// AppRoles are the app roles of the grants, for the Entra application
+// whose provisioning maps AppRoleAssignmentsComplex to roles: one per
+// grant, its id and value the grant's id (a GUID: unique, stable, and
+// within the characters Entra allows in a value), assignable to users and
+// groups. Entra sends the value in roles, which CheckGrants accepts.
+func (m *Mapping) AppRoles() []AppRole {
+	out := make([]AppRole, 0, len(m.Grants))
+	for _, g := range m.Grants {
+		out = append(out, AppRole{AllowedMemberTypes: []string{"User"}, Description: g.Description,
+			DisplayName: g.DisplayName, ID: g.ID, IsEnabled: true, Value: g.ID})
+	}
+	return out
+}
