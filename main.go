@@ -41,6 +41,7 @@ commands:
   audit      audit verify|export|expire|public-key: check, read or trim the audit trail
   report     the access report to stdout: JSON, or --csv, or --html (a self-contained page)
   review     an access review sheet per factory and role to stdout: JSON, or --csv, or --html
+  approles   the Entra application's appRoles for the mapping's direct grants, as JSON to stdout
   load       drive a local server the way Entra ID does and report requests/s, latency and memory
   help       this text
 
@@ -74,6 +75,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		err = loadtest.Command(ctx, args, getenv, stdout, stderr)
 	case "report":
 		err = reportCommand(ctx, args, getenv, stdout, stderr)
+	case "approles":
+		err = approlesCommand(args, getenv, stdout, stderr)
 	case "review":
 		err = reviewCommand(ctx, args, getenv, stdout, stderr)
 	case "audit":

@@ -108,9 +108,19 @@ func (s *Server) serviceProviderConfig(base string) spConfig {
 	}
 }
 
+// servedTypes are the resource types served: users, groups, and the
+// entitlements when the mapping allows direct grants.
+func (s *Server) servedTypes() []*scim.ResourceType {
+	out := []*scim.ResourceType{s.dir.UserType(), s.dir.GroupType()}
+	if len(s.opts.Entitlements) > 0 {
+		out = append(out, scim.NewEntitlementResourceType())
+	}
+	return out
+}
+
 func (s *Server) resourceTypes(base string) []resourceTypeDoc {
 	var out []resourceTypeDoc
-	for _, rt := range []*scim.ResourceType{s.dir.UserType(), s.dir.GroupType()} {
+	for _, rt := range s.servedTypes() {
 		d := resourceTypeDoc{
 			Schemas: []string{scim.SchemaResourceType}, ID: rt.ID, Name: rt.Name, Endpoint: rt.Endpoint,
 			Description: rt.Description, Schema: rt.Schema.ID, SchemaExtensions: []schemaExtension{},
@@ -127,7 +137,7 @@ func (s *Server) resourceTypes(base string) []resourceTypeDoc {
 func (s *Server) schemas(base string) []schemaDoc {
 	var out []schemaDoc
 	seen := map[string]bool{}
-	for _, rt := range []*scim.ResourceType{s.dir.UserType(), s.dir.GroupType()} {
+	for _, rt := range s.servedTypes() {
 		all := []*scim.Schema{rt.Schema}
 		for _, e := range rt.Extensions {
 			all = append(all, e.Schema)

@@ -67,6 +67,10 @@ type Options struct {
 	BaseURL string
 	// Timers maps Azure Functions function names to what they run.
 	Timers map[string]TimerFunc
+	// Entitlements are the factory roles the mapping allows to grant one
+	// person directly (rbac.Mapping.Grants): /Entitlements lists them and
+	// /ResourceTypes and /Schemas advertise them when there are any.
+	Entitlements []rbac.Grant
 	// MaxPageSize caps count on list requests.
 	MaxPageSize int
 	// Now returns the current time; time.Now when nil.

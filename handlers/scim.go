@@ -35,6 +35,13 @@ func (s *Server) scim(w http.ResponseWriter, r *http.Request) {
 		ri.route = ScimPrefix + "/" + first
 		s.discovery(w, r, first, id)
 		return
+	case strings.EqualFold(first, "Entitlements") && len(s.opts.Entitlements) > 0:
+		ri.route = ScimPrefix + "/Entitlements"
+		if id != "" {
+			ri.route += "/{id}"
+		}
+		s.entitlements(w, r, id)
+		return
 	case strings.EqualFold(first, "Bulk"), strings.EqualFold(first, "Me"):
 		ri.route = ScimPrefix + "/" + first
 		writeError(w, r, scim.Errorf(scim.CodeNotImplemented, "", "/%s is not supported (see /ServiceProviderConfig)", first))

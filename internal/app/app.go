@@ -92,7 +92,19 @@ func (a *App) newHandler() *handlers.Server {
 		Logger:     a.Log,
 		BaseURL:    a.Config.BaseURL,
 		Timers:     map[string]handlers.TimerFunc{"ReconcileRbac": a.Timer},
+
+		Entitlements: a.grants(),
 	})
+}
+
+// grants are the mapping's direct grants (none when it failed to load,
+// which Open has reported already).
+func (a *App) grants() []rbac.Grant {
+	m, _, err := a.Mapping()
+	if err != nil {
+		return nil
+	}
+	return m.Grants
 }
 
 // opsRBAC is the operations API's view of the reconciler, whose full

@@ -50,18 +50,19 @@ func (b *Base) services() (*Services, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ADFSCIM_SCHEMA_EXTENSIONS: %w", err)
 	}
+	mapping, resolver, err := b.Mapping()
+	if err != nil {
+		return nil, err
+	}
 	s := &Services{
-		Base:       b,
-		Directory:  directory.New(b.Store, directory.Options{UserExtensions: userExt, GroupExtensions: groupExt}),
+		Base: b,
+		Directory: directory.New(b.Store, directory.Options{UserExtensions: userExt, GroupExtensions: groupExt,
+			CheckUser: mapping.CheckUser}),
 		Extensions: append(userExt, groupExt...),
 		Trail:      audit.New(b.Store, audit.Options{}),
 	}
 	s.roleAudit = newRoleAudit(s.Trail, b.Log, b.opts.AuditRetry)
 	if s.Reconciler, err = s.reconciler(); err != nil {
-		return nil, err
-	}
-	mapping, resolver, err := b.Mapping()
-	if err != nil {
 		return nil, err
 	}
 	s.Report, err = report.New(report.Options{

@@ -299,6 +299,12 @@ func (s *Service) EachGroup(ctx context.Context, fn func(*Resource) error) error
 	return s.scan(ctx, groupKind, fn)
 }
 
+// EachUser calls fn for every user (the reconciler's search for direct
+// grants, which belong to no group).
+func (s *Service) EachUser(ctx context.Context, fn func(*Resource) error) error {
+	return s.scan(ctx, userKind, fn)
+}
+
 // addRelations puts a resource's groups (users) or members (groups) into
 // attrs, as the SCIM representation has them, for filters that name them.
 func (s *Service) addRelations(ctx context.Context, k kind, r *Resource, attrs map[string]any) error {

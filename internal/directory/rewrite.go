@@ -162,6 +162,10 @@ func (s *Service) rewrite(ctx context.Context, k kind, rt *scim.ResourceType, id
 		if err := checkImmutable(rt, oldAttrs, rw.attrs); err != nil {
 			return nil, nil, err
 		}
+		notes, err := s.checkUser(k, oldAttrs, rw.attrs)
+		if err != nil {
+			return nil, nil, err
+		}
 		data, err := buildBody(rt, id, rw.attrs)
 		if err != nil {
 			return nil, nil, err
@@ -205,7 +209,7 @@ func (s *Service) rewrite(ctx context.Context, k kind, rt *scim.ResourceType, id
 			}
 		}
 		ops := append([]store.Op{resOp}, indexOps(k, id, oldAttrs, rw.attrs, oldKey)...)
-		ch := &Change{Type: k.name, ID: id, Action: action, Changed: diffNames(oldAttrs, rw.attrs), Unknown: rw.unknown, Display: displayName(k, rw.attrs)}
+		ch := &Change{Type: k.name, ID: id, Action: action, Changed: diffNames(oldAttrs, rw.attrs), Unknown: rw.unknown, Display: displayName(k, rw.attrs), Notes: notes}
 		if rw.replace {
 			ch.Attrs, ch.Secrets = rw.attrs, rw.secrets
 		}

@@ -17,7 +17,7 @@ func (u *unit) record(ch *directory.Change, status int, failure error) audit.Rec
 		Actor:     req.Actor,
 		Action:    strings.ToLower(string(req.Kind)) + "." + string(u.action),
 		Target:    audit.Target{Type: string(req.Kind), ID: req.ID},
-		Changes:   u.changes(ch),
+		Changes:   append(u.changes(ch), notes(ch)...),
 		Outcome:   audit.Outcome{Success: failure == nil, Status: status},
 		RequestID: req.RequestID,
 		Source:    req.Source,
@@ -112,4 +112,17 @@ func attemptedName(kind directory.Kind, raw []byte) string {
 		}
 	}
 	return ""
+}
+
+// notes are the changes the directory found a write made beyond what the
+// client's words show: the direct grants it gave and took away, by name.
+func notes(ch *directory.Change) []audit.Change {
+	if ch == nil {
+		return nil
+	}
+	var out []audit.Change
+	for _, n := range ch.Notes {
+		out = append(out, audit.Change{Op: n.Op, Path: n.Path, Value: n.Value})
+	}
+	return out
 }

@@ -13,7 +13,8 @@ import (
 //
 //   - A user: when it is deleted, or its active flag, userName or
 //     externalId changed (the principal it resolves to, or whether it gets
-//     access at all). A new user belongs to no group yet.
+//     access at all), or its direct grants (entitlements, roles) changed. A
+//     new user belongs to no group yet, but may arrive with direct grants.
 //   - A group: when it is created or deleted, or its displayName or
 //     externalId changed (mappings bind groups by either); every user whose
 //     membership changed is queued as well.
@@ -21,7 +22,7 @@ func AccessRefs(ch *directory.Change) []Ref {
 	var refs []Ref
 	switch ch.Type {
 	case directory.User:
-		if ch.Action == directory.ActionDelete ||
+		if ch.Action == directory.ActionDelete || changedAny(ch.Changed, GrantAttributes...) ||
 			ch.Action != directory.ActionCreate && changedAny(ch.Changed, "active", "userName", "externalId") {
 			refs = append(refs, UserRef(ch.ID))
 		}

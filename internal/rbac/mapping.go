@@ -110,6 +110,9 @@ type MappingFile struct {
 	// Factories maps an alias to a Data Factory ARM resource id.
 	Factories map[string]string `json:"factories"`
 	Bindings  []BindingFile     `json:"bindings"`
+	// Grants lists the (factory, role) pairs an identity provider may grant
+	// one person directly (see grants.go).
+	Grants []GrantFile `json:"grants,omitempty"`
 }
 
 // BindingFile is one binding as written in the mapping file. Exactly one of
@@ -130,7 +133,10 @@ type Mapping struct {
 	// Factories are the distinct factory resource ids, sorted, lower-cased.
 	Factories []string
 	Bindings  []Binding
-	roles     map[string]bool // role definition guids used
+	// Grants are the pairs that may be granted directly, by display name.
+	Grants []Grant
+	roles  map[string]bool  // role definition guids used
+	grants map[string]Grant // by id
 }
 
 // Binding is one validated binding.
@@ -287,6 +293,7 @@ func (f MappingFile) ValidateWith(o MappingOptions) (*Mapping, error) {
 		}
 		m.Bindings = append(m.Bindings, b)
 	}
+	f.validateGrants(o, m, factories, bad)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}

@@ -37,6 +37,9 @@ type User struct {
 	// (e.g. "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber");
 	// the directory fills at least the one named by Options.PrincipalAttribute.
 	Attributes map[string]string `json:"attributes,omitempty"`
+	// Grants are the ids of the direct grants the user holds (its
+	// entitlements and roles, see grants.go).
+	Grants []string `json:"grants,omitempty"`
 }
 
 // Directory is what the reconciler reads of the SCIM state. The lead's
@@ -59,6 +62,14 @@ type Directory interface {
 type UserGroups interface {
 	// UserGroups calls fn with the id of every group the user is a member of.
 	UserGroups(ctx context.Context, userID string, fn func(groupID string) error) error
+}
+
+// GrantHolders is an optional extension of Directory: it finds the users
+// holding direct grants (grants.go), who need belong to no mapped group. A
+// full plan over a mapping with grants reads them through it.
+type GrantHolders interface {
+	// GrantHolders calls fn for every user whose Grants are not empty.
+	GrantHolders(ctx context.Context, fn func(User) error) error
 }
 
 // PrincipalType is the ARM principalType of an assignment.
@@ -108,6 +119,9 @@ type Assignment struct {
 	// Subject is the SCIM user or group id the desired assignment derives
 	// from (empty for listed assignments).
 	Subject string `json:"subject,omitempty"`
+	// Reason says why a desired assignment is wanted: "group <name>",
+	// "direct grant <factory: role>", joined by "; " when several.
+	Reason string `json:"reason,omitempty"`
 }
 
 func (a Assignment) key() string { return assignmentKey(a.Scope, a.PrincipalID, a.RoleID) }
@@ -196,7 +210,9 @@ func Desired(m *Mapping, st State) ([]Assignment, []string) {
 					continue
 				}
 				for _, f := range b.Factories {
-					out = append(out, desiredAssignment(f, g.ExternalID, PrincipalGroup, b.RoleID, g.ID))
+					a := desiredAssignment(f, g.ExternalID, PrincipalGroup, b.RoleID, g.ID)
+					a.Reason = "group " + g.DisplayName
+					out = append(out, a)
 				}
 				continue
 			}
@@ -210,11 +226,14 @@ func Desired(m *Mapping, st State) ([]Assignment, []string) {
 					continue
 				}
 				for _, f := range b.Factories {
-					out = append(out, desiredAssignment(f, p, PrincipalUser, b.RoleID, uid))
+					a := desiredAssignment(f, p, PrincipalUser, b.RoleID, uid)
+					a.Reason = "group " + g.DisplayName
+					out = append(out, a)
 				}
 			}
 		}
 	}
+	out = append(out, directGrants(m, st)...)
 	return out, problems
 }
 
@@ -241,8 +260,11 @@ func Diff(m *Mapping, desired, actual []Assignment, only map[string]bool) Plan {
 		if only != nil && !only[strings.ToLower(d.PrincipalID)] {
 			continue
 		}
-		if _, dup := want[d.key()]; !dup {
+		if w, dup := want[d.key()]; !dup {
 			want[d.key()] = d
+		} else if d.Reason != "" && !strings.Contains(w.Reason, d.Reason) {
+			w.Reason = strings.TrimPrefix(w.Reason+"; "+d.Reason, "; ")
+			want[d.key()] = w
 		}
 	}
 	p.Desired = len(want)

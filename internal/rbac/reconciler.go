@@ -201,6 +201,9 @@ func (r *Reconciler) snapshot(ctx context.Context, users map[string]bool) (State
 	for uid := range users {
 		want[uid] = true
 	}
+	if err := r.grantHolders(ctx, users, want); err != nil {
+		return st, nil, err
+	}
 	var unresolved []Unresolved
 	for uid := range want {
 		u, err := r.opts.Directory.User(ctx, uid)

@@ -17,8 +17,9 @@ func FromDirectory(d *directory.Service) Directory { return scimDirectory{d} }
 type scimDirectory struct{ d *directory.Service }
 
 var (
-	_ Directory  = scimDirectory{}
-	_ UserGroups = scimDirectory{}
+	_ Directory    = scimDirectory{}
+	_ UserGroups   = scimDirectory{}
+	_ GrantHolders = scimDirectory{}
 )
 
 func (s scimDirectory) Groups(ctx context.Context, fn func(Group) error) error {
@@ -69,7 +70,26 @@ func (s scimDirectory) User(ctx context.Context, id string) (User, error) {
 	if err != nil {
 		return User{}, err
 	}
-	u := User{ID: id, Attributes: map[string]string{}}
+	return userOf(id, attrs), nil
+}
+
+// GrantHolders calls fn for every user holding a direct grant.
+func (s scimDirectory) GrantHolders(ctx context.Context, fn func(User) error) error {
+	return s.d.EachUser(ctx, func(r *directory.Resource) error {
+		attrs, err := r.Attrs()
+		if err != nil {
+			return err
+		}
+		if u := userOf(r.ID, attrs); len(u.Grants) > 0 {
+			return fn(u)
+		}
+		return nil
+	})
+}
+
+// userOf is what the reconciler reads of a user's stored attributes.
+func userOf(id string, attrs map[string]any) User {
+	u := User{ID: id, Attributes: map[string]string{}, Grants: UserGrants(attrs)}
 	u.UserName, _ = attrs["userName"].(string)
 	u.ExternalID, _ = attrs["externalId"].(string)
 	// A user without "active" is active (RFC 7643 leaves it to the
@@ -97,5 +117,5 @@ func (s scimDirectory) User(ctx context.Context, id string) (User, error) {
 			}
 		}
 	}
-	return u, nil
+	return u
 }

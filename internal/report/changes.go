@@ -111,6 +111,11 @@ func (known values) phrase(r audit.Record) []string {
 				}
 				set(k, m[k])
 			}
+		case op == "grant" || op == "revoke":
+			// What a write of entitlements or roles gave or took away
+			// (directory.Note): the grant by name.
+			verb := map[string]string{"grant": "granted ", "revoke": "revoked "}[op]
+			lines = append(lines, verb+showValue(c.Value)+" ("+c.Path+")")
 		case isMembers(lower) || strings.HasPrefix(lower, "members["):
 			lines = append(lines, memberLine(op, c))
 		case op == "remove":

@@ -77,7 +77,7 @@ func WriteCSV(w io.Writer, r *Report) error {
 		return err
 	}
 	for _, a := range r.Access {
-		row := []string{a.Status, a.UserName, a.UserID, a.PrincipalType, a.PrincipalID, groupNames(a.Groups), a.Role, a.RoleID,
+		row := []string{a.Status, a.UserName, a.UserID, a.PrincipalType, a.PrincipalID, through(a.Groups, a.DirectGrants), a.Role, a.RoleID,
 			a.Factory, a.FactoryID, fmtTimePtr(a.Since, time.RFC3339), "", "", "", "", a.AssignmentID}
 		if e := a.LastChange; e != nil {
 			row[11], row[12], row[13], row[14] = e.Time.Format(time.RFC3339), e.Action, e.Actor, e.Target
@@ -107,6 +107,23 @@ func groupNames(gs []GroupRef) string {
 		names[i] = g.DisplayName
 	}
 	return strings.Join(names, "; ")
+}
+
+// through says what access comes through: its groups, then its direct
+// grants with the client that granted each.
+func through(gs []GroupRef, ds []DirectGrant) string {
+	parts := []string{}
+	if g := groupNames(gs); g != "" {
+		parts = append(parts, g)
+	}
+	for _, d := range ds {
+		p := "direct grant"
+		if d.GrantedBy != "" {
+			p += " by " + d.GrantedBy
+		}
+		parts = append(parts, p)
+	}
+	return strings.Join(parts, "; ")
 }
 
 func fmtTimePtr(t *time.Time, layout string) string {
@@ -201,6 +218,7 @@ var page = template.Must(template.New("report").Funcs(template.FuncMap{
 		return t.UTC().Format("2006-01-02 15:04") + " UTC"
 	},
 	"groups":   func(gs []GroupRef) template.HTML { return words(groupNames(gs)) },
+	"through":  func(gs []GroupRef, ds []DirectGrant) template.HTML { return words(through(gs, ds)) },
 	"statusCl": statusClass,
 	"words":    words,
 	"actor":    DescribeActor,
@@ -291,7 +309,7 @@ const pageTemplate = `<!doctype html>
 <thead><tr><th>User or principal</th><th>Role</th><th>Factory</th><th>Through group</th><th>Since</th><th>Last change</th><th>Status</th></tr></thead>
 <tbody>
 {{- range $r.Access}}
-<tr class="{{statusCl .Status}}"><td>{{if .UserName}}{{words .UserName}}<br>{{end}}<small>{{.PrincipalType}} <span class="nw">{{.PrincipalID}}</span></small></td><td>{{.Role}}</td><td class="nw" title="{{.FactoryID}}">{{.Factory}}</td><td>{{groups .Groups}}</td><td>{{with .Since}}{{tsp .}}{{else}}<span class="empty">not in trail</span>{{end}}</td><td>{{with .LastChange}}{{ts .Time}}<br><small>{{.Action}} by <span class="nw" title="{{actor .Actor}}">{{.Actor}}</span></small>{{end}}</td><td><span class="tag {{statusCl .Status}}">{{.Status}}</span></td></tr>
+<tr class="{{statusCl .Status}}"><td>{{if .UserName}}{{words .UserName}}<br>{{end}}<small>{{.PrincipalType}} <span class="nw">{{.PrincipalID}}</span></small></td><td>{{.Role}}</td><td class="nw" title="{{.FactoryID}}">{{.Factory}}</td><td>{{through .Groups .DirectGrants}}</td><td>{{with .Since}}{{tsp .}}{{else}}<span class="empty">not in trail</span>{{end}}</td><td>{{with .LastChange}}{{ts .Time}}<br><small>{{.Action}} by <span class="nw" title="{{actor .Actor}}">{{.Actor}}</span></small>{{end}}</td><td><span class="tag {{statusCl .Status}}">{{.Status}}</span></td></tr>
 {{- end}}
 </tbody>
 </table>
@@ -344,7 +362,7 @@ const pageTemplate = `<!doctype html>
 <thead><tr><th>Change</th><th>User or principal</th><th>Role</th><th>Factory</th><th>Through group</th></tr></thead>
 <tbody>
 {{- range $r.Pending}}
-<tr><td>{{.Op}}</td><td>{{if .UserName}}{{words .UserName}}<br>{{end}}<small>{{.PrincipalType}} <span class="nw">{{.PrincipalID}}</span></small></td><td>{{.Role}}</td><td class="nw" title="{{.FactoryID}}">{{.Factory}}</td><td>{{groups .Groups}}</td></tr>
+<tr><td>{{.Op}}</td><td>{{if .UserName}}{{words .UserName}}<br>{{end}}<small>{{.PrincipalType}} <span class="nw">{{.PrincipalID}}</span></small></td><td>{{.Role}}</td><td class="nw" title="{{.FactoryID}}">{{.Factory}}</td><td>{{through .Groups .DirectGrants}}</td></tr>
 {{- end}}
 </tbody>
 </table>

@@ -208,6 +208,8 @@ type Summary struct {
 	// RevokePending counts the rows of Access still held though no longer
 	// wanted: Access = Granted + Shadow + RevokePending.
 	RevokePending int `json:"revokePending"`
+	// Direct counts the rows of Access wanted (also) by a direct grant.
+	Direct int `json:"directGrants"`
 }
 
 // Access statuses.
@@ -235,11 +237,14 @@ type Access struct {
 	PrincipalID   string `json:"principalId"`
 	// Groups are the SCIM groups the access comes through (empty for
 	// shadow access and pending revocations).
-	Groups    []GroupRef `json:"groups"`
-	Role      string     `json:"role"`
-	RoleID    string     `json:"roleId"`
-	Factory   string     `json:"factory"`
-	FactoryID string     `json:"factoryId"`
+	Groups []GroupRef `json:"groups"`
+	// DirectGrants are the direct grants (entitlements, app roles) the
+	// access comes through, each with the client that granted it.
+	DirectGrants []DirectGrant `json:"directGrants,omitempty"`
+	Role         string        `json:"role"`
+	RoleID       string        `json:"roleId"`
+	Factory      string        `json:"factory"`
+	FactoryID    string        `json:"factoryId"`
 	// AssignmentID is the ARM resource id of the assignment.
 	AssignmentID string `json:"assignmentId"`
 	// Since is when the assignment was created: the time of the last
@@ -250,6 +255,16 @@ type Access struct {
 	// LastChange is the most recent audit record about the user, the
 	// user's membership in these groups, or this assignment.
 	LastChange *Event `json:"lastChange,omitempty"`
+}
+
+// DirectGrant is a factory role granted to one person directly: by an
+// identity provider through the User's entitlements or roles.
+type DirectGrant struct {
+	ID          string `json:"id"`
+	DisplayName string `json:"displayName"`
+	// GrantedBy is the client whose write last granted it, as the audit
+	// trail records it ("" when the trail does not say).
+	GrantedBy string `json:"grantedBy,omitempty"`
 }
 
 // GroupRef names a SCIM group.
@@ -289,9 +304,11 @@ type Pending struct {
 	PrincipalType string     `json:"principalType,omitempty"`
 	PrincipalID   string     `json:"principalId"`
 	Groups        []GroupRef `json:"groups"`
-	Role          string     `json:"role"`
-	Factory       string     `json:"factory"`
-	FactoryID     string     `json:"factoryId"`
+	// DirectGrants are the direct grants a grant comes through.
+	DirectGrants []DirectGrant `json:"directGrants,omitempty"`
+	Role         string        `json:"role"`
+	Factory      string        `json:"factory"`
+	FactoryID    string        `json:"factoryId"`
 }
 
 // Event is an audit record as the report shows it.
@@ -368,6 +385,7 @@ type state struct {
 	memberOf    map[string][]GroupRef      // user id -> mapped user-mode groups
 	groupByExt  map[string]rbac.Group      // lower-case externalId -> group (group mode)
 	members     map[string]map[string]bool // group id -> member ids
+	direct      map[string][]DirectGrant   // assignment key -> direct grants wanting it
 }
 
 // Build makes a report now.
@@ -416,6 +434,7 @@ func (b *Builder) Build(ctx context.Context) (*Report, error) {
 		case a.Owned() && wanted[k]:
 			row.Status = StatusGranted
 			row.Groups = st.through[k]
+			row.DirectGrants = idx.grantedBy(st.direct[k], row.UserID)
 			if t, ok := idx.since[k]; ok {
 				row.Since = &t
 			}
@@ -445,7 +464,9 @@ func (b *Builder) Build(ctx context.Context) (*Report, error) {
 	sort.Slice(rep.Drift, func(i, j int) bool { return lessAccess(rep.Drift[i].Access, rep.Drift[j].Access) })
 
 	for _, a := range plan.Creates {
-		rep.Pending = append(rep.Pending, b.pending("grant", a, st))
+		p := b.pending("grant", a, st)
+		p.DirectGrants = idx.grantedBy(st.direct[assignmentKey(a)], p.UserID)
+		rep.Pending = append(rep.Pending, p)
 	}
 	for _, a := range plan.Deletes {
 		rep.Pending = append(rep.Pending, b.pending("revoke", a, st))
@@ -480,6 +501,9 @@ func (b *Builder) Build(ctx context.Context) (*Report, error) {
 		Unresolved: len(rep.Unresolved), Pending: len(rep.Pending),
 	}
 	for _, a := range rep.Access {
+		if len(a.DirectGrants) > 0 {
+			rep.Summary.Direct++
+		}
 		switch a.Status {
 		case StatusGranted:
 			rep.Summary.Granted++
@@ -554,7 +578,7 @@ func (b *Builder) readState(ctx context.Context) (*state, []rbac.Unresolved, err
 	st := &state{
 		State:       rbac.State{Members: map[string][]string{}, Users: map[string]rbac.User{}, Principals: map[string]string{}},
 		byPrincipal: map[string]string{}, through: map[string][]GroupRef{}, memberOf: map[string][]GroupRef{},
-		groupByExt: map[string]rbac.Group{}, members: map[string]map[string]bool{},
+		groupByExt: map[string]rbac.Group{}, members: map[string]map[string]bool{}, direct: map[string][]DirectGrant{},
 	}
 	err := b.o.Directory.Groups(ctx, func(g rbac.Group) error {
 		if slices.ContainsFunc(m.Bindings, func(bd rbac.Binding) bool { return bd.MatchesGroup(g) }) {
@@ -591,6 +615,15 @@ func (b *Builder) readState(ctx context.Context) (*state, []rbac.Unresolved, err
 	for uid := range st.memberOf {
 		uids = append(uids, uid)
 	}
+	holders, err := b.grantHolders(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	for uid := range holders {
+		if _, member := st.memberOf[uid]; !member {
+			uids = append(uids, uid)
+		}
+	}
 	sort.Strings(uids)
 	for _, uid := range uids {
 		u, err := b.o.Directory.User(ctx, uid)
@@ -611,6 +644,20 @@ func (b *Builder) readState(ctx context.Context) (*state, []rbac.Unresolved, err
 		}
 		st.Principals[uid] = p
 		st.byPrincipal[strings.ToLower(p)] = uid
+	}
+	// Which direct grants each desired assignment comes through.
+	for uid := range holders {
+		u, ok := st.Users[uid]
+		p := st.Principals[uid]
+		if !ok || !u.Active || p == "" {
+			continue
+		}
+		for _, id := range u.Grants {
+			if g, ok := m.Grant(id); ok {
+				k := key(g.Factory, p, g.RoleID)
+				st.direct[k] = append(st.direct[k], DirectGrant{ID: g.ID, DisplayName: g.DisplayName})
+			}
+		}
 	}
 	// Which groups each desired assignment comes through.
 	for _, bd := range m.Bindings {
@@ -642,6 +689,24 @@ func (b *Builder) readState(ctx context.Context) (*state, []rbac.Unresolved, err
 		}
 	}
 	return st, unresolved, nil
+}
+
+// grantHolders are the users holding direct grants, when the mapping
+// allows any.
+func (b *Builder) grantHolders(ctx context.Context) (map[string]bool, error) {
+	out := map[string]bool{}
+	gh, ok := b.o.Directory.(rbac.GrantHolders)
+	if len(b.o.Mapping.Grants) == 0 || !ok {
+		return out, nil
+	}
+	err := gh.GrantHolders(ctx, func(u rbac.User) error {
+		out[u.ID] = true
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("report: read direct grants: %w", err)
+	}
+	return out, nil
 }
 
 // verify runs the trail verification and says what it found.

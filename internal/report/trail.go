@@ -39,6 +39,9 @@ type trailIndex struct {
 	// the review.complete records, oldest first.
 	dp      *deprov
 	reviews []audit.Record
+	// granters maps user id|grant id to the actor of the last record that
+	// granted it.
+	granters map[string]string
 }
 
 func newTrailIndex(n int, st *state, m *rbac.Mapping) *trailIndex {
@@ -46,7 +49,7 @@ func newTrailIndex(n int, st *state, m *rbac.Mapping) *trailIndex {
 		st: st, n: n, recent: make([]Event, 0, n), dp: newDeprov(m),
 		since: map[string]time.Time{}, firstDrift: map[string]time.Time{}, lastRBAC: map[string]*Event{},
 		lastUser: map[string]*Event{}, lastGroup: map[string]*Event{}, lastMember: map[string]*Event{},
-		subjects: map[string]string{}, values: values{}, names: map[string]string{},
+		subjects: map[string]string{}, values: values{}, names: map[string]string{}, granters: map[string]string{},
 	}
 }
 
@@ -139,6 +142,12 @@ func (x *trailIndex) add(r audit.Record) {
 			x.lastUser[r.Target.ID] = &ev
 			if r.Target.Display != "" {
 				x.names[r.Target.ID] = r.Target.Display
+			}
+			for _, c := range r.Changes {
+				if v, ok := c.Value.(string); ok && c.Op == "grant" && strings.HasSuffix(v, "]") {
+					id := v[strings.LastIndex(v, "[")+1 : len(v)-1]
+					x.granters[r.Target.ID+"|"+strings.ToLower(id)] = r.Actor
+				}
 			}
 		}
 	case "group":
@@ -365,4 +374,17 @@ func (x *trailIndex) nameMembers(ev *Event) {
 		ev.ChangeList[i] = b.String()
 	}
 	ev.Changes = strings.Join(ev.ChangeList, "; ")
+}
+
+// grantedBy fills in who granted each of a user's direct grants.
+func (x *trailIndex) grantedBy(gs []DirectGrant, userID string) []DirectGrant {
+	if len(gs) == 0 {
+		return nil
+	}
+	out := make([]DirectGrant, len(gs))
+	for i, g := range gs {
+		g.GrantedBy = x.granters[userID+"|"+strings.ToLower(g.ID)]
+		out[i] = g
+	}
+	return out
 }

@@ -138,6 +138,7 @@ func (a *applier) apply(op Operation) error {
 			return err
 		}
 	}
+	val = entraRoles(op.path, val)
 	opName := strings.ToLower(op.Op)
 	switch opName {
 	case OpAdd, OpReplace, OpRemove:
