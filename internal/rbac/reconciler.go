@@ -113,7 +113,7 @@ func (r *Reconciler) now() time.Time { return r.opts.Now() }
 
 // Result is the outcome of one planned change.
 type Result struct {
-	Op         string     `json:"op"` // "create" or "delete"
+	Op         Op         `json:"op"`
 	Assignment Assignment `json:"assignment"`
 	Error      string     `json:"error,omitempty"`
 	// Status is the HTTP status ARM answered a failed change with (429
@@ -310,7 +310,7 @@ func summarize(rep *Report) {
 		switch {
 		case res.Error != "":
 			rep.Failed++
-		case res.Op == "create":
+		case res.Op == OpCreate:
 			rep.Created++
 		default:
 			rep.Deleted++
@@ -407,7 +407,7 @@ func (r *Reconciler) settle(ctx context.Context, items []claimed, st State, resu
 	// Remember the principals just granted, for the fast path's deletes.
 	for _, res := range results {
 		a := res.Assignment
-		if res.Op == "create" && res.Error == "" && a.PrincipalType == PrincipalUser {
+		if res.Op == OpCreate && res.Error == "" && a.PrincipalType == PrincipalUser {
 			upsert(a.Subject, a.PrincipalID)
 		}
 	}
