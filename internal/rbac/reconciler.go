@@ -510,50 +510,27 @@ func (r *Reconciler) Run(ctx context.Context, poll time.Duration) {
 // Reconcile is the timer's full run: it takes the lease (ErrLeaseHeld when
 // another instance has it), claims whatever is pending, plans over the whole
 // state, applies, and reports drift. progress, when non-nil, is called after
-// every change.
+// every change. The lease is renewed beside the run; losing it stops the run
+// with an error wrapping ErrLeaseHeld.
 func (r *Reconciler) Reconcile(ctx context.Context, progress func(done, total int)) (Report, error) {
-	rep := Report{Started: r.now()}
-	etag, err := r.acquireLease(ctx)
-	if err != nil {
-		return rep, err
+	started := r.now()
+	l := r.lease()
+	if err := l.Acquire(ctx); err != nil {
+		return Report{Started: started}, err
 	}
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	var mu sync.Mutex // guards etag
-	stop := make(chan struct{})
-	renewed := make(chan struct{})
-	go func() {
-		defer close(renewed)
-		t := time.NewTicker(r.opts.LeaseDuration / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				mu.Lock()
-				e, err := r.renewLease(ctx, etag)
-				if err == nil {
-					etag = e
-				}
-				mu.Unlock()
-				if err != nil {
-					cancel(fmt.Errorf("%w: lost while running: %w", ErrLeaseHeld, err))
-					return
-				}
-			}
-		}
-	}()
+	ctx, release := l.Keep(ctx)
 	defer func() {
-		close(stop)
-		<-renewed
-		mu.Lock()
-		defer mu.Unlock()
-		if err := r.releaseLease(context.WithoutCancel(ctx), etag); err != nil {
+		if err := release(); err != nil {
 			r.log.Error().Err(err).Msg("rbac: release lease")
 		}
 	}()
+	return r.reconcile(ctx, started, progress)
+}
 
+// reconcile is Reconcile's run under the lease: a context cancelled with a
+// cause (the lease lost) ends it with that cause.
+func (r *Reconciler) reconcile(ctx context.Context, started time.Time, progress func(done, total int)) (Report, error) {
+	rep := Report{Started: started}
 	items, err := r.claim(ctx, 0)
 	if err != nil {
 		return rep, err
