@@ -87,10 +87,14 @@ func (l *lease) Acquire(ctx context.Context) error {
 }
 
 // Renew extends the hold by ttl from now; it fails when the lease is no
-// longer ours (another holder took it after it expired).
+// longer ours (another holder took it after it expired) or was never
+// acquired.
 func (l *lease) Renew(ctx context.Context) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.etag == "" {
+		return fmt.Errorf("%w (never acquired)", ErrLeaseHeld)
+	}
 	etags, err := l.st.Batch(ctx, l.table, []store.Op{{Kind: store.Replace, IfMatch: l.etag, Entity: l.row()}})
 	if err != nil {
 		return fmt.Errorf("rbac: renew lease: %w", err)
@@ -99,16 +103,20 @@ func (l *lease) Renew(ctx context.Context) error {
 	return nil
 }
 
-// Release gives the lease up; a lease already taken by another holder is
-// left to it.
+// Release gives the lease up; a lease already taken by another holder, or
+// never acquired, is left alone.
 func (l *lease) Release(ctx context.Context) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.etag == "" {
+		return nil // an empty IfMatch would delete whoever's lease
+	}
 	_, err := l.st.Batch(ctx, l.table, []store.Op{{Kind: store.Delete, IfMatch: l.etag,
 		Entity: store.Entity{PartitionKey: leasePartition, RowKey: leaseRow}}})
 	if err != nil && !store.IsPrecondition(err) && !store.IsNotFound(err) {
 		return fmt.Errorf("rbac: release lease: %w", err)
 	}
+	l.etag = ""
 	return nil
 }
 

@@ -359,8 +359,17 @@ func TestLeaseKeep(t *testing.T) {
 	b, _ := New(Options{Mapping: m, Directory: e.dir, ARM: e.arm, Store: e.store, Instance: "b", Now: clock, LeaseDuration: time.Hour})
 
 	la := a.lease()
+	if err := la.Release(ctx); err != nil { // never acquired: nothing to give up
+		t.Fatal(err)
+	}
 	if err := la.Acquire(ctx); err != nil {
 		t.Fatal(err)
+	}
+	if err := b.lease().Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.lease().Acquire(ctx); !errors.Is(err, ErrLeaseHeld) {
+		t.Fatalf("a lease b never held, released by b: %v", err)
 	}
 	work, done := la.Keep(ctx)
 	if err := done(); err != nil {
