@@ -50,7 +50,7 @@ type Options struct {
 	// AuditQuery serves GET /ops/v1/audit; nil disables the endpoint.
 	AuditQuery audit.Querier
 	// Access is the RBAC reconciler's queue (*rbac.Reconciler): every write
-	// that may change someone's access (rbac.AccessRefs) is queued in it;
+	// that may change someone's access (its AccessRefs) is queued in it;
 	// nil ignores them.
 	Access provision.Queue
 	// RBAC serves /ops/v1/plan, /ops/v1/assignments and /ops/v1/reconcile;

@@ -13,6 +13,7 @@ import (
 	"github.com/adfscim/adfscim/internal/audit/checkpoint/setup"
 	"github.com/adfscim/adfscim/internal/config"
 	"github.com/adfscim/adfscim/internal/rbac"
+	"github.com/adfscim/adfscim/internal/rbac/graph"
 	"github.com/adfscim/adfscim/internal/scim"
 	"github.com/adfscim/adfscim/internal/tokens"
 )
@@ -217,23 +218,22 @@ func (a *App) reconcileTimer() handlers.TimerFunc {
 // instance start) is chosen over waiting for the first failure because
 // pushes whose users all carry object ids would never reveal it.
 func (a *App) probeGraph(ctx context.Context) {
-	_, resolver, err := a.Mapping()
-	if err != nil || resolver.Graph == nil {
+	if _, _, err := a.Mapping(); err != nil || a.graph == nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	err = resolver.ProbeGraph(ctx)
-	var denied *rbac.GraphDeniedError
-	graph := a.Config.GraphEndpoint
+	err := a.graph.Probe(ctx)
+	var denied *graph.DeniedError
+	endpoint := a.Config.GraphEndpoint
 	switch {
 	case errors.As(err, &denied):
-		a.Log.Error().Int("status", denied.Status).Str("code", denied.Code).Str("graph", graph).
+		a.Log.Error().Int("status", denied.Status).Str("code", denied.Code).Str("graph", endpoint).
 			Msg("Microsoft Graph denied the principal lookup: grant the managed identity the Graph application permission User.Read.All (docs/deploy.md); until then users without an object id stay unresolved")
 	case err != nil:
-		a.Log.Warn().Err(err).Str("graph", graph).Msg("Microsoft Graph could not be checked at start")
+		a.Log.Warn().Err(err).Str("graph", endpoint).Msg("Microsoft Graph could not be checked at start")
 	default:
-		a.Log.Info().Str("graph", graph).Msg("Microsoft Graph principal lookup allowed")
+		a.Log.Info().Str("graph", endpoint).Msg("Microsoft Graph principal lookup allowed")
 	}
 }
 

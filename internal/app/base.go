@@ -31,6 +31,7 @@ import (
 	"github.com/adfscim/adfscim/internal/config"
 	"github.com/adfscim/adfscim/internal/deploy"
 	"github.com/adfscim/adfscim/internal/rbac"
+	"github.com/adfscim/adfscim/internal/rbac/graph"
 	"github.com/adfscim/adfscim/internal/store"
 	"github.com/adfscim/adfscim/internal/store/bolt"
 	"github.com/adfscim/adfscim/internal/store/dump"
@@ -78,6 +79,7 @@ type Base struct {
 	mappingOnce sync.Once
 	mapping     *rbac.Mapping
 	resolver    rbac.Resolver
+	graph       *graph.Client // the resolver's Lookup, when Graph is configured
 	mappingErr  error
 }
 
@@ -184,7 +186,8 @@ func (b *Base) Mapping() (*rbac.Mapping, rbac.Resolver, error) {
 				b.mappingErr = err
 				return
 			}
-			b.resolver.Graph = &rbac.GraphOptions{Endpoint: cfg.GraphEndpoint, Credential: cred}
+			b.graph = &graph.Client{Endpoint: cfg.GraphEndpoint, Credential: cred}
+			b.resolver.Lookup = b.graph
 		}
 	})
 	return b.mapping, b.resolver, b.mappingErr

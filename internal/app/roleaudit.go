@@ -72,7 +72,7 @@ func (r *roleAudit) applied(ctx context.Context, rep rbac.Report) {
 			ev = r.log.Error().Str("error", res.Error)
 		}
 		a := res.Assignment
-		ev.Str("op", res.Op).Str("scope", a.Scope).Str("principal", a.PrincipalID).Str("role", a.RoleID).Msg("role assignment")
+		ev.Str("op", string(res.Op)).Str("scope", a.Scope).Str("principal", a.PrincipalID).Str("role", a.RoleID).Msg("role assignment")
 	}
 	recs := report.AuditRecords(rep)
 	r.mu.Lock()

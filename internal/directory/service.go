@@ -86,7 +86,7 @@ func (s *Service) GroupType() *scim.ResourceType { return s.groups }
 
 // Change describes a completed write, for the audit trail and the RBAC
 // reconciler. It states what changed; whether that changes anyone's access
-// is rbac's decision (rbac.AccessRefs).
+// is rbac's decision (Reconciler.AccessRefs).
 type Change struct {
 	Type     Kind
 	ID       string

@@ -30,6 +30,9 @@ import (
 
 // Queue is the access queue of the RBAC reconciler (*rbac.Reconciler).
 type Queue interface {
+	// AccessRefs returns what a change queues: the one decision of whose
+	// access it may change (nothing when none).
+	AccessRefs(ch *directory.Change) []rbac.Ref
 	// PendingWrites returns the writes that queue refs, for a commit.
 	PendingWrites(refs ...rbac.Ref) ([]store.Write, error)
 	// Enqueue queues refs in writes of their own and wakes the worker.
@@ -51,7 +54,7 @@ type Options struct {
 	// of other concerns).
 	Trail audit.Auditor
 	// Queue is told of every write that may change someone's access
-	// (rbac.AccessRefs); nil queues nothing.
+	// (Queue.AccessRefs); nil queues nothing.
 	Queue  Queue
 	Logger zerolog.Logger
 }
@@ -194,7 +197,7 @@ func (u *unit) followUp() directory.FollowUp {
 			} // else Append after the commit fails the same way and says why
 		}
 		var queue []store.Write
-		if refs := rbac.AccessRefs(ch); u.s.queue != nil && len(refs) > 0 {
+		if refs := u.accessRefs(ch); len(refs) > 0 {
 			queue, _ = u.s.queue.PendingWrites(refs...) // on error Enqueue after the commit
 		}
 		return func(rd store.Reader) ([]store.Write, error) {
@@ -212,6 +215,14 @@ func (u *unit) followUp() directory.FollowUp {
 	}
 }
 
+// accessRefs is what ch queues, nothing without a queue.
+func (u *unit) accessRefs(ch *directory.Change) []rbac.Ref {
+	if u.s.queue == nil {
+		return nil
+	}
+	return u.s.queue.AccessRefs(ch)
+}
+
 // finish writes, after the commit of ch, what did not go into it: the queue
 // entry and the audit record, side by side (both are durable before the
 // write returns, but one waits for the other's commit no longer than it
@@ -221,7 +232,7 @@ func (u *unit) followUp() directory.FollowUp {
 func (u *unit) finish(ctx context.Context, ch *directory.Change) error {
 	var queued error
 	var wg sync.WaitGroup
-	if refs := rbac.AccessRefs(ch); u.s.queue != nil && len(refs) > 0 {
+	if refs := u.accessRefs(ch); len(refs) > 0 {
 		if u.queuedRefs {
 			u.s.queue.Notify()
 		} else {

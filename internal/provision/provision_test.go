@@ -211,3 +211,47 @@ func TestUnknownKind(t *testing.T) {
 		t.Errorf("create of kind Users: %v, want ErrUnknownKind", err)
 	}
 }
+
+// TestObjectIDAttributeChangeQueuesTheUser: when users' object ids come from
+// an extension attribute (Resolver.Attribute), a PATCH of that attribute
+// changes the principal the user resolves to, so the user is queued, as for
+// a changed externalId.
+func TestObjectIDAttributeChangeQueuesTheUser(t *testing.T) {
+	const ext = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+	ctx := context.Background()
+	f := newFixture(t)
+	mapping, err := rbac.LoadMapping("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	arm, _, err := rbac.NewLocalARM(f.st, rbac.ARMOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := rbac.New(rbac.Options{Mapping: mapping, Directory: rbac.FromDirectory(f.dir), ARM: arm, Store: f.st,
+		Resolver: rbac.Resolver{Attribute: ext + ":employeeNumber"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := provision.New(provision.Options{Directory: f.dir, Queue: rec, Logger: zerolog.Nop()})
+	body := map[string]any{"userName": "ada@contoso.com", "active": true,
+		"schemas": []any{"urn:ietf:params:scim:schemas:core:2.0:User", ext},
+		ext:       map[string]any{"employeeNumber": "00000000-0000-0000-0000-000000000001"}}
+	user, err := svc.Create(ctx, provision.Request{Kind: directory.User, Status: 201, Actor: "entra", Body: body})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.pending(t); len(got) != 0 {
+		t.Fatalf("a new user queued %v", got)
+	}
+	ops, err := patch.Parse([]byte(`{"Operations":[{"op":"replace","path":"` + ext + `:employeeNumber","value":"00000000-0000-0000-0000-000000000002"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Patch(ctx, provision.Request{Kind: directory.User, ID: user.Resource.ID, Status: 200, Actor: "entra", Operations: ops}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := f.pending(t), map[rbac.Ref]bool{rbac.UserRef(user.Resource.ID): true}; !maps.Equal(got, want) {
+		t.Errorf("queued %v, want %v", got, want)
+	}
+}

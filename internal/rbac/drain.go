@@ -3,6 +3,7 @@ package rbac
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sort"
 	"sync"
 
@@ -40,10 +41,13 @@ func (r *Reconciler) startWriter(ctx context.Context, total int, progress func(d
 
 func (w *writer) do(ctx context.Context, j Result) {
 	var err error
-	if j.Op == "create" {
+	switch j.Op {
+	case OpCreate:
 		err = w.r.opts.ARM.Create(ctx, j.Assignment)
-	} else {
+	case OpDelete:
 		err = w.r.opts.ARM.Delete(ctx, j.Assignment)
+	default:
+		err = fmt.Errorf("rbac: unknown operation %q", j.Op)
 	}
 	if err != nil {
 		j.Error = err.Error()
@@ -51,7 +55,7 @@ func (w *writer) do(ctx context.Context, j Result) {
 		if errors.As(err, &re) {
 			j.Status = re.StatusCode // ARM's answer, so throttling (429) shows in the trail
 		}
-		w.r.log.Error().Err(err).Str("op", j.Op).Str("scope", j.Assignment.Scope).Str("principal", j.Assignment.PrincipalID).Msg("rbac: change failed")
+		w.r.log.Error().Err(err).Str("op", string(j.Op)).Str("scope", j.Assignment.Scope).Str("principal", j.Assignment.PrincipalID).Msg("rbac: change failed")
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -65,10 +69,10 @@ func (w *writer) do(ctx context.Context, j Result) {
 // once a worker took the last one.
 func (w *writer) submit(p Plan) {
 	for _, a := range p.Deletes {
-		w.jobs <- Result{Op: "delete", Assignment: a}
+		w.jobs <- Result{Op: OpDelete, Assignment: a}
 	}
 	for _, a := range p.Creates {
-		w.jobs <- Result{Op: "create", Assignment: a}
+		w.jobs <- Result{Op: OpCreate, Assignment: a}
 	}
 }
 
@@ -80,7 +84,7 @@ func (w *writer) close() []Result {
 	sort.SliceStable(w.results, func(i, j int) bool {
 		a, b := w.results[i], w.results[j]
 		if a.Op != b.Op {
-			return a.Op == "delete"
+			return a.Op == OpDelete
 		}
 		return a.Assignment.key() < b.Assignment.key()
 	})

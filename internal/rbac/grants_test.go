@@ -193,7 +193,7 @@ func TestAccessRefsOnGrants(t *testing.T) {
 		{directory.Change{Type: directory.User, ID: "u", Action: directory.ActionReplace, Changed: []string{"roles"}}, 1},
 		{directory.Change{Type: directory.User, ID: "u", Action: directory.ActionPatch, Changed: []string{"displayName"}}, 0},
 	} {
-		if got := AccessRefs(&c.ch); len(got) != c.want {
+		if got := accessRefs(&c.ch, ""); len(got) != c.want {
 			t.Errorf("%+v: %v, want %d refs", c.ch, got, c.want)
 		}
 	}

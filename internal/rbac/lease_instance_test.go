@@ -31,7 +31,7 @@ func TestLeaseExcludesTheSameInstance(t *testing.T) {
 		<-c.started
 		// (The lease itself, not a second Reconcile: that would wait for
 		// the held writes if it wrongly got in.)
-		if _, err := r.acquireLease(ctx); !errors.Is(err, ErrLeaseHeld) {
+		if err := r.lease().Acquire(ctx); !errors.Is(err, ErrLeaseHeld) {
 			t.Errorf("the lease taken again by the same instance while its reconcile runs: err = %v, want ErrLeaseHeld", err)
 		}
 		close(c.release)

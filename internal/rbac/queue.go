@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/adfscim/adfscim/internal/store"
@@ -17,12 +16,12 @@ import (
 //	PartitionKey "pending",   RowKey "user:"+EncodeKey(id) | "group:"+EncodeKey(id)  a pending item
 //	PartitionKey "principal", RowKey EncodeKey(userID)                               last resolved object id
 //	PartitionKey "lease",     RowKey "reconcile"                                     the full-reconcile lease
+//
+// The queue is here; the principal cache is in principals.go, the lease in
+// lease.go.
 const (
-	DefaultTable       = "rbac"
-	PendingPartition   = "pending"
-	principalPartition = "principal"
-	leasePartition     = "lease"
-	leaseRow           = "reconcile"
+	DefaultTable     = "rbac"
+	PendingPartition = "pending"
 )
 
 // RefKind says what a pending item names.
@@ -210,107 +209,4 @@ func (r *Reconciler) Pending(ctx context.Context) ([]Ref, error) {
 		out = append(out, Ref{Kind: p.Kind, ID: p.ID})
 	}
 	return out, nil
-}
-
-// principal cache: the last object id resolved for a user, so that the
-// assignments of a deleted user can be found on the fast path.
-type principalRow struct {
-	PrincipalID string `json:"principalId"`
-}
-
-func (r *Reconciler) cachedPrincipal(ctx context.Context, userID string) (string, error) {
-	e, err := r.opts.Store.Get(ctx, r.table, principalPartition, store.EncodeKey(userID))
-	if store.IsNotFound(err) {
-		return "", nil
-	}
-	if err != nil {
-		return "", fmt.Errorf("rbac: principal cache: %w", err)
-	}
-	var p principalRow
-	if err := json.Unmarshal(e.Data, &p); err != nil {
-		return "", fmt.Errorf("rbac: principal cache %s: %w", userID, err)
-	}
-	return p.PrincipalID, nil
-}
-
-// principalOp is the store operation that caches principal as userID's
-// (deletes the row when principal is "").
-func principalOp(userID, principal string) store.Op {
-	rk := store.EncodeKey(userID)
-	if principal == "" {
-		return store.Op{Kind: store.Delete, Entity: store.Entity{PartitionKey: principalPartition, RowKey: rk}}
-	}
-	data, _ := json.Marshal(principalRow{PrincipalID: strings.ToLower(principal)})
-	return store.Op{Kind: store.Upsert, Entity: store.Entity{PartitionKey: principalPartition, RowKey: rk, Data: data}}
-}
-
-func (r *Reconciler) cachePrincipal(ctx context.Context, userID, principal string) error {
-	_, err := r.opts.Store.Batch(ctx, r.table, []store.Op{principalOp(userID, principal)})
-	if store.IsNotFound(err) {
-		return nil
-	}
-	return err
-}
-
-// ErrLeaseHeld is returned by Reconcile when another instance holds the
-// reconcile lease.
-var ErrLeaseHeld = errors.New("rbac: reconcile lease held by another instance")
-
-type leaseRowData struct {
-	Holder  string    `json:"holder"`
-	Expires time.Time `json:"expires"`
-}
-
-// acquireLease takes the lease row if it is absent or expired. A lease this
-// instance holds counts as held too: one process can start two reconciles at
-// once (the timer and POST /ops/v1/reconcile), and each must exclude the other.
-func (r *Reconciler) acquireLease(ctx context.Context) (string, error) {
-	now := r.now()
-	data, _ := json.Marshal(leaseRowData{Holder: r.instance, Expires: now.Add(r.opts.LeaseDuration)})
-	ent := store.Entity{PartitionKey: leasePartition, RowKey: leaseRow, Data: data}
-	cur, err := r.opts.Store.Get(ctx, r.table, leasePartition, leaseRow)
-	var op store.Op
-	switch {
-	case store.IsNotFound(err):
-		op = store.Op{Kind: store.Insert, Entity: ent}
-	case err != nil:
-		return "", fmt.Errorf("rbac: read lease: %w", err)
-	default:
-		var l leaseRowData
-		if err := json.Unmarshal(cur.Data, &l); err != nil {
-			return "", fmt.Errorf("rbac: lease row: %w", err)
-		}
-		if now.Before(l.Expires) {
-			return "", fmt.Errorf("%w (%s until %s)", ErrLeaseHeld, l.Holder, l.Expires.Format(time.RFC3339))
-		}
-		op = store.Op{Kind: store.Replace, IfMatch: cur.ETag, Entity: ent}
-	}
-	etags, err := r.opts.Store.Batch(ctx, r.table, []store.Op{op})
-	if store.IsExists(err) || store.IsPrecondition(err) || store.IsNotFound(err) {
-		return "", fmt.Errorf("%w (lost the race to take it)", ErrLeaseHeld)
-	}
-	if err != nil {
-		return "", fmt.Errorf("rbac: take lease: %w", err)
-	}
-	return etags[0], nil
-}
-
-// renewLease extends a lease we hold; it fails when someone else took it.
-func (r *Reconciler) renewLease(ctx context.Context, etag string) (string, error) {
-	data, _ := json.Marshal(leaseRowData{Holder: r.instance, Expires: r.now().Add(r.opts.LeaseDuration)})
-	etags, err := r.opts.Store.Batch(ctx, r.table, []store.Op{{Kind: store.Replace, IfMatch: etag,
-		Entity: store.Entity{PartitionKey: leasePartition, RowKey: leaseRow, Data: data}}})
-	if err != nil {
-		return "", fmt.Errorf("rbac: renew lease: %w", err)
-	}
-	return etags[0], nil
-}
-
-func (r *Reconciler) releaseLease(ctx context.Context, etag string) error {
-	_, err := r.opts.Store.Batch(ctx, r.table, []store.Op{{Kind: store.Delete, IfMatch: etag,
-		Entity: store.Entity{PartitionKey: leasePartition, RowKey: leaseRow}}})
-	if err != nil && !store.IsPrecondition(err) && !store.IsNotFound(err) {
-		return fmt.Errorf("rbac: release lease: %w", err)
-	}
-	return nil
 }

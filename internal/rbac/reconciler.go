@@ -113,7 +113,7 @@ func (r *Reconciler) now() time.Time { return r.opts.Now() }
 
 // Result is the outcome of one planned change.
 type Result struct {
-	Op         string     `json:"op"` // "create" or "delete"
+	Op         Op         `json:"op"`
 	Assignment Assignment `json:"assignment"`
 	Error      string     `json:"error,omitempty"`
 	// Status is the HTTP status ARM answered a failed change with (429
@@ -313,7 +313,7 @@ func summarize(rep *Report) {
 		switch {
 		case res.Error != "":
 			rep.Failed++
-		case res.Op == "create":
+		case res.Op == OpCreate:
 			rep.Created++
 		default:
 			rep.Deleted++
@@ -410,7 +410,7 @@ func (r *Reconciler) settle(ctx context.Context, items []claimed, st State, resu
 	// Remember the principals just granted, for the fast path's deletes.
 	for _, res := range results {
 		a := res.Assignment
-		if res.Op == "create" && res.Error == "" && a.PrincipalType == PrincipalUser {
+		if res.Op == OpCreate && res.Error == "" && a.PrincipalType == PrincipalUser {
 			upsert(a.Subject, a.PrincipalID)
 		}
 	}
@@ -513,50 +513,27 @@ func (r *Reconciler) Run(ctx context.Context, poll time.Duration) {
 // Reconcile is the timer's full run: it takes the lease (ErrLeaseHeld when
 // another instance has it), claims whatever is pending, plans over the whole
 // state, applies, and reports drift. progress, when non-nil, is called after
-// every change.
+// every change. The lease is renewed beside the run; losing it stops the run
+// with an error wrapping ErrLeaseHeld.
 func (r *Reconciler) Reconcile(ctx context.Context, progress func(done, total int)) (Report, error) {
-	rep := Report{Started: r.now()}
-	etag, err := r.acquireLease(ctx)
-	if err != nil {
-		return rep, err
+	started := r.now()
+	l := r.lease()
+	if err := l.Acquire(ctx); err != nil {
+		return Report{Started: started}, err
 	}
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	var mu sync.Mutex // guards etag
-	stop := make(chan struct{})
-	renewed := make(chan struct{})
-	go func() {
-		defer close(renewed)
-		t := time.NewTicker(r.opts.LeaseDuration / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				mu.Lock()
-				e, err := r.renewLease(ctx, etag)
-				if err == nil {
-					etag = e
-				}
-				mu.Unlock()
-				if err != nil {
-					cancel(fmt.Errorf("%w: lost while running: %w", ErrLeaseHeld, err))
-					return
-				}
-			}
-		}
-	}()
+	ctx, release := l.Keep(ctx)
 	defer func() {
-		close(stop)
-		<-renewed
-		mu.Lock()
-		defer mu.Unlock()
-		if err := r.releaseLease(context.WithoutCancel(ctx), etag); err != nil {
+		if err := release(); err != nil {
 			r.log.Error().Err(err).Msg("rbac: release lease")
 		}
 	}()
+	return r.reconcile(ctx, started, progress)
+}
 
+// reconcile is Reconcile's run under the lease: a context cancelled with a
+// cause (the lease lost) ends it with that cause.
+func (r *Reconciler) reconcile(ctx context.Context, started time.Time, progress func(done, total int)) (Report, error) {
+	rep := Report{Started: started}
 	items, err := r.claim(ctx, 0)
 	if err != nil {
 		return rep, err

@@ -273,10 +273,10 @@ func TestLeaseExpires(t *testing.T) {
 	clock := func() time.Time { return now }
 	r1, _ := New(Options{Mapping: m, Directory: e.dir, ARM: e.arm, Store: e.store, Instance: "a", Now: clock})
 	r2, _ := New(Options{Mapping: m, Directory: e.dir, ARM: e.arm, Store: e.store, Instance: "b", Now: clock})
-	if _, err := r1.acquireLease(ctx); err != nil { // a crashes holding it
+	if err := r1.lease().Acquire(ctx); err != nil { // a crashes holding it
 		t.Fatal(err)
 	}
-	if _, err := r2.acquireLease(ctx); !errors.Is(err, ErrLeaseHeld) {
+	if err := r2.lease().Acquire(ctx); !errors.Is(err, ErrLeaseHeld) {
 		t.Fatalf("lease taken while held: %v", err)
 	}
 	now = now.Add(r1.opts.LeaseDuration + 1)
@@ -320,26 +320,92 @@ func TestLeaseRenewal(t *testing.T) {
 	m := testMapping(t)
 	a, _ := New(Options{Mapping: m, Directory: e.dir, ARM: e.arm, Store: e.store, Instance: "a", Now: clock})
 	b, _ := New(Options{Mapping: m, Directory: e.dir, ARM: e.arm, Store: e.store, Instance: "b", Now: clock})
-	etag, err := a.acquireLease(ctx)
-	if err != nil {
+	la := a.lease()
+	if err := la.Acquire(ctx); err != nil {
 		t.Fatal(err)
 	}
 	// a renews before expiry, again and again: b never gets in.
 	for i := 0; i < 3; i++ {
 		now = now.Add(a.opts.LeaseDuration * 2 / 3)
-		if etag, err = a.renewLease(ctx, etag); err != nil {
+		if err := la.Renew(ctx); err != nil {
 			t.Fatalf("renewal %d: %v", i, err)
 		}
-		if _, err := b.acquireLease(ctx); !errors.Is(err, ErrLeaseHeld) {
+		if err := b.lease().Acquire(ctx); !errors.Is(err, ErrLeaseHeld) {
 			t.Fatalf("b took a renewed lease: %v", err)
 		}
 	}
 	// a stalls past expiry; b takes over, and a's renewal then fails.
 	now = now.Add(a.opts.LeaseDuration + time.Second)
-	if _, err := b.acquireLease(ctx); err != nil {
+	if err := b.lease().Acquire(ctx); err != nil {
 		t.Fatalf("b could not take an expired lease: %v", err)
 	}
-	if _, err := a.renewLease(ctx, etag); err == nil {
+	if err := la.Renew(ctx); err == nil {
 		t.Fatal("a renewed a lease b holds")
+	}
+}
+
+// TestLeaseKeep: the work beside which the lease is kept stops, with
+// ErrLeaseHeld as the cause, once a renewal finds the lease taken; done
+// releases a lease still held, so the next holder need not wait it out.
+func TestLeaseKeep(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, 1)
+	var mu sync.Mutex
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	m := testMapping(t)
+	// A short lease, so that renewals come often; expiry follows the clock.
+	a, _ := New(Options{Mapping: m, Directory: e.dir, ARM: e.arm, Store: e.store, Instance: "a", Now: clock, LeaseDuration: 30 * time.Millisecond})
+	b, _ := New(Options{Mapping: m, Directory: e.dir, ARM: e.arm, Store: e.store, Instance: "b", Now: clock, LeaseDuration: time.Hour})
+
+	la := a.lease()
+	if err := la.Release(ctx); err != nil { // never acquired: nothing to give up
+		t.Fatal(err)
+	}
+	if err := la.Acquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.lease().Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.lease().Acquire(ctx); !errors.Is(err, ErrLeaseHeld) {
+		t.Fatalf("a lease b never held, released by b: %v", err)
+	}
+	work, done := la.Keep(ctx)
+	if err := done(); err != nil {
+		t.Fatal(err)
+	}
+	if work.Err() == nil {
+		t.Error("the work's context outlives done")
+	}
+	if err := b.lease().Acquire(ctx); err != nil {
+		t.Fatalf("lease not released by done: %v", err)
+	}
+
+	// b holds it for an hour; a takes it after the clock passes that, then
+	// stalls past its own hold while b takes it back (before a's first
+	// renewal, so that the order is certain): a's renewal must stop a's work.
+	mu.Lock()
+	now = now.Add(2 * time.Hour)
+	mu.Unlock()
+	if err := la.Acquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	now = now.Add(time.Minute) // a's hold (30ms) has expired
+	mu.Unlock()
+	if err := b.lease().Acquire(ctx); err != nil {
+		t.Fatalf("b could not take the expired lease: %v", err)
+	}
+	work, done = la.Keep(ctx)
+	<-work.Done()
+	if cause := context.Cause(work); !errors.Is(cause, ErrLeaseHeld) {
+		t.Errorf("work stopped with %v, want ErrLeaseHeld", cause)
+	}
+	if err := done(); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.lease().Acquire(ctx); !errors.Is(err, ErrLeaseHeld) {
+		t.Errorf("a's done released b's lease: %v", err)
 	}
 }

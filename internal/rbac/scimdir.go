@@ -11,7 +11,8 @@ import (
 )
 
 // FromDirectory reads the SCIM state the reconciler needs from the
-// directory service, including its reverse membership index (UserGroups).
+// directory service, including its reverse membership index (UserGroups):
+// of groups and users, the attributes AccessRefs watches (access.go).
 func FromDirectory(d *directory.Service) Directory { return scimDirectory{d} }
 
 type scimDirectory struct{ d *directory.Service }
@@ -28,8 +29,8 @@ func (s scimDirectory) Groups(ctx context.Context, fn func(Group) error) error {
 		if err != nil {
 			return err
 		}
-		name, _ := attrs["displayName"].(string)
-		ext, _ := attrs["externalId"].(string)
+		name, _ := attrs[attrDisplayName].(string)
+		ext, _ := attrs[attrExternalID].(string)
 		return fn(Group{ID: r.ID, DisplayName: name, ExternalID: ext})
 	})
 }
@@ -90,12 +91,12 @@ func (s scimDirectory) GrantHolders(ctx context.Context, fn func(User) error) er
 // userOf is what the reconciler reads of a user's stored attributes.
 func userOf(id string, attrs map[string]any) User {
 	u := User{ID: id, Attributes: map[string]string{}, Grants: UserGrants(attrs)}
-	u.UserName, _ = attrs["userName"].(string)
-	u.ExternalID, _ = attrs["externalId"].(string)
+	u.UserName, _ = attrs[attrUserName].(string)
+	u.ExternalID, _ = attrs[attrExternalID].(string)
 	// A user without "active" is active (RFC 7643 leaves it to the
 	// provider; IdPs always send it).
 	u.Active = true
-	if a, ok := attrs["active"].(bool); ok {
+	if a, ok := attrs[attrActive].(bool); ok {
 		u.Active = a
 	}
 	// Extension attributes by full name, for Resolver.Attribute.

@@ -25,7 +25,7 @@ func AuditRecords(rep rbac.Report) []audit.Record {
 	}
 	for _, res := range rep.Results {
 		action := audit.ActionRBACAssign
-		if res.Op == "delete" {
+		if res.Op == rbac.OpDelete {
 			action = audit.ActionRBACUnassign
 		}
 		recs = append(recs, audit.Record{

@@ -1,7 +1,9 @@
-// Package memstore is a small in-memory store.Store used by the rbac tests
-// until an embedded engine is on main. It keeps the contract's rules that the
-// rbac package relies on: atomic validated batches, optimistic ETags, ordered
-// partitions.
+// Package memstore is a small in-memory store.Store for the rbac tests that
+// run thousands of simulated ARM calls and reconciles (the model-based tests,
+// the scale tests), where an engine's fsync per commit would only add time.
+// It passes the store conformance suite (storetest), as every engine does;
+// the tests of the reconciler's state (the model-based test among them) run
+// on bolt and Table Storage as well.
 package memstore
 
 import (
@@ -86,7 +88,7 @@ func (s *Store) Batch(ctx context.Context, table string, ops []store.Op) ([]stri
 			if ok {
 				err = store.ErrExists
 			}
-		case store.Replace, store.Delete:
+		case store.Replace, store.Delete, store.Touch:
 			if !ok {
 				err = store.ErrNotFound
 			} else if op.IfMatch != "" && op.IfMatch != cur.ETag {
@@ -108,6 +110,9 @@ func (s *Store) Batch(ctx context.Context, table string, ops []store.Op) ([]stri
 		s.seq++
 		e := op.Entity
 		e.Data = append([]byte(nil), e.Data...)
+		if op.Kind == store.Touch { // a new ETag, the data kept
+			e.Data = t[k].Data
+		}
 		e.ETag = "W/\"" + strconv.FormatInt(s.seq, 10) + "\""
 		e.Timestamp = now
 		t[k] = e
@@ -139,10 +144,10 @@ func (s *Store) Scan(ctx context.Context, table string, fn func(store.Entity) er
 	return nil
 }
 
-// Close implements store.Store.
 // Capabilities reports none beyond the contract.
 func (s *Store) Capabilities() store.Capabilities { return store.Capabilities{} }
 
+// Close implements store.Store.
 func (s *Store) Close() error { return nil }
 
 var _ store.Store = (*Store)(nil)
