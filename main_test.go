@@ -1,7 +1,7 @@
 package main
 
 import (
-	"bufio"
+	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -13,21 +13,21 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/adfscim/adfscim/internal/audit"
 	"github.com/adfscim/adfscim/internal/buildtest"
+	"github.com/adfscim/adfscim/internal/spawn"
 )
 
 // binary is the adfscim binary built from this module.
 func binary(t *testing.T) string { return buildtest.Adfscim(t) }
 
-// process is a running adfscim server.
+// process is a running adfscim server and everything it logged.
 type process struct {
-	cmd  *exec.Cmd
-	url  string
+	*spawn.Server
+	url  string // SCIM base URL
 	logs *syncBuffer
 }
 
@@ -48,43 +48,17 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// start runs the binary with env and waits for its "serving" log line.
+// start runs the binary with env (spawn.Start), capturing its logs, and
+// kills it when the test ends.
 func start(t *testing.T, env ...string) *process {
 	t.Helper()
-	cmd := exec.Command(binary(t), "serve")
-	cmd.Env = append(os.Environ(), env...)
-	cmd.Env = append(cmd.Env, "ADFSCIM_LISTEN=127.0.0.1:0")
-	stdout, err := cmd.StdoutPipe()
+	p := &process{logs: &syncBuffer{}}
+	srv, err := spawn.Start(context.Background(), spawn.Options{Binary: binary(t), Env: env, Stdout: p.logs, Stderr: p.logs})
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v:\n%s", err, p.logs)
 	}
-	p := &process{cmd: cmd, logs: &syncBuffer{}}
-	cmd.Stderr = p.logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	urls := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			line := sc.Text()
-			p.logs.Write([]byte(line + "\n"))
-			var m struct {
-				Message, URL string
-			}
-			if json.Unmarshal([]byte(line), &m) == nil && m.Message == "adfscim serving" {
-				urls <- m.URL
-			}
-		}
-		close(urls)
-	}()
-	u, ok := <-urls
-	if !ok {
-		t.Fatalf("server exited before serving:\n%s", p.logs)
-	}
-	p.url = u
+	t.Cleanup(func() { _ = srv.Kill() })
+	p.Server, p.url = srv, srv.URL
 	return p
 }
 
@@ -165,12 +139,11 @@ func TestKillMidWriteKeepsAcknowledgedWrites(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+	if err := p.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	close(stop)
 	wg.Wait()
-	_ = p.cmd.Wait()
 
 	q := start(t, env...)
 	mu.Lock()
@@ -217,8 +190,9 @@ func TestKillMidWriteKeepsAcknowledgedWrites(t *testing.T) {
 
 	// The trail survived the crash whole, and it records exactly the users
 	// that exist: a user and its record committed together or not at all.
-	_ = q.cmd.Process.Kill()
-	_ = q.cmd.Wait()
+	if err := q.Kill(); err != nil {
+		t.Fatal(err)
+	}
 	verify := exec.Command(binary(t), "audit", "verify")
 	verify.Env = append(os.Environ(), env...)
 	if out, err := verify.CombinedOutput(); err != nil {
@@ -287,10 +261,9 @@ func TestLogsNeverCarrySecrets(t *testing.T) {
 			t.Errorf("a wrong token got %d", st)
 		}
 	}
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := p.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	_ = p.cmd.Wait()
 	// A second start shows no token again and still accepts the first.
 	q := start(t, "ADFSCIM_DATA_DIR="+dataDir, "SCIM_BEARER_TOKEN=")
 	if st, _, _ := request("GET", q.url+"/Users", token, ""); st != http.StatusOK {
@@ -328,10 +301,9 @@ func TestExportImportCommands(t *testing.T) {
 			t.Fatalf("POST: %d %s %v", st, b, err)
 		}
 	}
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := p.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	_ = p.cmd.Wait()
 	run := func(dir, stdin string, args ...string) (string, error) {
 		cmd := exec.Command(binary(t), args...)
 		cmd.Env = append(os.Environ(), "ADFSCIM_DATA_DIR="+dir)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -14,12 +13,12 @@ import (
 	"os/exec"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
 	"github.com/adfscim/adfscim/internal/deploy"
+	"github.com/adfscim/adfscim/internal/spawn"
 	"github.com/adfscim/adfscim/internal/store/azuritetest"
 	"github.com/adfscim/adfscim/internal/store/dump"
 	"github.com/adfscim/adfscim/internal/store/tables"
@@ -76,10 +75,9 @@ func mustRunAdfscim(t *testing.T, env []string, stdin string, args ...string) st
 // sigtermAndWait ends a server with SIGTERM (it finishes and closes the store).
 func sigtermAndWait(t *testing.T, p *process) {
 	t.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := p.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	_ = p.cmd.Wait()
 }
 
 // scimID sends a request that must answer want and returns the id in it.
@@ -217,35 +215,21 @@ func (c *cutWritesAfter) Do(req *policy.Request) (*http.Response, error) {
 	return req.Next()
 }
 
-// refusedStart runs `adfscim serve`, which must exit without serving; it
-// returns what it printed.
+// refusedStart runs `adfscim serve`, which must exit, with an error, without
+// serving; it returns what it printed.
 func refusedStart(t *testing.T, env []string) string {
 	t.Helper()
-	cmd := exec.Command(binary(t), "serve")
-	cmd.Env = append(append(os.Environ(), env...), "ADFSCIM_LISTEN=127.0.0.1:0")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
+	var logs syncBuffer
+	srv, err := spawn.Start(context.Background(), spawn.Options{Binary: binary(t), Env: env, Stdout: &logs, Stderr: &logs})
+	if err == nil {
+		_ = srv.Kill()
+		t.Fatalf("the server started on a half-restored store:\n%s", logs.String())
 	}
-	var errb bytes.Buffer
-	cmd.Stderr = &errb
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	var exited *spawn.ExitError
+	if !errors.As(err, &exited) || exited.Err == nil {
+		t.Fatalf("serve on a half-restored store: %v, want it to exit with an error\n%s", err, logs.String())
 	}
-	var logs strings.Builder
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
-		logs.WriteString(sc.Text() + "\n")
-		if strings.Contains(sc.Text(), `"adfscim serving"`) {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-			t.Fatalf("the server started on a half-restored store:\n%s", logs.String())
-		}
-	}
-	if err := cmd.Wait(); err == nil {
-		t.Fatal("serve exited 0 on a half-restored store")
-	}
-	return logs.String() + errb.String()
+	return logs.String()
 }
 
 // TestInterruptedRestoreOnTableStorage: a forced import into Table Storage

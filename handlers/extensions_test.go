@@ -4,9 +4,6 @@ import (
 	"net/url"
 	"strings"
 	"testing"
-
-	"github.com/adfscim/adfscim/internal/directory"
-	"github.com/adfscim/adfscim/internal/scim"
 )
 
 const contoso = "urn:ietf:params:scim:schemas:extension:contoso:2.0:User"
@@ -15,12 +12,8 @@ const contoso = "urn:ietf:params:scim:schemas:extension:contoso:2.0:User"
 // are advertised, stored, filterable and patchable like core ones, and an
 // attribute that matches no schema is ignored (and logged), not rejected.
 func TestCustomExtension(t *testing.T) {
-	users, _, err := scim.ParseExtensions([]byte(`[{"id":"` + contoso + `","resourceType":"User",
-	  "attributes":[{"name":"costCenterCode"},{"name":"clearance","type":"integer"}]}]`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := newEnvWith(t, directory.Options{UserExtensions: users})
+	e := newEnvWith(t, envOptions{extensions: `[{"id":"` + contoso + `","resourceType":"User",
+	  "attributes":[{"name":"costCenterCode"},{"name":"clearance","type":"integer"}]}]`})
 
 	if s := e.do("GET", "/scim/v2/Schemas/"+contoso, ""); s.status != 200 || !strings.Contains(string(s.body), "costCenterCode") {
 		t.Errorf("/Schemas does not advertise the extension: %d %s", s.status, s.body)
@@ -41,7 +34,7 @@ func TestCustomExtension(t *testing.T) {
 		t.Errorf("the ignored attribute's name was not logged")
 	}
 	e.createUser(`{"userName":"erin@contoso.com","favouriteColour":"red"}`)
-	ua := e.do("GET", "/ops/v1/unknown-attributes", "", "Authorization", "Bearer "+noScopeToken)
+	ua := e.do("GET", "/ops/v1/unknown-attributes", "", "Authorization", e.bearer(opsClient))
 	if ua.status != 200 || !strings.Contains(string(ua.body), `{"client":"test","attribute":"favouriteColour","count":2}`) {
 		t.Errorf("unknown attributes are not counted per client: %d %s", ua.status, ua.body)
 	}

@@ -15,95 +15,136 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/adfscim/adfscim/handlers"
-	"github.com/adfscim/adfscim/internal/audit"
+	"github.com/adfscim/adfscim/internal/app"
+	"github.com/adfscim/adfscim/internal/config"
 	"github.com/adfscim/adfscim/internal/directory"
-	"github.com/adfscim/adfscim/internal/rbac"
 	"github.com/adfscim/adfscim/internal/store"
 	"github.com/adfscim/adfscim/internal/store/enginetest"
 	"github.com/adfscim/adfscim/internal/tokens"
 )
 
-const testToken = "test-token-value-0123456789"
+// The test clients. newEnv issues each one a token, with the scopes below,
+// from the service's own token source; tokenAuth, for the tests of the HTTP
+// layer alone, accepts a client's name as its token.
+const (
+	scimClient    = "test"    // scim.read and scim.write
+	readClient    = "reader"  // scim.read
+	writeClient   = "writer"  // scim.write
+	opsClient     = "ops"     // ops.read and ops.write, no SCIM scope
+	auditorClient = "auditor" // ops.read
+)
 
-// tokenAuth accepts testToken with all scopes and readToken with scim.read.
+// clients are the test clients in the order newEnv issues their tokens.
+var clients = []string{scimClient, readClient, writeClient, opsClient, auditorClient}
+
+// clientScopes returns a test client's scopes (nil for any other name).
+func clientScopes(client string) []tokens.Scope {
+	switch client {
+	case scimClient:
+		return []tokens.Scope{tokens.ScimRead, tokens.ScimWrite}
+	case readClient:
+		return []tokens.Scope{tokens.ScimRead}
+	case writeClient:
+		return []tokens.Scope{tokens.ScimWrite}
+	case opsClient:
+		return []tokens.Scope{tokens.OpsRead, tokens.OpsWrite}
+	case auditorClient:
+		return []tokens.Scope{tokens.OpsRead}
+	}
+	return nil
+}
+
+// tokenAuth is the token source of the tests that build the HTTP layer
+// alone (handlers.New): a test client's name is its token.
 type tokenAuth struct{}
 
-const readToken = "read-only-token-value"
-
 func (tokenAuth) Authenticate(_ context.Context, token string) (tokens.Client, error) {
-	switch token {
-	case testToken:
-		return tokens.Client{Name: "test", Scopes: []tokens.Scope{tokens.ScimRead, tokens.ScimWrite}}, nil
-	case readToken:
-		return tokens.Client{Name: "reader", Scopes: []tokens.Scope{tokens.ScimRead}}, nil
-	case writeOnlyToken:
-		return tokens.Client{Name: "writer", Scopes: []tokens.Scope{tokens.ScimWrite}}, nil
-	case noScopeToken:
-		return tokens.Client{Name: "ops", Scopes: []tokens.Scope{tokens.OpsRead, tokens.OpsWrite}}, nil
-	case opsReadToken:
-		return tokens.Client{Name: "auditor", Scopes: []tokens.Scope{tokens.OpsRead}}, nil
+	if scopes := clientScopes(token); scopes != nil {
+		return tokens.Client{Name: token, Scopes: scopes}, nil
 	}
 	return tokens.Client{}, tokens.ErrUnknownToken
 }
 
+// env is the whole service, built by app.New as serve builds it, behind a
+// test server.
 type env struct {
 	t    *testing.T
 	srv  *httptest.Server
 	st   store.Store
 	logs *lockedBuffer
-	// timerRuns counts ReconcileRbac invocations.
-	timerRuns int
-	audit     *audit.Log
-	// rec is the reconciler whose queue the writes feed (its worker does
-	// not run: what is queued stays pending).
-	rec *rbac.Reconciler
-	mu  sync.Mutex
+	// app is the service: its audit trail (app.Trail), its reconciler
+	// (app.Reconciler, whose worker does not run, so what is queued stays
+	// pending), its store.
+	app *app.App
+	// tokens are the test clients' tokens, by client.
+	tokens map[string]string
+}
+
+// envOptions vary the service newEnvWith builds.
+type envOptions struct {
+	// extensions is ADFSCIM_SCHEMA_EXTENSIONS.
+	extensions string
+	// mapping is ADFSCIM_MAPPING (default none: no factory is managed).
+	mapping string
+	// store is the store to serve (default a fresh one on the engine under
+	// test, -engine).
+	store store.Store
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	return newEnvWith(t, directory.Options{})
+	return newEnvWith(t, envOptions{})
 }
 
-func newEnvWith(t *testing.T, dopts directory.Options) *env {
+// newEnvWith builds the service from a configuration, as serve does, and
+// issues the test clients' tokens.
+func newEnvWith(t *testing.T, o envOptions) *env {
 	t.Helper()
-	st := enginetest.Open(t)
-	e := &env{t: t, st: st, logs: &lockedBuffer{}, audit: audit.New(st, audit.Options{})}
-	dir := directory.New(st, dopts)
-	arm, _, err := rbac.NewLocalARM(st, rbac.ARMOptions{})
+	if o.store == nil {
+		o.store = enginetest.Open(t)
+	}
+	vars := map[string]string{
+		"ADFSCIM_DATA_DIR":          t.TempDir(),
+		"ADFSCIM_MAPPING":           o.mapping,
+		"ADFSCIM_SCHEMA_EXTENSIONS": o.extensions,
+	}
+	cfg, err := config.Load(nil, func(k string) string { return vars[k] }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	mapping, err := rbac.LoadMapping("")
+	e := &env{t: t, st: o.store, logs: &lockedBuffer{}, tokens: map[string]string{}}
+	a, err := app.New(context.Background(), cfg, app.Options{Store: o.store, Logger: zerolog.New(e.logs)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec, err := rbac.New(rbac.Options{Mapping: mapping, Directory: rbac.FromDirectory(dir), ARM: arm, Store: st})
-	if err != nil {
-		t.Fatal(err)
+	e.app = a
+	for _, c := range clients {
+		if e.tokens[c], err = a.Auth.Create(context.Background(), c, clientScopes(c), 0); err != nil {
+			t.Fatal(err)
+		}
 	}
-	e.rec = rec
-	h := handlers.New(handlers.Options{
-		Directory:  dir,
-		RBAC:       rec,
-		Audit:      e.audit,
-		AuditQuery: e.audit,
-		Access:     rec,
-		Auth:       tokenAuth{},
-		Logger:     zerolog.New(e.logs),
-		Timers: map[string]handlers.TimerFunc{
-			"ReconcileRbac": func(ctx context.Context, pastDue bool) ([]string, error) {
-				e.mu.Lock()
-				e.timerRuns++
-				e.mu.Unlock()
-				return []string{"reconciled"}, nil
-			},
-		},
+	e.srv = httptest.NewServer(a.Handler)
+	t.Cleanup(func() {
+		e.srv.Close()
+		if err := a.Close(); err != nil {
+			t.Error(err)
+		}
 	})
-	e.srv = httptest.NewServer(h)
-	t.Cleanup(e.srv.Close)
 	return e
 }
+
+// token returns the token of a test client.
+func (e *env) token(client string) string {
+	e.t.Helper()
+	tok, ok := e.tokens[client]
+	if !ok {
+		e.t.Fatalf("no test client %q", client)
+	}
+	return tok
+}
+
+// bearer is the Authorization header of a test client.
+func (e *env) bearer(client string) string { return "Bearer " + e.token(client) }
 
 type resp struct {
 	status int
@@ -130,7 +171,7 @@ func (e *env) do(method, path string, body string, headers ...string) resp {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	req.Header.Set("Authorization", "Bearer "+testToken)
+	req.Header.Set("Authorization", e.bearer(scimClient))
 	if body != "" {
 		req.Header.Set("Content-Type", "application/scim+json")
 	}
@@ -209,8 +250,8 @@ func TestErrorsAreSCIMErrors(t *testing.T) {
 		{"wrong type", "POST", "/scim/v2/Users", `{"userName":"bob","active":"maybe"}`, nil, 400, "invalidValue"},
 		{"missing token", "GET", "/scim/v2/Users", "", []string{"Authorization", ""}, 401, ""},
 		{"wrong token", "GET", "/scim/v2/Users", "", []string{"Authorization", "Bearer nope"}, 401, ""},
-		{"wrong scheme", "GET", "/scim/v2/Users", "", []string{"Authorization", "Basic " + testToken}, 401, ""},
-		{"read-only token writes", "POST", "/scim/v2/Users", `{"userName":"bob"}`, []string{"Authorization", "Bearer " + readToken}, 403, ""},
+		{"wrong scheme", "GET", "/scim/v2/Users", "", []string{"Authorization", "Basic " + e.token(scimClient)}, 401, ""},
+		{"read-only token writes", "POST", "/scim/v2/Users", `{"userName":"bob"}`, []string{"Authorization", e.bearer(readClient)}, 403, ""},
 		{"unknown user id", "GET", "/scim/v2/Users/2819c223-7f76-453a-919d-413861904646", "", nil, 404, ""},
 		{"id that is not ours", "GET", "/scim/v2/Users/..%2f..%2fetc", "", nil, 404, ""},
 		{"unknown group id", "DELETE", "/scim/v2/Groups/2819c223-7f76-453a-919d-413861904646", "", nil, 404, ""},
@@ -266,7 +307,7 @@ func TestPasswordIsNeverStoredOrReturned(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if bytes.Contains(e.logs.Bytes(), []byte("Pa55word")) || bytes.Contains(e.logs.Bytes(), []byte(testToken)) {
+	if bytes.Contains(e.logs.Bytes(), []byte("Pa55word")) || bytes.Contains(e.logs.Bytes(), []byte(e.token(scimClient))) {
 		t.Errorf("the log carries a secret:\n%s", e.logs)
 	}
 }
@@ -422,8 +463,9 @@ func TestFunctionsHostShapes(t *testing.T) {
 	if err := json.Unmarshal(tr.body, &inv); err != nil || inv.Outputs == nil || len(inv.Logs) == 0 || inv.ReturnValue != nil {
 		t.Errorf("timer response %s (err %v), want {Outputs:{}, Logs:[...], ReturnValue:null}", tr.body, err)
 	}
-	if e.timerRuns != 1 {
-		t.Errorf("timer ran %d times, want 1", e.timerRuns)
+	// The timer ran the service's ReconcileRbac: one full reconcile.
+	if n := strings.Count(strings.Join(inv.Logs, "\n"), "reconcile: "); n != 1 {
+		t.Errorf("timer logs %q: %d reconciles, want 1", inv.Logs, n)
 	}
 }
 

@@ -1,33 +1,15 @@
 package handlers_test
 
 import (
-	"context"
 	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
-	"github.com/rs/zerolog"
-
-	"github.com/adfscim/adfscim/handlers"
 	"github.com/adfscim/adfscim/internal/directory"
 	"github.com/adfscim/adfscim/internal/store"
 	"github.com/adfscim/adfscim/internal/store/enginetest"
+	"github.com/adfscim/adfscim/internal/store/tables"
 )
-
-// countingStore counts what requests cost in storage: calls (each one a
-// billed transaction on Table Storage), batch operations, and membership
-// rows read.
-type countingStore struct {
-	store.Store
-	mu         sync.Mutex
-	calls      int
-	batchOps   int
-	memberRows int
-	rows       int // rows read by Get, List and Scan
-	scans      int
-}
 
 // memberRowPrefix is how the directory keys a group's membership rows
 // (internal/directory/layout.go). A test below checks that reading a group
@@ -35,92 +17,30 @@ type countingStore struct {
 // instead of making the zero counts meaningless.
 const memberRowPrefix = "M|"
 
-func (c *countingStore) count(rows ...store.Entity) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.calls++
-	c.rows += len(rows)
-	for _, r := range rows {
-		if strings.HasPrefix(r.RowKey, memberRowPrefix) {
-			c.memberRows++
-		}
-	}
+// cost is what a request cost the store: its calls (each one a billed
+// transaction on Table Storage), the membership rows among the rows read,
+// and, on Table Storage, the transactions billed.
+type cost struct {
+	enginetest.Counts
+	billed tables.Counts
 }
 
-func (c *countingStore) Get(ctx context.Context, table, pk, rk string) (store.Entity, error) {
-	e, err := c.Store.Get(ctx, table, pk, rk)
-	c.count(e)
-	return e, err
-}
-
-func (c *countingStore) List(ctx context.Context, table string, q store.Query) ([]store.Entity, error) {
-	es, err := c.Store.List(ctx, table, q)
-	c.count(es...)
-	return es, err
-}
-
-func (c *countingStore) Batch(ctx context.Context, table string, ops []store.Op) ([]string, error) {
-	c.count()
-	c.mu.Lock()
-	c.batchOps += len(ops)
-	c.mu.Unlock()
-	return c.Store.Batch(ctx, table, ops)
-}
-
-// BatchFollow counts like Batch and forwards to the engine, which reports
-// (Capabilities) whether it has one; follow's own writes are not counted.
-func (c *countingStore) BatchFollow(ctx context.Context, table string, ops []store.Op, follow store.Follow) ([]string, error) {
-	c.count()
-	c.mu.Lock()
-	c.batchOps += len(ops)
-	c.mu.Unlock()
-	return c.Store.(store.Follower).BatchFollow(ctx, table, ops, follow)
-}
-
-func (c *countingStore) Scan(ctx context.Context, table string, fn func(store.Entity) error) error {
-	c.count()
-	c.mu.Lock()
-	c.scans++
-	c.mu.Unlock()
-	return c.Store.Scan(ctx, table, func(e store.Entity) error {
-		c.count(e)
-		c.mu.Lock()
-		c.calls-- // one Scan is one call, not one per row
-		c.mu.Unlock()
-		return fn(e)
-	})
-}
-
-type cost struct{ calls, batchOps, memberRows, rows, scans int }
-
-// measure returns what fn cost the store.
-func (c *countingStore) measure(fn func()) cost {
-	c.mu.Lock()
-	before := c.snapshot()
-	c.mu.Unlock()
-	fn()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	now := c.snapshot()
-	return cost{now.calls - before.calls, now.batchOps - before.batchOps, now.memberRows - before.memberRows, now.rows - before.rows, now.scans - before.scans}
-}
-
-func (c *countingStore) snapshot() cost {
-	return cost{c.calls, c.batchOps, c.memberRows, c.rows, c.scans}
-}
-
-func newCountingEnv(t *testing.T) (*env, *countingStore) {
+// newCountingEnv is the service on a store that counts what reaches it;
+// membership rows read count as Marked.
+func newCountingEnv(t *testing.T) (*env, *enginetest.Counting) {
 	t.Helper()
-	cs := &countingStore{Store: enginetest.Open(t)}
-	e := &env{t: t, st: cs, logs: &lockedBuffer{}}
-	h := handlers.New(handlers.Options{
-		Directory: directory.New(cs, directory.Options{}),
-		Auth:      tokenAuth{},
-		Logger:    zerolog.New(e.logs),
-	})
-	e.srv = httptest.NewServer(h)
-	t.Cleanup(e.srv.Close)
-	return e, cs
+	cs := enginetest.OpenCounting(t)
+	cs.Mark = func(table string, e store.Entity) bool {
+		return table == directory.Table && strings.HasPrefix(e.RowKey, memberRowPrefix)
+	}
+	return newEnvWith(t, envOptions{store: cs}), cs
+}
+
+// measure returns what fn cost the whole store.
+func measure(cs *enginetest.Counting, fn func()) cost {
+	billed := cs.Billed()
+	c := cs.Measure(fn)
+	return cost{c, cs.Billed().Sub(billed)}
 }
 
 // TestGroupRequestsDoNotScaleWithMembers: Entra reads groups with
@@ -149,11 +69,11 @@ func TestGroupRequestsDoNotScaleWithMembers(t *testing.T) {
 	}
 
 	// Positive control: a full read does read the membership rows.
-	full := cs.measure(func() { e.do("GET", "/scim/v2/Groups/"+groups["large"], "") })
-	if full.memberRows < large {
-		t.Fatalf("a full read of the large group read %d membership rows, want >= %d: the row layout changed, update memberRowPrefix", full.memberRows, large)
+	full := measure(cs, func() { e.do("GET", "/scim/v2/Groups/"+groups["large"], "") })
+	if full.Marked < large {
+		t.Fatalf("a full read of the large group read %d membership rows, want >= %d: the row layout changed, update memberRowPrefix", full.Marked, large)
 	}
-	t.Logf("GET group of %d members with members: %d store calls", large, full.calls)
+	t.Logf("GET group of %d members with members: %d store calls", large, full.Calls())
 
 	requests := []struct {
 		name, method, path, body string
@@ -172,14 +92,14 @@ func TestGroupRequestsDoNotScaleWithMembers(t *testing.T) {
 			costs := map[string]cost{}
 			for _, name := range []string{"small", "large"} {
 				expand := strings.NewReplacer("{g}", groups[name], "{name}", name)
-				costs[name] = cs.measure(func() {
+				costs[name] = measure(cs, func() {
 					r := e.with(t).do(rq.method, expand.Replace(rq.path), expand.Replace(rq.body))
 					if r.status != rq.status {
 						t.Fatalf("%s: %d %.300s, want %d", name, r.status, r.body, rq.status)
 					}
 				})
-				if costs[name].memberRows != 0 {
-					t.Errorf("%s group: read %d membership rows, want none", name, costs[name].memberRows)
+				if costs[name].Marked != 0 {
+					t.Errorf("%s group: read %d membership rows, want none", name, costs[name].Marked)
 				}
 			}
 			if costs["small"] != costs["large"] {
@@ -216,19 +136,19 @@ func TestIdPLookupsAreIndexLookups(t *testing.T) {
 		{`userName eq "look-100@contoso.com" and (title pr or not (title pr))`, 1},
 	} {
 		t.Run(tc.filter, func(t *testing.T) {
-			c := cs.measure(func() {
+			c := cs.Measure(func() {
 				wantList(t, e.with(t).do("GET", "/scim/v2/Users?"+filterQuery(tc.filter, "startIndex=1", "count=100"), ""), tc.total)
-			})
-			if c.scans != 0 || c.rows > 4 {
-				t.Errorf("the lookup read %d rows in %d scans among %d users: not an index lookup", c.rows, c.scans, n)
+			}, directory.Table)
+			if c.Scans != 0 || c.Rows > 4 {
+				t.Errorf("the lookup read %d rows in %d scans among %d users: not an index lookup", c.Rows, c.Scans, n)
 			}
 		})
 	}
 	// Positive control: a filter no index answers reads every user.
-	c := cs.measure(func() {
+	c := cs.Measure(func() {
 		wantList(t, e.do("GET", "/scim/v2/Users?"+filterQuery(`title pr`), ""), 0)
-	})
-	if c.rows < n {
-		t.Errorf("a filter on title read %d rows, want >= %d: the counting store misses reads", c.rows, n)
+	}, directory.Table)
+	if c.Rows < n {
+		t.Errorf("a filter on title read %d rows, want >= %d: the counting store misses reads", c.Rows, n)
 	}
 }

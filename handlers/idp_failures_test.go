@@ -25,7 +25,7 @@ func (e *env) send(method, path, body string) (int, []byte, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	req.Header.Set("Authorization", "Bearer "+testToken)
+	req.Header.Set("Authorization", "Bearer "+e.tokens[scimClient])
 	if body != "" {
 		req.Header.Set("Content-Type", "application/scim+json")
 	}

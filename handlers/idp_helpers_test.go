@@ -18,7 +18,7 @@ import (
 // with returns a view of e whose failures go to t, so that a sub-test can
 // use an env made by its parent. The view shares e's server and store.
 func (e *env) with(t *testing.T) *env {
-	return &env{t: t, srv: e.srv, st: e.st, logs: e.logs, audit: e.audit}
+	return &env{t: t, srv: e.srv, st: e.st, logs: e.logs, app: e.app, tokens: e.tokens}
 }
 
 // call is one HTTP request of a sequence. In path and body, {name} is

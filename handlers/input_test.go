@@ -4,9 +4,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-
-	"github.com/adfscim/adfscim/internal/directory"
-	"github.com/adfscim/adfscim/internal/scim"
 )
 
 const patchHead = `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[`
@@ -147,12 +144,8 @@ const enterprise = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 // defines is that extension's, in paths, path-less values, bodies, filters,
 // sortBy and attributes; core and ambiguous names keep their meaning.
 func TestExtensionShortNames(t *testing.T) {
-	users, _, err := scim.ParseExtensions([]byte(`[{"id":"` + contoso + `","resourceType":"User","attributes":[
-	  {"name":"badge"},{"name":"department"},{"name":"title"}]}]`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := newEnvWith(t, directory.Options{UserExtensions: users})
+	e := newEnvWith(t, envOptions{extensions: `[{"id":"` + contoso + `","resourceType":"User","attributes":[
+	  {"name":"badge"},{"name":"department"},{"name":"title"}]}]`})
 	boss := e.createUser(`{"userName":"boss@contoso.com"}`)["id"].(string)
 	other := e.createUser(`{"userName":"other@contoso.com"}`)["id"].(string)
 	id := e.createUser(`{"userName":"worker@contoso.com","employeeNumber":"7","badge":"B-1","department":"Sales","title":"Clerk"}`)["id"].(string)
@@ -230,7 +223,7 @@ func TestExtensionShortNames(t *testing.T) {
 	wantList(t, e.do("GET", "/scim/v2/Users?"+filterQuery(`manager eq "`+boss+`"`), ""), 0)
 
 	// Only the ambiguous name counts as unknown.
-	ua := e.do("GET", "/ops/v1/unknown-attributes", "", "Authorization", "Bearer "+noScopeToken)
+	ua := e.do("GET", "/ops/v1/unknown-attributes", "", "Authorization", e.bearer(opsClient))
 	if body := string(ua.body); strings.Contains(body, "manager") || strings.Contains(body, "badge") || !strings.Contains(body, "department") {
 		t.Errorf("unknown attributes: %s", body)
 	}

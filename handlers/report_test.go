@@ -7,19 +7,10 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/rs/zerolog"
-
-	"github.com/adfscim/adfscim/handlers"
-	"github.com/adfscim/adfscim/internal/audit"
-	"github.com/adfscim/adfscim/internal/directory"
-	"github.com/adfscim/adfscim/internal/rbac"
 	"github.com/adfscim/adfscim/internal/report"
-	"github.com/adfscim/adfscim/internal/store/enginetest"
 )
 
 const reportMapping = `{
@@ -27,86 +18,36 @@ const reportMapping = `{
   "bindings": [{"group": "ADF Readers", "role": "Reader", "factories": ["prod"]}]
 }`
 
-// reportServer is a server with the access report wired as main.go wires
-// it, holding one user granted Reader on adf-prod through "ADF Readers".
-func reportServer(t *testing.T) *httptest.Server {
+// reportServer is the service configured with reportMapping, holding one
+// user granted Reader on adf-prod through "ADF Readers" by a full reconcile
+// (whose rbac.assign record dates the grant).
+func reportServer(t *testing.T) *env {
 	t.Helper()
-	ctx := context.Background()
-	st := enginetest.Open(t)
-	dir := directory.New(st, directory.Options{})
-	trail := audit.New(st, audit.Options{})
-	mapping, err := rbac.ParseMapping([]byte(reportMapping))
-	if err != nil {
-		t.Fatal(err)
-	}
-	arm, _, err := rbac.NewLocalARM(st, rbac.ARMOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec, err := rbac.New(rbac.Options{Mapping: mapping, Directory: rbac.FromDirectory(dir), ARM: arm, Store: st,
-		OnApplied: func(ctx context.Context, rep rbac.Report) {
-			// The rbac.assign records main.go writes, which date each grant.
-			for _, res := range rep.Results {
-				a := res.Assignment
-				err := trail.Append(ctx, audit.Record{Actor: "reconciler", Action: audit.ActionRBACAssign,
-					Target: audit.Target{Type: "RoleAssignment", ID: a.Scope + "/providers/Microsoft.Authorization/roleAssignments/" + a.Name},
-					Changes: []audit.Change{{Op: "set", Path: "scope", Value: a.Scope}, {Op: "set", Path: "principalId", Value: a.PrincipalID},
-						{Op: "set", Path: "roleDefinitionId", Value: a.RoleID}, {Op: "set", Path: "scimSubject", Value: a.Subject}},
-					Outcome: audit.Outcome{Success: res.Error == ""}})
-				if err != nil {
-					t.Error(err)
-				}
-			}
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := report.New(report.Options{
-		Mapping: mapping, Directory: rbac.FromDirectory(dir), Resolver: rbac.Resolver{}, ARM: rec, Audit: trail,
-		Verify: func(ctx context.Context) (audit.Result, error) {
-			return audit.Verify(ctx, st, time.Time{}, time.Time{})
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(handlers.New(handlers.Options{
-		Directory: dir, Auth: tokenAuth{}, Audit: trail, AuditQuery: trail, RBAC: rec, Report: b,
-		Logger: zerolog.New(io.Discard),
-	}))
-	t.Cleanup(srv.Close)
-
+	e := newEnvWith(t, envOptions{mapping: reportMapping})
 	post := func(path, body string) string {
-		req, _ := http.NewRequest("POST", srv.URL+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+testToken)
-		req.Header.Set("Content-Type", "application/scim+json")
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
+		r := e.do("POST", path, body)
+		if r.status != http.StatusCreated {
+			t.Fatalf("POST %s: %d %s", path, r.status, r.body)
 		}
-		defer res.Body.Close()
-		var m map[string]any
-		if err := json.NewDecoder(res.Body).Decode(&m); err != nil || res.StatusCode != http.StatusCreated {
-			t.Fatalf("POST %s: %d %v", path, res.StatusCode, err)
-		}
-		return m["id"].(string)
+		return r.json(t)["id"].(string)
 	}
 	uid := post("/scim/v2/Users", `{"userName":"grace@contoso.com","externalId":"96ace000-0000-4000-8000-000000000007","active":true}`)
 	post("/scim/v2/Groups", `{"displayName":"ADF Readers","members":[{"value":"`+uid+`"}]}`)
-	if _, err := rec.Reconcile(ctx, nil); err != nil {
+	if _, err := e.app.Reconcile(context.Background(), nil); err != nil {
 		t.Fatal(err)
 	}
-	return srv
+	return e
 }
 
-func getReport(t *testing.T, srv *httptest.Server, method, query, token string, headers ...string) resp {
+// getReport asks for the report as client (none: no Authorization).
+func getReport(t *testing.T, e *env, method, query, client string, headers ...string) resp {
 	t.Helper()
-	req, _ := http.NewRequest(method, srv.URL+"/ops/v1/report"+query, nil)
+	req, _ := http.NewRequest(method, e.srv.URL+"/ops/v1/report"+query, nil)
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
+	if client != "" {
+		req.Header.Set("Authorization", e.with(t).bearer(client))
 	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -120,19 +61,19 @@ func getReport(t *testing.T, srv *httptest.Server, method, query, token string, 
 // TestReportRoute: GET /ops/v1/report needs ops.read and answers the report
 // in each format with its content type.
 func TestReportRoute(t *testing.T) {
-	srv := reportServer(t)
+	e := reportServer(t)
 
 	t.Run("scopes", func(t *testing.T) {
-		wantError(t, getReport(t, srv, "GET", "", ""), http.StatusUnauthorized, "")
-		wantError(t, getReport(t, srv, "GET", "", testToken), http.StatusForbidden, "") // scim.read and scim.write only
-		wantError(t, getReport(t, srv, "GET", "?format=html", readToken), http.StatusForbidden, "")
-		if r := getReport(t, srv, "GET", "", noScopeToken); r.status != http.StatusOK {
+		wantError(t, getReport(t, e, "GET", "", ""), http.StatusUnauthorized, "")
+		wantError(t, getReport(t, e, "GET", "", scimClient), http.StatusForbidden, "") // scim.read and scim.write only
+		wantError(t, getReport(t, e, "GET", "?format=html", readClient), http.StatusForbidden, "")
+		if r := getReport(t, e, "GET", "", opsClient); r.status != http.StatusOK {
 			t.Errorf("with ops.read: %d %s", r.status, r.body)
 		}
 	})
 	t.Run("bad requests", func(t *testing.T) {
-		wantError(t, getReport(t, srv, "GET", "?format=pdf", noScopeToken), http.StatusBadRequest, "invalidValue")
-		if r := getReport(t, srv, "POST", "", noScopeToken); r.status != http.StatusMethodNotAllowed {
+		wantError(t, getReport(t, e, "GET", "?format=pdf", opsClient), http.StatusBadRequest, "invalidValue")
+		if r := getReport(t, e, "POST", "", opsClient); r.status != http.StatusMethodNotAllowed {
 			t.Errorf("POST: %d, want 405", r.status)
 		}
 	})
@@ -189,7 +130,7 @@ func TestReportRoute(t *testing.T) {
 	}
 	for _, f := range formats {
 		t.Run("format"+f.query+" accept "+f.accept, func(t *testing.T) {
-			r := getReport(t, srv, "GET", f.query, noScopeToken, "Accept", f.accept)
+			r := getReport(t, e, "GET", f.query, opsClient, "Accept", f.accept)
 			if r.status != http.StatusOK {
 				t.Fatalf("%d %s", r.status, r.body)
 			}

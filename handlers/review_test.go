@@ -9,27 +9,18 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/rs/zerolog"
-
-	"github.com/adfscim/adfscim/handlers"
 	"github.com/adfscim/adfscim/internal/audit"
-	"github.com/adfscim/adfscim/internal/directory"
-	"github.com/adfscim/adfscim/internal/rbac"
 	"github.com/adfscim/adfscim/internal/report"
-	"github.com/adfscim/adfscim/internal/store/enginetest"
 )
 
-// reviewWorld is a server wired as main.go wires it, with grace and henry
-// holding Reader on adf-prod through "ADF Readers".
+// reviewWorld is the service configured with reportMapping, with grace and
+// henry holding Reader on adf-prod through "ADF Readers".
 type reviewWorld struct {
 	t       *testing.T
-	srv     *httptest.Server
-	rec     *rbac.Reconciler
+	e       *env
 	trail   *audit.Log
 	ids     map[string]string
 	groupID string
@@ -37,60 +28,31 @@ type reviewWorld struct {
 
 func newReviewWorld(t *testing.T) *reviewWorld {
 	t.Helper()
-	st := enginetest.Open(t)
-	dir := directory.New(st, directory.Options{})
-	trail := audit.New(st, audit.Options{})
-	mapping, err := rbac.ParseMapping([]byte(reportMapping))
-	if err != nil {
-		t.Fatal(err)
-	}
-	arm, _, err := rbac.NewLocalARM(st, rbac.ARMOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec, err := rbac.New(rbac.Options{Mapping: mapping, Directory: rbac.FromDirectory(dir), ARM: arm, Store: st,
-		OnApplied: func(ctx context.Context, rep rbac.Report) {
-			if err := trail.Append(ctx, report.AuditRecords(rep)...); err != nil {
-				t.Error(err)
-			}
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := report.New(report.Options{Mapping: mapping, Directory: rbac.FromDirectory(dir), Resolver: rbac.Resolver{}, ARM: rec, Audit: trail,
-		Verify: func(ctx context.Context) (audit.Result, error) {
-			return audit.Verify(ctx, st, time.Time{}, time.Time{})
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(handlers.New(handlers.Options{
-		Directory: dir, Auth: tokenAuth{}, Audit: trail, AuditQuery: trail, RBAC: rec, Report: b, Review: b,
-		Logger: zerolog.New(io.Discard),
-	}))
-	t.Cleanup(srv.Close)
-	w := &reviewWorld{t: t, srv: srv, rec: rec, trail: trail, ids: map[string]string{}}
+	e := newEnvWith(t, envOptions{mapping: reportMapping})
+	w := &reviewWorld{t: t, e: e, trail: e.app.Trail, ids: map[string]string{}}
 	for name, oid := range map[string]string{"grace@contoso.com": "96ace000-0000-4000-8000-000000000007", "henry@contoso.com": "4e2a0000-0000-4000-8000-000000000008"} {
-		r := w.do("POST", "/scim/v2/Users", testToken, `{"userName":"`+name+`","externalId":"`+oid+`","active":true}`)
+		r := w.do("POST", "/scim/v2/Users", scimClient, `{"userName":"`+name+`","externalId":"`+oid+`","active":true}`)
 		w.ids[name] = r.json(t)["id"].(string)
 	}
-	r := w.do("POST", "/scim/v2/Groups", testToken, `{"displayName":"ADF Readers","members":[{"value":"`+w.ids["grace@contoso.com"]+`"},{"value":"`+w.ids["henry@contoso.com"]+`"}]}`)
+	r := w.do("POST", "/scim/v2/Groups", scimClient, `{"displayName":"ADF Readers","members":[{"value":"`+w.ids["grace@contoso.com"]+`"},{"value":"`+w.ids["henry@contoso.com"]+`"}]}`)
 	w.groupID = r.json(t)["id"].(string)
 	w.reconcile()
 	return w
 }
 
+// reconcile runs the service's full reconcile, its audit records included.
 func (w *reviewWorld) reconcile() {
 	w.t.Helper()
-	if _, err := w.rec.Reconcile(context.Background(), nil); err != nil {
+	if _, err := w.e.app.Reconcile(context.Background(), nil); err != nil {
 		w.t.Fatal(err)
 	}
 }
 
-func (w *reviewWorld) do(method, path, token, body string) resp {
+// do sends a request as client.
+func (w *reviewWorld) do(method, path, client, body string) resp {
 	w.t.Helper()
-	req, _ := http.NewRequest(method, w.srv.URL+path, strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+token)
+	req, _ := http.NewRequest(method, w.e.srv.URL+path, strings.NewReader(body))
+	req.Header.Set("Authorization", w.e.with(w.t).bearer(client))
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
@@ -105,7 +67,7 @@ func (w *reviewWorld) do(method, path, token, body string) resp {
 
 func (w *reviewWorld) sheet() report.Sheet {
 	w.t.Helper()
-	r := w.do("GET", "/ops/v1/review?format=json&factory=adf-prod", opsReadToken, "")
+	r := w.do("GET", "/ops/v1/review?format=json&factory=adf-prod", auditorClient, "")
 	if r.status != http.StatusOK {
 		w.t.Fatalf("GET review: %d %s", r.status, r.body)
 	}
@@ -148,24 +110,24 @@ func TestReviewRoundTrip(t *testing.T) {
 
 	t.Run("refused", func(t *testing.T) {
 		good := submission(t, "Dana Owner", sh.Digest, keep, remove)
-		wantError(t, w.do("POST", "/ops/v1/review", opsReadToken, good), http.StatusForbidden, "")
-		wantError(t, w.do("POST", "/ops/v1/review", noScopeToken, submission(t, "Dana Owner", strings.Repeat("0", 64), keep, remove)), http.StatusConflict, "")
-		wantError(t, w.do("POST", "/ops/v1/review", noScopeToken, submission(t, "Dana Owner", sh.Digest, keep, remove,
+		wantError(t, w.do("POST", "/ops/v1/review", auditorClient, good), http.StatusForbidden, "")
+		wantError(t, w.do("POST", "/ops/v1/review", opsClient, submission(t, "Dana Owner", strings.Repeat("0", 64), keep, remove)), http.StatusConflict, "")
+		wantError(t, w.do("POST", "/ops/v1/review", opsClient, submission(t, "Dana Owner", sh.Digest, keep, remove,
 			report.Decision{Line: "0123456789abcdef", Decision: "keep"})), http.StatusBadRequest, "invalidValue")
-		wantError(t, w.do("POST", "/ops/v1/review", noScopeToken, submission(t, "Dana Owner", sh.Digest, keep)), http.StatusBadRequest, "invalidValue")
-		wantError(t, w.do("POST", "/ops/v1/review", noScopeToken, submission(t, "Dana Owner", sh.Digest, keep,
+		wantError(t, w.do("POST", "/ops/v1/review", opsClient, submission(t, "Dana Owner", sh.Digest, keep)), http.StatusBadRequest, "invalidValue")
+		wantError(t, w.do("POST", "/ops/v1/review", opsClient, submission(t, "Dana Owner", sh.Digest, keep,
 			report.Decision{Line: henry.ID, Decision: "maybe"})), http.StatusBadRequest, "invalidValue")
-		wantError(t, w.do("POST", "/ops/v1/review", noScopeToken, submission(t, "", sh.Digest, keep, remove)), http.StatusBadRequest, "invalidValue")
-		wantError(t, w.do("POST", "/ops/v1/review", noScopeToken, `{"reviewer":"Dana","sheetDigest":"`+sh.Digest+`","decisions":[],"token":"x"}`), http.StatusBadRequest, "invalidSyntax")
-		wantError(t, w.do("POST", "/ops/v1/review", noScopeToken, `{"reviewer":`), http.StatusBadRequest, "invalidSyntax")
-		wantError(t, w.do("GET", "/ops/v1/review?factory=adf-nowhere", opsReadToken, ""), http.StatusBadRequest, "invalidValue")
+		wantError(t, w.do("POST", "/ops/v1/review", opsClient, submission(t, "", sh.Digest, keep, remove)), http.StatusBadRequest, "invalidValue")
+		wantError(t, w.do("POST", "/ops/v1/review", opsClient, `{"reviewer":"Dana","sheetDigest":"`+sh.Digest+`","decisions":[],"token":"x"}`), http.StatusBadRequest, "invalidSyntax")
+		wantError(t, w.do("POST", "/ops/v1/review", opsClient, `{"reviewer":`), http.StatusBadRequest, "invalidSyntax")
+		wantError(t, w.do("GET", "/ops/v1/review?factory=adf-nowhere", auditorClient, ""), http.StatusBadRequest, "invalidValue")
 		page, err := w.trail.Query(context.Background(), audit.Filter{Action: report.ActionReviewComplete})
 		if err != nil || len(page.Records) != 0 {
 			t.Errorf("a refused review reached the trail: %+v %v", page.Records, err)
 		}
 	})
 
-	r := w.do("POST", "/ops/v1/review", noScopeToken, submission(t, "Dana Owner", sh.Digest, keep, remove))
+	r := w.do("POST", "/ops/v1/review", opsClient, submission(t, "Dana Owner", sh.Digest, keep, remove))
 	if r.status != http.StatusOK {
 		t.Fatalf("POST review: %d %s", r.status, r.body)
 	}
@@ -191,7 +153,7 @@ func TestReviewRoundTrip(t *testing.T) {
 	if rec.Actor != "ops" || got["reviewer"] != "Dana Owner" || got["sheetDigest"] != sh.Digest || rec.Target.ID != sh.Digest {
 		t.Errorf("record = %+v", rec)
 	}
-	if raw, _ := json.Marshal(rec); bytes.Contains(raw, []byte(noScopeToken)) {
+	if raw, _ := json.Marshal(rec); bytes.Contains(raw, []byte(w.e.token(opsClient))) {
 		t.Error("the record holds the bearer token")
 	}
 
@@ -207,7 +169,7 @@ func TestReviewRoundTrip(t *testing.T) {
 		}
 	}
 	// The IdP's owner removes henry; adfscim revokes; the next sheet shows it done.
-	r = w.do("PATCH", "/scim/v2/Groups/"+w.groupID, testToken,
+	r = w.do("PATCH", "/scim/v2/Groups/"+w.groupID, scimClient,
 		`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"remove","path":"members[value eq \"`+w.ids["henry@contoso.com"]+`\"]"}]}`)
 	if r.status >= 300 {
 		t.Fatalf("PATCH group: %d %s", r.status, r.body)
@@ -222,7 +184,7 @@ func TestReviewRoundTrip(t *testing.T) {
 	}
 
 	// The owner's formats: the CSV ends with the digest, the page names it.
-	r = w.do("GET", "/ops/v1/review?format=csv&factory=adf-prod", opsReadToken, "")
+	r = w.do("GET", "/ops/v1/review?format=csv&factory=adf-prod", auditorClient, "")
 	rows, err := csv.NewReader(bytes.NewReader(r.body)).ReadAll()
 	if err != nil {
 		// the digest row has fewer fields
@@ -233,7 +195,7 @@ func TestReviewRoundTrip(t *testing.T) {
 	if err != nil || len(rows) != 3 || rows[1][4] != "grace@contoso.com" || rows[2][0] != "#digest" || rows[2][1] != sh3.Digest {
 		t.Errorf("CSV sheet %q (%v)", rows, err)
 	}
-	r = w.do("GET", "/ops/v1/review?format=html&factory=adf-prod", opsReadToken, "")
+	r = w.do("GET", "/ops/v1/review?format=html&factory=adf-prod", auditorClient, "")
 	if body := string(r.body); r.status != 200 || !strings.Contains(body, sh3.Digest) || !strings.Contains(body, "carried out") ||
 		r.header.Get("Content-Security-Policy") != report.SheetContentSecurityPolicy {
 		t.Errorf("HTML sheet: %d, CSP %q", r.status, r.header.Get("Content-Security-Policy"))

@@ -7,13 +7,6 @@ import (
 	"github.com/adfscim/adfscim/internal/deploy"
 )
 
-// scopeAuth hands out one token per scope set, to check every route's scope.
-const (
-	writeOnlyToken = "write-only-token-value"
-	noScopeToken   = "no-scope-token-value" // ops.read and ops.write, no SCIM scope
-	opsReadToken   = "ops-read-token-value"
-)
-
 // TestEveryRouteIsForwarded: every route the handlers serve is reachable
 // through one of the Azure Functions in functions/ (the host forwards only
 // their routes).
@@ -73,21 +66,21 @@ func TestScopesOnEveryRoute(t *testing.T) {
 	}
 	for _, rt := range routes {
 		t.Run(rt.method+" "+rt.path, func(t *testing.T) {
-			without := noScopeToken
-			with := testToken
+			without := opsClient
+			with := scimClient
 			switch rt.scope {
 			case "scim.read":
-				without = writeOnlyToken
+				without = writeClient
 			case "scim.write":
-				without = readToken
+				without = readClient
 			case "ops.read":
-				without, with = testToken, opsReadToken
+				without, with = scimClient, auditorClient
 			case "ops.write":
-				without, with = opsReadToken, noScopeToken
+				without, with = auditorClient, opsClient
 			}
-			denied := e.do(rt.method, rt.path, rt.body, "Authorization", "Bearer "+without)
+			denied := e.do(rt.method, rt.path, rt.body, "Authorization", e.bearer(without))
 			wantError(t, denied, http.StatusForbidden, "")
-			allowed := e.do(rt.method, rt.path, rt.body, "Authorization", "Bearer "+with)
+			allowed := e.do(rt.method, rt.path, rt.body, "Authorization", e.bearer(with))
 			if allowed.status == http.StatusForbidden || allowed.status == http.StatusUnauthorized || allowed.status >= 500 {
 				t.Errorf("with %s: %d %s", rt.scope, allowed.status, allowed.body)
 			}

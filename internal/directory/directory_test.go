@@ -9,59 +9,12 @@ import (
 
 	"github.com/adfscim/adfscim/internal/directory"
 	"github.com/adfscim/adfscim/internal/scim"
-	"github.com/adfscim/adfscim/internal/store"
 	"github.com/adfscim/adfscim/internal/store/enginetest"
 )
 
-// countingStore counts the batches a service issues.
-type countingStore struct {
-	store.Store
-	mu      sync.Mutex
-	batches int
-	reads   int
-}
-
-func (c *countingStore) Batch(ctx context.Context, table string, ops []store.Op) ([]string, error) {
-	c.mu.Lock()
-	c.batches++
-	c.mu.Unlock()
-	return c.Store.Batch(ctx, table, ops)
-}
-
-// BatchFollow counts like Batch and forwards to the engine, which reports
-// (Capabilities) whether it has one; follow's own writes are not counted.
-func (c *countingStore) BatchFollow(ctx context.Context, table string, ops []store.Op, follow store.Follow) ([]string, error) {
-	c.mu.Lock()
-	c.batches++
-	c.mu.Unlock()
-	return c.Store.(store.Follower).BatchFollow(ctx, table, ops, follow)
-}
-
-func (c *countingStore) Get(ctx context.Context, table, pk, rk string) (store.Entity, error) {
-	c.mu.Lock()
-	c.reads++
-	c.mu.Unlock()
-	return c.Store.Get(ctx, table, pk, rk)
-}
-
-func (c *countingStore) List(ctx context.Context, table string, q store.Query) ([]store.Entity, error) {
-	c.mu.Lock()
-	c.reads++
-	c.mu.Unlock()
-	return c.Store.List(ctx, table, q)
-}
-
-func (c *countingStore) reset() (batches, reads int) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	b, r := c.batches, c.reads
-	c.batches, c.reads = 0, 0
-	return b, r
-}
-
-func newService(t *testing.T) (*directory.Service, *countingStore) {
+func newService(t *testing.T) (*directory.Service, *enginetest.Counting) {
 	t.Helper()
-	cs := &countingStore{Store: enginetest.Open(t)}
+	cs := enginetest.OpenCounting(t)
 	return directory.New(cs, directory.Options{}), cs
 }
 
@@ -145,11 +98,12 @@ func TestLargeMembershipPatch(t *testing.T) {
 	s, cs := newService(t)
 	users := createUsers(t, s, 1000)
 	gid := createGroup(t, s, "big")
-	cs.reset()
+	cs.Reset()
 	if _, _, err := s.Patch(ctx, "Group", gid, addMembers(members(users)), "", nil); err != nil {
 		t.Fatal(err)
 	}
-	batches, reads := cs.reset()
+	n := cs.Reset()
+	batches, reads := n.Writes(), n.Reads()
 	if got := memberIDs(t, s, gid); !equal(got, sorted(users)) {
 		t.Fatalf("after adding 1000 members the group has %d", len(got))
 	}
@@ -160,11 +114,12 @@ func TestLargeMembershipPatch(t *testing.T) {
 	}
 	// Removing one member of a big group costs one read of the group and
 	// one batch, like in a small group.
-	cs.reset()
+	cs.Reset()
 	if _, _, err := s.Patch(ctx, "Group", gid, removeMembers(users[:1]), "", nil); err != nil {
 		t.Fatal(err)
 	}
-	batches, reads = cs.reset()
+	n = cs.Reset()
+	batches, reads = n.Writes(), n.Reads()
 	if batches != 1 || reads != 1 {
 		t.Errorf("removing one member of 1000: %d batches, %d reads; want 1 and 1", batches, reads)
 	}
@@ -322,14 +277,14 @@ func TestReplaceWithSameMembersWritesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cs.reset()
+	cs.Reset()
 	res, ch, err := s.Patch(ctx, "Group", g.ID, func(attrs map[string]any) (*directory.PatchResult, error) {
 		return &directory.PatchResult{Attrs: attrs, RemoveAll: true, AddMembers: members(users)}, nil
 	}, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if batches, _ := cs.reset(); batches != 0 {
+	if batches := cs.Reset().Writes(); batches != 0 {
 		t.Errorf("replacing members by the same members wrote %d batches", batches)
 	}
 	if res.Version() != g.Version() || len(ch.Changed) != 0 || len(ch.UsersAffected) != 0 {

@@ -109,13 +109,13 @@ func TestASCIINamesCostNoExtraReads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, reads := cs.reset(); reads != 0 {
+	if reads := cs.Reset().Reads(); reads != 0 {
 		t.Errorf("create read %d times", reads)
 	}
 	if _, _, err := s.Replace(ctx, "User", res.ID, map[string]any{"userName": "Plain2@contoso.com"}, "", nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, reads := cs.reset(); reads != 1 {
+	if reads := cs.Reset().Reads(); reads != 1 {
 		t.Errorf("a rename read %d times, want 1 (the resource)", reads)
 	}
 }

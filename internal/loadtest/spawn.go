@@ -7,39 +7,31 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
-)
 
-// terminateSignal asks the spawned server to shut down cleanly.
-const terminateSignal = syscall.SIGTERM
+	spawnpkg "github.com/adfscim/adfscim/internal/spawn"
+)
 
 // server is an adfscim process the harness started.
 type server struct {
-	cmd     *exec.Cmd
+	*spawnpkg.Server
 	url     string // SCIM base URL
 	dataDir string
 	rmDir   bool
-	done    chan error
-	stderr  *tailBuffer
 }
 
 // startTimeout bounds how long a spawned server may take to say it serves.
 const startTimeout = 60 * time.Second
 
-// spawn starts the binary on a free 127.0.0.1 port with a fresh data
-// directory and the token, and waits until it answers /healthz. (Polling,
-// rather than reading the "serving" log line, works at any log level.)
+// spawn starts the binary (spawnpkg.Start) with a fresh data directory and the
+// token, on the embedded store whatever this process's environment says.
 func spawn(ctx context.Context, o *Options) (*server, error) {
-	s := &server{dataDir: o.DataDir, done: make(chan error, 1), stderr: &tailBuffer{max: 8 << 10}}
+	s := &server{dataDir: o.DataDir}
 	if s.dataDir == "" {
 		d, err := os.MkdirTemp("", "adfscim-load-")
 		if err != nil {
@@ -52,96 +44,35 @@ func spawn(ctx context.Context, o *Options) (*server, error) {
 		_, _ = rand.Read(b)
 		o.Token = hex.EncodeToString(b)
 	}
-	addr, err := freePort()
-	if err != nil {
-		s.cleanup()
-		return nil, err
-	}
-	// Not CommandContext: the server gets SIGTERM and a grace period, not SIGKILL.
-	cmd := exec.Command(o.Spawn, "serve")
-	cmd.Env = append(os.Environ(), o.SpawnEnv...)
-	cmd.Env = append(cmd.Env,
-		"ADFSCIM_LISTEN="+addr,
-		"ADFSCIM_DATA_DIR="+s.dataDir,
+	env := append(slices.Clone(o.SpawnEnv),
 		"SCIM_BEARER_TOKEN="+o.Token,
 		"FUNCTIONS_CUSTOMHANDLER_PORT=",
 		"TABLES_CONNECTION_STRING=",
 		"TABLES_ENDPOINT=",
 		"KEYVAULT_URL=",
 	)
+	stderr := &tailBuffer{max: 8 << 10}
 	// The request log goes nowhere: the harness must not slow the server
 	// down by reading it, nor let a full pipe block it.
-	cmd.Stdout = io.Discard
-	cmd.Stderr = s.stderr
-	if err := cmd.Start(); err != nil {
-		s.cleanup()
-		return nil, fmt.Errorf("start %s: %w", o.Spawn, err)
-	}
-	s.cmd = cmd
-	go func() { s.done <- cmd.Wait() }()
-	s.url = "http://" + addr + "/scim/v2"
-
-	hc := &http.Client{Transport: &http.Transport{Proxy: nil}, Timeout: time.Second}
-	defer hc.CloseIdleConnections()
-	deadline := time.Now().Add(startTimeout)
-	for {
-		resp, err := hc.Get("http://" + addr + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return s, nil
-			}
-		}
-		select {
-		case err := <-s.done:
-			s.done <- err
-			s.stop()
-			return nil, fmt.Errorf("spawned server exited before serving (%v): %s", err, s.stderr.String())
-		case <-ctx.Done():
-			s.stop()
-			return nil, ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			s.stop()
-			return nil, fmt.Errorf("spawned server did not answer on %s within %s: %s", addr, startTimeout, s.stderr.String())
-		}
-	}
-}
-
-// freePort asks the kernel for a free loopback port.
-func freePort() (string, error) {
-	ln, err := listenLoopback()
+	srv, err := spawnpkg.Start(ctx, spawnpkg.Options{
+		Binary: o.Spawn, Env: env, DataDir: s.dataDir, Stderr: stderr, Timeout: startTimeout,
+	})
 	if err != nil {
-		return "", err
+		s.cleanup()
+		return nil, fmt.Errorf("spawned server: %w: %s", err, stderr.String())
 	}
-	addr := ln.Addr().String()
-	return addr, ln.Close()
+	s.Server, s.url = srv, srv.URL
+	return s, nil
 }
 
-func (s *server) pid() int { return s.cmd.Process.Pid }
+func (s *server) pid() int { return s.PID() }
 
-func (s *server) storeFile() string { return filepath.Join(s.dataDir, "adfscim.db") }
+func (s *server) storeFile() string { return s.StoreFile() }
 
-// stop sends SIGTERM, waits up to 30 s for a clean shutdown (the store is
-// closed), kills it otherwise, and removes a temporary data directory.
+// stop ends the server cleanly (spawnpkg.Server.Stop) and removes a temporary
+// data directory.
 func (s *server) stop() error {
-	var err error
-	if s.cmd != nil && s.cmd.Process != nil {
-		_ = s.cmd.Process.Signal(terminateSignal)
-		t := time.NewTimer(30 * time.Second)
-		select {
-		case err = <-s.done:
-		case <-t.C:
-			_ = s.cmd.Process.Kill()
-			err = errors.Join(errors.New("spawned server ignored SIGTERM for 30s"), <-s.done)
-		}
-		t.Stop()
-		var ee *exec.ExitError
-		if errors.As(err, &ee) && !ee.Exited() {
-			err = nil // ended by our signal
-		}
-	}
+	err := s.Stop()
 	s.cleanup()
 	return err
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"maps"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,38 +21,8 @@ import (
 
 // Run with -args -engine=tables for Table Storage (Azurite).
 
-// commits counts the commits a write makes: plain batches and batches with
-// follow-up writes.
-type commits struct {
-	store.Store
-	mu             sync.Mutex
-	batch, follows int
-}
-
-func (c *commits) Batch(ctx context.Context, table string, ops []store.Op) ([]string, error) {
-	c.mu.Lock()
-	c.batch++
-	c.mu.Unlock()
-	return c.Store.Batch(ctx, table, ops)
-}
-
-func (c *commits) BatchFollow(ctx context.Context, table string, ops []store.Op, follow store.Follow) ([]string, error) {
-	c.mu.Lock()
-	c.follows++
-	c.mu.Unlock()
-	return c.Store.(store.Follower).BatchFollow(ctx, table, ops, follow)
-}
-
-func (c *commits) reset() (batch, follows int) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	b, f := c.batch, c.follows
-	c.batch, c.follows = 0, 0
-	return b, f
-}
-
 type fixture struct {
-	st    *commits
+	st    *enginetest.Counting // counts the commits a write makes
 	dir   *directory.Service
 	trail *audit.Log
 	rec   *rbac.Reconciler
@@ -62,7 +31,7 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	st := &commits{Store: enginetest.Open(t)}
+	st := enginetest.OpenCounting(t)
 	f := &fixture{st: st, dir: directory.New(st, directory.Options{}), trail: audit.New(st, audit.Options{})}
 	mapping, err := rbac.LoadMapping("")
 	if err != nil {
@@ -117,7 +86,7 @@ func TestWriteUnit(t *testing.T) {
 	req := func(kind directory.Kind, id string, status int) provision.Request {
 		return provision.Request{Kind: kind, ID: id, Status: status, Actor: "entra", RequestID: "r1", Source: "10.0.0.1"}
 	}
-	f.st.reset()
+	f.st.Reset()
 
 	u := req(directory.User, "", 201)
 	u.Body, u.Raw = map[string]any{"userName": "ada@contoso.com", "active": true}, []byte(`{"userName":"ada@contoso.com","active":true}`)
@@ -125,7 +94,8 @@ func TestWriteUnit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	batch, follows := f.st.reset()
+	n := f.st.Reset()
+	batch, follows := n.Batches, n.Follows
 	if canFollow && (batch != 0 || follows != 1) {
 		t.Errorf("create on a Follower: %d batches and %d commits with follow-ups, want 0 and 1", batch, follows)
 	}
@@ -145,11 +115,12 @@ func TestWriteUnit(t *testing.T) {
 	}
 	p := req(directory.User, user.Resource.ID, 200)
 	p.Operations = ops
-	f.st.reset()
+	f.st.Reset()
 	if _, err := f.svc.Patch(ctx, p); err != nil {
 		t.Fatal(err)
 	}
-	batch, follows = f.st.reset()
+	n = f.st.Reset()
+	batch, follows = n.Batches, n.Follows
 	if canFollow && (batch != 0 || follows != 1) {
 		t.Errorf("patch on a Follower: %d batches and %d commits with follow-ups, want 0 and 1", batch, follows)
 	}

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/adfscim/adfscim/internal/store/enginetest"
 )
 
 // joinMany makes k active, resolvable members of Analysts (bound to two
@@ -186,21 +188,21 @@ func TestDrainListFailureKeepsOnlyItsPerson(t *testing.T) {
 func TestDrainBatchesThePrincipalCache(t *testing.T) {
 	onEngines(t, 1, func(t *testing.T, e *env) {
 		ctx := context.Background()
-		c := &batchCounter{Store: e.store}
+		c := enginetest.NewCounting(e.store)
 		r, err := New(Options{Mapping: testMapping(t), Directory: e.dir, ARM: e.arm, Store: c, Instance: "i1"})
 		if err != nil {
 			t.Fatal(err)
 		}
 		const n = 250
 		joinMany(t, e, r, n)
-		c.batches = 0
+		c.Reset()
 		rep, err := r.Drain(ctx)
 		if err != nil || rep.Created != 2*n {
 			t.Fatalf("drain: created %d, %v", rep.Created, err)
 		}
 		// 3 to claim, 3 for the principal cache, 3 to finish.
-		if c.batches != 9 {
-			t.Errorf("%d store batches, want 9", c.batches)
+		if n := c.Reset().Writes(); n != 9 {
+			t.Errorf("%d store batches, want 9", n)
 		}
 		e.dir.deleteUser("u0005")
 		if err := r.Enqueue(ctx, UserRef("u0005")); err != nil {

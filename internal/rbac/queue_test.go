@@ -9,31 +9,14 @@ import (
 	"time"
 
 	"github.com/adfscim/adfscim/internal/store"
+	"github.com/adfscim/adfscim/internal/store/enginetest"
 )
-
-// batchCounter counts the Batch calls that reach the store. before, when
-// set, runs once just ahead of the next one: another instance acting
-// between the worker's read of the queue and its write.
-type batchCounter struct {
-	store.Store
-	batches int
-	before  func()
-}
-
-func (s *batchCounter) Batch(ctx context.Context, table string, ops []store.Op) ([]string, error) {
-	s.batches++
-	if f := s.before; f != nil {
-		s.before = nil
-		f()
-	}
-	return s.Store.Batch(ctx, table, ops)
-}
 
 // queueOf returns a reconciler (instance "i1") whose store counts batches,
 // with n user items u000, u001, ... pending, and the counter at zero.
-func queueOf(t *testing.T, e *env, n int) (*Reconciler, *batchCounter) {
+func queueOf(t *testing.T, e *env, n int) (*Reconciler, *enginetest.Counting) {
 	t.Helper()
-	c := &batchCounter{Store: e.store}
+	c := enginetest.NewCounting(e.store)
 	r, err := New(Options{Mapping: testMapping(t), Directory: e.dir, ARM: e.arm, Store: c, Instance: "i1"})
 	if err != nil {
 		t.Fatal(err)
@@ -45,7 +28,7 @@ func queueOf(t *testing.T, e *env, n int) (*Reconciler, *batchCounter) {
 	if err := r.Enqueue(context.Background(), refs...); err != nil {
 		t.Fatal(err)
 	}
-	c.batches = 0
+	c.Reset()
 	return r, c
 }
 
@@ -132,7 +115,7 @@ func TestClaimBatches(t *testing.T) {
 				ctx := context.Background()
 				r, c := queueOf(t, e, n)
 				if tc.move != nil {
-					c.before = func() { tc.move(t, e.store) }
+					c.Before(func() { tc.move(t, e.store) })
 				}
 				items, err := r.claim(ctx, 0)
 				if err != nil {
@@ -157,8 +140,8 @@ func TestClaimBatches(t *testing.T) {
 				if !slices.Equal(got, tc.want) {
 					t.Errorf("claimed %d items %v, want %d %v", len(got), got, len(tc.want), tc.want)
 				}
-				if c.batches != tc.batches {
-					t.Errorf("%d batches, want %d", c.batches, tc.batches)
+				if n := c.Reset().Writes(); n != tc.batches {
+					t.Errorf("%d batches, want %d", n, tc.batches)
 				}
 				if got := pendingIDs(t, r); !slices.Equal(got, tc.stored) {
 					t.Errorf("pending %v, want %v", got, tc.stored)
@@ -215,12 +198,12 @@ func TestFinishBatches(t *testing.T) {
 				if tc.move != nil {
 					tc.move(t, e, r)
 				}
-				c.batches = 0
+				c.Reset()
 				if err := r.finish(ctx, items); err != nil {
 					t.Fatal(err)
 				}
-				if c.batches != tc.batches {
-					t.Errorf("%d batches, want %d", c.batches, tc.batches)
+				if n := c.Reset().Writes(); n != tc.batches {
+					t.Errorf("%d batches, want %d", n, tc.batches)
 				}
 				if got := pendingIDs(t, r); !slices.Equal(got, tc.stored) {
 					t.Errorf("pending %v, want %v", got, tc.stored)
