@@ -5,30 +5,25 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/google/uuid"
-	"github.com/rs/zerolog"
 
 	"github.com/adfscim/adfscim/handlers"
 	"github.com/adfscim/adfscim/internal/audit"
-	"github.com/adfscim/adfscim/internal/directory"
 	"github.com/adfscim/adfscim/internal/grantstest"
 	"github.com/adfscim/adfscim/internal/rbac"
 	"github.com/adfscim/adfscim/internal/report"
-	"github.com/adfscim/adfscim/internal/store/enginetest"
 )
 
 // grantsEnv is a server whose mapping allows direct grants, with the
 // reconciler on the simulated ARM; its worker does not run, so a test
 // drains the queue itself and then reads what ARM holds.
 type grantsEnv struct {
-	srv     *httptest.Server
+	env     *env
 	rec     *rbac.Reconciler
-	arm     *rbac.ARM
 	mapping *rbac.Mapping
 	trail   *audit.Log
 	report  *report.Builder
@@ -36,34 +31,12 @@ type grantsEnv struct {
 
 func newGrantsEnv(t *testing.T) *grantsEnv {
 	t.Helper()
-	st := enginetest.Open(t)
-	mapping, err := rbac.ParseMapping([]byte(grantstest.Mapping()))
+	e := newEnvWith(t, envOptions{mapping: grantstest.Mapping()})
+	mapping, _, err := e.app.Mapping()
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := directory.New(st, directory.Options{CheckUser: mapping.CheckUser})
-	e := &grantsEnv{mapping: mapping}
-	arm, _, err := rbac.NewLocalARM(st, rbac.ARMOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec, err := rbac.New(rbac.Options{Mapping: mapping, Directory: rbac.FromDirectory(dir), ARM: arm, Store: st})
-	if err != nil {
-		t.Fatal(err)
-	}
-	trail := audit.New(st, audit.Options{})
-	e.report, err = report.New(report.Options{Mapping: mapping, Directory: rbac.FromDirectory(dir), Resolver: rbac.Resolver{}, ARM: rec, Audit: trail})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := handlers.New(handlers.Options{
-		Directory: dir, RBAC: rec, Access: rec, Audit: trail, AuditQuery: trail, Auth: tokenAuth{},
-		Logger: zerolog.Nop(), Entitlements: mapping.Grants,
-	})
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	e.srv, e.rec, e.arm, e.trail = srv, rec, arm, trail
-	return e
+	return &grantsEnv{env: e, rec: e.app.Reconciler, mapping: mapping, trail: e.app.Trail, report: e.app.Report}
 }
 
 func (e *grantsEnv) do(t testing.TB, method, path, body string) (int, []byte) {
@@ -72,11 +45,11 @@ func (e *grantsEnv) do(t testing.TB, method, path, body string) (int, []byte) {
 	if body != "" {
 		rd = strings.NewReader(body)
 	}
-	req, err := http.NewRequest(method, e.srv.URL+handlers.ScimPrefix+path, rd)
+	req, err := http.NewRequest(method, e.env.srv.URL+handlers.ScimPrefix+path, rd)
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("Authorization", "Bearer "+testToken)
+	req.Header.Set("Authorization", e.env.bearer("test"))
 	if body != "" {
 		req.Header.Set("Content-Type", "application/scim+json")
 	}
@@ -106,16 +79,17 @@ func (e *grantsEnv) held(t testing.TB, principal string, _ []string) []string {
 			break
 		}
 	}
+	held, err := e.rec.Assignments(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	out := []string{}
-	for _, f := range e.mapping.Factories {
-		as, err := e.arm.List(ctx, f, principal)
-		if err != nil {
-			t.Fatal(err)
+	for _, a := range held {
+		if a.PrincipalID != principal {
+			continue
 		}
-		for _, a := range as {
-			if p := grantstest.Pair(a.Scope, a.RoleID); p != "" {
-				out = append(out, p)
-			}
+		if p := grantstest.Pair(a.Scope, a.RoleID); p != "" {
+			out = append(out, p)
 		}
 	}
 	slices.Sort(out)
