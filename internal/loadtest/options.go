@@ -210,6 +210,12 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (o Opt
 	var phases string
 	fs := flag.NewFlagSet("adfscim load", flag.ContinueOnError)
 	fs.SetOutput(out)
+	// The same usage shape as every other command's.
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: adfscim load [-spawn ./adfscim | -target URL] [flags]\n\n%s\n\nflags:\n",
+			"Drives a server the way Entra ID does (provisioning, then filter, POST and PATCH phases) and reports requests/s, latency, memory and the disk's durable-write ceiling.")
+		fs.PrintDefaults()
+	}
 	fs.StringVar(&o.Target, "target", "", "SCIM base URL of a running server on 127.0.0.1 (e.g. http://127.0.0.1:7071/scim/v2)")
 	fs.StringVar(&o.Spawn, "spawn", "", "path of an adfscim binary to start with a fresh store (instead of -target)")
 	fs.Func("spawn-env", "KEY=VALUE added to the spawned server's environment (repeatable)", func(v string) error {
