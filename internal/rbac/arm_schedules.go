@@ -34,6 +34,9 @@ func (a *ARM) ListSchedules(ctx context.Context, scope, principal string) ([]Ass
 	if err != nil {
 		return nil, nil, err
 	}
+	// Unlike the role assignments client, the schedule clients encode
+	// $filter themselves.
+	filter = strings.ReplaceAll(filter, "%20", " ")
 	scope = normScope(scope)
 	covered := map[string]bool{}
 	var out []Assignment
@@ -50,7 +53,7 @@ func (a *ARM) ListSchedules(ctx context.Context, scope, principal string) ([]Ass
 				continue
 			}
 			p := s.Properties
-			as := scheduled(GrantEligible, p.Scope, p.PrincipalID, p.PrincipalType, p.RoleDefinitionID, p.RoleEligibilityScheduleRequestID, p.EndDateTime, s.ID)
+			as := scheduled(GrantEligible, p.Scope, p.PrincipalID, p.PrincipalType, p.RoleDefinitionID, p.RoleEligibilityScheduleRequestID, p.StartDateTime, p.EndDateTime, s.ID)
 			if as.Scope != scope {
 				continue
 			}
@@ -82,7 +85,7 @@ func (a *ARM) ListSchedules(ctx context.Context, scope, principal string) ([]Ass
 			if p.EndDateTime == nil || p.EndDateTime.IsZero() {
 				continue // a standing assignment, as PIM shows it
 			}
-			as := scheduled(GrantTimeBound, p.Scope, p.PrincipalID, p.PrincipalType, p.RoleDefinitionID, p.RoleAssignmentScheduleRequestID, p.EndDateTime, s.ID)
+			as := scheduled(GrantTimeBound, p.Scope, p.PrincipalID, p.PrincipalType, p.RoleDefinitionID, p.RoleAssignmentScheduleRequestID, p.StartDateTime, p.EndDateTime, s.ID)
 			covered[assignmentKey(as.Scope, as.PrincipalID, as.RoleID)] = true
 			out = append(out, as)
 		}
@@ -118,7 +121,7 @@ func live(s *armauthorization.Status) bool {
 	return false
 }
 
-func scheduled(kind GrantKind, scope, principal *string, pt *armauthorization.PrincipalType, role, request *string, end *time.Time, id *string) Assignment {
+func scheduled(kind GrantKind, scope, principal *string, pt *armauthorization.PrincipalType, role, request *string, start, end *time.Time, id *string) Assignment {
 	as := Assignment{Kind: kind, Scope: normScope(str(scope)), PrincipalID: strings.ToLower(str(principal)), RoleID: roleGUID(str(role)),
 		Name: strings.ToLower(lastSegment(str(request))), ScheduleID: str(id)}
 	if pt != nil {
@@ -126,6 +129,9 @@ func scheduled(kind GrantKind, scope, principal *string, pt *armauthorization.Pr
 	}
 	if end != nil && !end.IsZero() {
 		as.EndsAt = end.UTC().Truncate(time.Second)
+	}
+	if start != nil {
+		as.Start = start.UTC().Truncate(time.Millisecond)
 	}
 	return as
 }
@@ -152,6 +158,13 @@ func expiration(end time.Time) (*armauthorization.Type, *time.Time) {
 	return to.Ptr(armauthorization.TypeAfterDateTime), to.Ptr(end.UTC())
 }
 
+func startOf(a Assignment) *time.Time {
+	if a.Start.IsZero() {
+		return nil
+	}
+	return to.Ptr(a.Start.UTC())
+}
+
 // scheduleErr turns ARM's answers that mean "already done" into success.
 func scheduleErr(op string, err error) error {
 	var re *azcore.ResponseError
@@ -162,8 +175,6 @@ func scheduleErr(op string, err error) error {
 	case op == OpCreate && re.ErrorCode == "RoleAssignmentExists":
 		return nil
 	case op == OpDelete && (re.StatusCode == http.StatusNotFound || re.ErrorCode == "RoleAssignmentDoesNotExist"):
-		return nil
-	case re.ErrorCode == "RoleAssignmentRequestExists": // a retry of a request ARM took
 		return nil
 	}
 	return err
@@ -208,7 +219,7 @@ func (a *ARM) RequestSchedule(ctx context.Context, op string, as Assignment) err
 		if op != OpDelete {
 			props.PrincipalType = &pt
 			t, end := expiration(as.EndsAt)
-			props.ScheduleInfo = &armauthorization.RoleEligibilityScheduleRequestPropertiesScheduleInfo{
+			props.ScheduleInfo = &armauthorization.RoleEligibilityScheduleRequestPropertiesScheduleInfo{StartDateTime: startOf(as),
 				Expiration: &armauthorization.RoleEligibilityScheduleRequestPropertiesScheduleInfoExpiration{Type: t, EndDateTime: end}}
 		}
 		_, err := a.sched.eligReq.Create(ctx, scope, name, armauthorization.RoleEligibilityScheduleRequest{Properties: props}, nil)
@@ -222,7 +233,7 @@ func (a *ARM) RequestSchedule(ctx context.Context, op string, as Assignment) err
 		if op != OpDelete {
 			props.PrincipalType = &pt
 			t, end := expiration(as.EndsAt)
-			props.ScheduleInfo = &armauthorization.RoleAssignmentScheduleRequestPropertiesScheduleInfo{
+			props.ScheduleInfo = &armauthorization.RoleAssignmentScheduleRequestPropertiesScheduleInfo{StartDateTime: startOf(as),
 				Expiration: &armauthorization.RoleAssignmentScheduleRequestPropertiesScheduleInfoExpiration{Type: t, EndDateTime: end}}
 		}
 		_, err := a.sched.asgReq.Create(ctx, scope, name, armauthorization.RoleAssignmentScheduleRequest{Properties: props}, nil)

@@ -98,13 +98,14 @@ func (m *Mapping) UsesSchedules() bool {
 }
 
 // ScheduleRequestName is the deterministic name of the schedule request that
-// grants (or renews to) end the schedule of kind on (scope, principal, role):
-// a zero end means no expiration. A listed schedule is adfscim's when the
+// grants (or renews to) end the schedule of kind on (scope, principal, role)
+// starting at start (the request's startDateTime, so that a grant made again
+// after a removal is a new request): a zero end means no expiration. A listed schedule is adfscim's when the
 // request that made it carries this name for the schedule's own end, which
 // is how adfscim owns schedules the way it owns assignments (ARM keeps no
 // description on a schedule).
-func ScheduleRequestName(kind GrantKind, scope, principal, role string, end time.Time) string {
-	return uuid.NewSHA1(namespace, []byte(string(kind)+"|"+assignmentKey(scope, principal, role)+"|"+endText(end))).String()
+func ScheduleRequestName(kind GrantKind, scope, principal, role string, start, end time.Time) string {
+	return uuid.NewSHA1(namespace, []byte(string(kind)+"|"+assignmentKey(scope, principal, role)+"|"+start.UTC().Truncate(time.Millisecond).Format(time.RFC3339Nano)+"|"+endText(end))).String()
 }
 
 // RemoveRequestName is the name of the request that removes the schedule
@@ -158,6 +159,7 @@ func (b Binding) grant(a Assignment, now, personEnd time.Time) Assignment {
 	if !a.Kind.Scheduled() {
 		return a
 	}
+	a.Start = now.UTC().Truncate(time.Millisecond)
 	now = now.UTC().Truncate(time.Second)
 	if b.MaxDuration > 0 {
 		a.EndsAt = now.Add(b.MaxDuration)
@@ -166,7 +168,7 @@ func (b Binding) grant(a Assignment, now, personEnd time.Time) Assignment {
 	if !personEnd.IsZero() && (a.EndsAt.IsZero() || personEnd.Before(a.EndsAt)) {
 		a.EndsAt = personEnd.UTC().Truncate(time.Second)
 	}
-	a.Name = ScheduleRequestName(a.Kind, a.Scope, a.PrincipalID, a.RoleID, a.EndsAt)
+	a.Name = ScheduleRequestName(a.Kind, a.Scope, a.PrincipalID, a.RoleID, a.Start, a.EndsAt)
 	return a
 }
 

@@ -113,7 +113,9 @@ type Assignment struct {
 	// one or an eligibility (see kinds.go). For a schedule, Name is the name
 	// of the schedule request that made it (or, desired, will).
 	Kind GrantKind `json:"kind,omitempty"`
-	// EndsAt is when a schedule ends (zero: no expiration).
+	// Start and EndsAt are when a schedule starts and ends (zero end: no
+	// expiration).
+	Start  time.Time `json:"start,omitzero"`
 	EndsAt time.Time `json:"endsAt,omitzero"`
 	// RenewBefore, on a desired schedule, is the end before which an
 	// existing one is renewed.
@@ -145,7 +147,7 @@ func (a Assignment) key() string {
 // made it has the deterministic name for the schedule's end.
 func (a Assignment) Owned() bool {
 	if a.Kind.Scheduled() {
-		return strings.EqualFold(a.Name, ScheduleRequestName(a.Kind, a.Scope, a.PrincipalID, a.RoleID, a.EndsAt))
+		return strings.EqualFold(a.Name, ScheduleRequestName(a.Kind, a.Scope, a.PrincipalID, a.RoleID, a.Start, a.EndsAt))
 	}
 	return strings.EqualFold(a.Name, AssignmentName(a.Scope, a.PrincipalID, a.RoleID)) && strings.Contains(a.Description, Marker)
 }
@@ -173,7 +175,7 @@ type Plan struct {
 	Deletes []Assignment `json:"deletes"`
 	// Renewals are owned schedules moved to a new end (the desired
 	// assignment, with its new end).
-	Renewals []Assignment `json:"renewals"`
+	Renewals   []Assignment `json:"renewals"`
 	Drift      []Drift      `json:"drift"`
 	Unresolved []Unresolved `json:"unresolved"`
 	// Problems are bindings that cannot be honoured (e.g. group mode on a
@@ -183,7 +185,7 @@ type Plan struct {
 	Unchanged int      `json:"unchanged"`
 	// Budget is, per subscription written to, how its role assignment
 	// limit stands; Held are the creates it kept back (see budget.go).
-	Budget []BudgetLine  `json:"budget,omitempty"`
+	Budget []BudgetLine `json:"budget,omitempty"`
 	Held   []Assignment `json:"held,omitempty"`
 }
 
@@ -320,7 +322,8 @@ func Diff(m *Mapping, desired, actual []Assignment, only map[string]bool) Plan {
 		case a.Owned() && wanted:
 			if !satisfied[k] {
 				if d := want[k]; a.Kind.Scheduled() && needsRenewal(d, a) {
-					d.ScheduleID = a.ScheduleID
+					d.ScheduleID, d.Start = a.ScheduleID, a.Start
+					d.Name = ScheduleRequestName(d.Kind, d.Scope, d.PrincipalID, d.RoleID, d.Start, d.EndsAt)
 					p.Renewals = append(p.Renewals, d)
 				} else {
 					p.Unchanged++

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	azfake "github.com/Azure/azure-sdk-for-go/sdk/azcore/fake"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2/fake"
@@ -63,6 +64,12 @@ func (s *Sim) Handler() http.Handler {
 			return
 		}
 		r.URL.Scheme, r.URL.Host = "https", r.Host
+		// The SDK fake dispatches on the API name the client puts in the
+		// request's context; over the wire, the method says it.
+		if api := map[string]string{http.MethodPut: "RoleAssignmentsClient.Create", http.MethodDelete: "RoleAssignmentsClient.Delete",
+			http.MethodGet: "RoleAssignmentsClient.Get"}[r.Method]; api != "" {
+			r = r.WithContext(context.WithValue(r.Context(), runtime.CtxAPINameKey{}, api))
+		}
 		resp, err := t.Do(r)
 		if err != nil {
 			if errors.Is(err, ErrLost) {

@@ -216,8 +216,12 @@ func (s *Sim) scheduleRequest(ctx context.Context, scope, kind, name string, bod
 		if exists {
 			return http.StatusConflict, armError("RoleAssignmentExists", "armsim: the role assignment already exists"), nil
 		}
+		start := now
+		if p.ScheduleInfo != nil && p.ScheduleInfo.StartDateTime != nil {
+			start = p.ScheduleInfo.StartDateTime.UTC()
+		}
 		sc := schedule{Name: uuid.NewString(), Scope: scope, PrincipalID: p.PrincipalID, PrincipalType: p.PrincipalType,
-			RoleDefID: p.RoleDefinitionID, Request: name, Start: now, End: end}
+			RoleDefID: p.RoleDefinitionID, Request: name, Start: start, End: end}
 		if prefix == asgPrefix {
 			if _, err := s.o.Store.Get(ctx, s.o.Table, pk, uniqueRow(p.PrincipalID, p.RoleDefinitionID)); err == nil {
 				return http.StatusConflict, armError("RoleAssignmentExists", "armsim: the role assignment already exists"), nil
