@@ -103,15 +103,21 @@ func (s *Services) reconciler() (*rbac.Reconciler, error) {
 		}
 	}
 	log := s.Log
+	budget := cfg.AssignmentBudget
+	if budget == 0 {
+		budget = -1 // 0 turns the check off
+	}
 	return rbac.New(rbac.Options{
-		Mapping:   mapping,
-		Directory: rbac.FromDirectory(s.Directory),
-		ARM:       arm,
-		Store:     s.Store,
-		Resolver:  resolver,
-		Instance:  s.opts.Instance,
-		Logger:    &log,
-		OnApplied: s.roleAudit.applied,
+		EndsAttribute: cfg.AccessEndsAttribute,
+		BudgetShare:   budget,
+		Mapping:       mapping,
+		Directory:     rbac.FromDirectory(s.Directory),
+		ARM:           arm,
+		Store:         s.Store,
+		Resolver:      resolver,
+		Instance:      s.opts.Instance,
+		Logger:        &log,
+		OnApplied:     s.roleAudit.applied,
 	})
 }
 

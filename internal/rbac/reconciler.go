@@ -226,8 +226,10 @@ func (r *Reconciler) snapshot(ctx context.Context, users map[string]bool) (State
 		}
 		st.Users[uid] = u
 		if r.opts.EndsAttribute != "" {
-			if end, ok := ParseEndsAt(u.Attributes[r.opts.EndsAttribute]); ok {
-				st.Ends[uid] = end
+			for k, v := range u.Attributes {
+				if end, ok := ParseEndsAt(v); ok && strings.EqualFold(k, r.opts.EndsAttribute) {
+					st.Ends[uid] = end
+				}
 			}
 		}
 		if !u.Active {
