@@ -360,7 +360,8 @@ func (f *fakeARM) list(w http.ResponseWriter, r *http.Request, scope string) {
 	q := r.URL.Query()
 	filter := q.Get("$filter")
 	principal := ""
-	if filter != "atScope()" {
+	below := filter == "" // unfiltered: at, above and below the scope (the budget's count at a subscription)
+	if filter != "atScope()" && !below {
 		principal = strings.TrimSuffix(strings.TrimPrefix(filter, "principalId eq '"), "'")
 		if principal == filter || len(principal) != 36 {
 			f.bad(w, r, "filter "+filter)
@@ -372,7 +373,7 @@ func (f *fakeARM) list(w http.ResponseWriter, r *http.Request, scope string) {
 	var match []fakeRA
 	for _, a := range f.byID {
 		// At the scope or above it (inherited), as ARM lists them.
-		if (a.Scope == scope || strings.HasPrefix(scope, a.Scope+"/")) && (principal == "" || strings.EqualFold(a.PrincipalID, principal)) {
+		if (a.Scope == scope || strings.HasPrefix(scope, a.Scope+"/") || (below && strings.HasPrefix(a.Scope, scope+"/"))) && (principal == "" || strings.EqualFold(a.PrincipalID, principal)) {
 			match = append(match, a)
 		}
 	}

@@ -66,6 +66,7 @@ func (b *Base) services() (*Services, error) {
 	}
 	s.Report, err = report.New(report.Options{
 		Mapping: mapping, Directory: rbac.FromDirectory(s.Directory), Resolver: resolver, ARM: s.Reconciler, Audit: s.Trail, RevokeTarget: cfg.RevokeTarget,
+		Budget: s.Reconciler.Budget, EndsAttribute: cfg.AccessEndsAttribute,
 		Verify: func(ctx context.Context) (audit.Result, error) {
 			return audit.Verify(ctx, b.Store, time.Time{}, time.Time{})
 		},

@@ -53,8 +53,9 @@ func (p Plan) overBudget() bool {
 // add to it meanwhile, which the share left free absorbs.
 type budget struct {
 	r    *Reconciler
-	mu   sync.Mutex // guards subs
+	mu   sync.Mutex // guards subs and last
 	subs map[string]*subCount
+	last map[string]BudgetLine // the latest line of each subscription
 }
 
 type subCount struct {
@@ -65,7 +66,22 @@ type subCount struct {
 	fresh bool
 }
 
-func newBudget(r *Reconciler) *budget { return &budget{r: r, subs: map[string]*subCount{}} }
+func newBudget(r *Reconciler) *budget {
+	return &budget{r: r, subs: map[string]*subCount{}, last: map[string]BudgetLine{}}
+}
+
+// Budget returns each subscription's budget line as the last plan that
+// created there left it, for the report's banner.
+func (r *Reconciler) Budget() []BudgetLine {
+	r.budget.mu.Lock()
+	defer r.budget.mu.Unlock()
+	out := make([]BudgetLine, 0, len(r.budget.last))
+	for _, l := range r.budget.last {
+		out = append(out, l)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Subscription < out[j].Subscription })
+	return out
+}
 
 func (b *budget) share() float64 {
 	switch s := b.r.opts.BudgetShare; {
@@ -146,6 +162,9 @@ func (b *budget) admit(ctx context.Context, p Plan, fresh bool) Plan {
 			line.Planned++
 		}
 		sc.mu.Unlock()
+		b.mu.Lock()
+		b.last[id] = line
+		b.mu.Unlock()
 		p.Budget = append(p.Budget, line)
 		if line.Over() {
 			b.r.log.Error().Str("subscription", id).Int("existing", line.Existing).Int("line", line.Line).
