@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -38,8 +39,10 @@ type Options struct {
 	Table string
 	// PageSize is the most assignments per list page (default 100).
 	PageSize int
-	// Latency is added to every call, to imitate ARM (default none).
-	Latency time.Duration
+	// Latency is added to every call, to imitate ARM (default none); with
+	// LatencyJitter, a random extra of up to that much.
+	Latency       time.Duration
+	LatencyJitter time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// Faults, when set, makes ARM fail at random as it does (see Faults).
@@ -253,7 +256,11 @@ func (s *Sim) wait(ctx context.Context) error {
 	if s.o.Latency <= 0 {
 		return nil
 	}
-	t := time.NewTimer(s.o.Latency)
+	d := s.o.Latency
+	if s.o.LatencyJitter > 0 {
+		d += rand.N(s.o.LatencyJitter)
+	}
+	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
