@@ -59,11 +59,10 @@ type budget struct {
 }
 
 type subCount struct {
-	mu    sync.Mutex // held while counting, so one count serves everyone waiting
-	n     int        // assignments counted plus admitted since
-	at    time.Time  // when counted (zero: never)
-	err   error
-	fresh bool
+	mu  sync.Mutex // held while counting, so one count serves everyone waiting
+	n   int        // assignments counted plus admitted since
+	at  time.Time  // when counted (zero: never)
+	err error
 }
 
 func newBudget(r *Reconciler) *budget {

@@ -204,7 +204,7 @@ func betterActive(a, b Assignment) bool {
 	case b.Kind == GrantStanding:
 		return false
 	}
-	return b.EndsAt.IsZero() == false && (a.EndsAt.IsZero() || a.EndsAt.After(b.EndsAt))
+	return !b.EndsAt.IsZero() && (a.EndsAt.IsZero() || a.EndsAt.After(b.EndsAt))
 }
 
 // needsRenewal reports whether an owned schedule a must be updated to the
