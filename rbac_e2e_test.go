@@ -220,6 +220,14 @@ func (f *fakeARM) bad(w http.ResponseWriter, r *http.Request, why string) {
 }
 
 func (f *fakeARM) serve(w http.ResponseWriter, r *http.Request) {
+	if lp := strings.ToLower(r.URL.Path); r.Method == http.MethodGet && r.URL.Query().Get("api-version") == "2020-10-01" &&
+		(strings.HasSuffix(lp, "/providers/microsoft.authorization/roleeligibilityschedules") || strings.HasSuffix(lp, "/providers/microsoft.authorization/roleassignmentschedules")) {
+		// PIM's schedules, which the sweep reads: none here (the schedule
+		// APIs are the simulated ARM's, internal/rbac/armsim).
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"value":[]}`)
+		return
+	}
 	if r.URL.Query().Get("api-version") != "2022-04-01" {
 		f.bad(w, r, "api-version")
 		return

@@ -67,16 +67,19 @@ type Counters struct {
 	// CountPages are the pages of the subscription-wide lists that count
 	// assignments for the budget (budget.go).
 	CountPages atomic.Int64
-	Creates    atomic.Int64
-	Deletes    atomic.Int64
+	// SchedulePages are the pages of PIM schedule lists.
+	SchedulePages atomic.Int64
+	Creates       atomic.Int64
+	Deletes       atomic.Int64
 }
 
 // CallCounts is a JSON-friendly copy of Counters.
 type CallCounts struct {
-	ListPages  int64 `json:"listPages"`
-	CountPages int64 `json:"countPages,omitempty"`
-	Creates    int64 `json:"creates"`
-	Deletes    int64 `json:"deletes"`
+	ListPages     int64 `json:"listPages"`
+	CountPages    int64 `json:"countPages,omitempty"`
+	SchedulePages int64 `json:"schedulePages,omitempty"`
+	Creates       int64 `json:"creates"`
+	Deletes       int64 `json:"deletes"`
 }
 
 // NewARM builds the client.
@@ -135,7 +138,7 @@ func NewARM(o ARMOptions) (*ARM, error) {
 
 // Calls returns the call counts so far.
 func (a *ARM) Calls() CallCounts {
-	return CallCounts{ListPages: a.calls.ListPages.Load(), CountPages: a.calls.CountPages.Load(), Creates: a.calls.Creates.Load(), Deletes: a.calls.Deletes.Load()}
+	return CallCounts{ListPages: a.calls.ListPages.Load(), CountPages: a.calls.CountPages.Load(), SchedulePages: a.calls.SchedulePages.Load(), Creates: a.calls.Creates.Load(), Deletes: a.calls.Deletes.Load()}
 }
 
 // List returns the assignments made exactly at scope, listed with the

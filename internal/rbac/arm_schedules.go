@@ -43,7 +43,7 @@ func (a *ARM) ListSchedules(ctx context.Context, scope, principal string) ([]Ass
 	byID := map[string]int{} // eligibility schedule id (lower case) -> index in out
 	ep := a.sched.eligSched.NewListForScopePager(strings.TrimPrefix(scope, "/"), &armauthorization.RoleEligibilitySchedulesClientListForScopeOptions{Filter: to.Ptr(filter)})
 	for ep.More() {
-		a.calls.ListPages.Add(1)
+		a.calls.SchedulePages.Add(1)
 		page, err := ep.NextPage(ctx)
 		if err != nil {
 			return nil, nil, fmt.Errorf("list eligibility schedules at %s: %w", scope, err)
@@ -64,7 +64,7 @@ func (a *ARM) ListSchedules(ctx context.Context, scope, principal string) ([]Ass
 	var activations []*armauthorization.RoleAssignmentSchedule
 	ap := a.sched.asgSched.NewListForScopePager(strings.TrimPrefix(scope, "/"), &armauthorization.RoleAssignmentSchedulesClientListForScopeOptions{Filter: to.Ptr(filter)})
 	for ap.More() {
-		a.calls.ListPages.Add(1)
+		a.calls.SchedulePages.Add(1)
 		page, err := ap.NextPage(ctx)
 		if err != nil {
 			return nil, nil, fmt.Errorf("list role assignment schedules at %s: %w", scope, err)

@@ -184,7 +184,7 @@ func (r *Reconciler) targetedDrain(ctx context.Context, userIDs []string) (drain
 		go func() {
 			defer wg.Done()
 			for u := range next {
-				actual, err := r.list(ctx, u.scope, u.principal)
+				actual, err := r.list(ctx, u.scope, u.principal, false)
 				unitOnly := only
 				if u.principal != "" {
 					unitOnly = map[string]bool{u.principal: true}

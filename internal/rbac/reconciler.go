@@ -267,7 +267,7 @@ func (r *Reconciler) actual(ctx context.Context) ([]Assignment, error) {
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				lists[i], errs[i] = r.list(ctx, fs[i], "")
+				lists[i], errs[i] = r.list(ctx, fs[i], "", true)
 			}
 		}()
 	}

@@ -41,19 +41,32 @@ func CoveredKey(scope, principal, role string) string { return assignmentKey(sco
 var ErrNoScheduleAPI = errors.New("rbac: the mapping has time-bound or eligible bindings but the ARM client has no schedule API")
 
 // list returns what ARM holds at scope (of one principal when principal is
-// set): the standing role assignments and, when the mapping uses schedules,
-// the schedules, without the role assignments that only materialize a
-// schedule or an activation.
-func (r *Reconciler) list(ctx context.Context, scope, principal string) ([]Assignment, error) {
+// set): the standing role assignments and the schedules, without the role
+// assignments that only materialize a schedule or an activation. The
+// schedules are read when the mapping has time-bound or eligible bindings,
+// and on the full reconcile (sweep) whenever the client can read them, so
+// that the schedules of a binding since changed to standing, or removed,
+// are taken away within one cycle; a sweep's failure to read them when the
+// mapping has no such bindings is logged, not fatal (a deployment without
+// PIM may not be allowed to read them).
+func (r *Reconciler) list(ctx context.Context, scope, principal string, sweep bool) ([]Assignment, error) {
 	as, err := r.opts.ARM.List(ctx, scope, principal)
-	if err != nil || !r.opts.Mapping.UsesSchedules() {
+	uses := r.opts.Mapping.UsesSchedules()
+	if err != nil || (!uses && !sweep) {
 		return as, err
 	}
 	sa, ok := r.opts.ARM.(ScheduleAPI)
 	if !ok {
-		return nil, ErrNoScheduleAPI
+		if uses {
+			return nil, ErrNoScheduleAPI
+		}
+		return as, nil
 	}
 	scheds, covered, err := sa.ListSchedules(ctx, scope, principal)
+	if err != nil && !uses {
+		r.log.Warn().Err(err).Str("scope", scope).Msg("rbac: cannot read PIM schedules; leftover schedules of earlier time-bound or eligible bindings are not removed")
+		return as, nil
+	}
 	if err != nil {
 		return nil, err
 	}
