@@ -2,6 +2,7 @@ package rbac
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -96,5 +97,47 @@ func TestEndDates(t *testing.T) {
 	}
 	if s, n, _ := holds(pid(2)); s != 0 || n != 0 {
 		t.Errorf("the fast path left u2 with %d assignments and %d schedules (activation included)", s, n)
+	}
+}
+
+// TestSweepRemovesSchedulesOfAnEarlierMapping: after the bindings change
+// from eligible and time-bound to standing only, the timer's sweep takes the
+// earlier schedules on the mapped factories away (the fast path no longer
+// reads schedules then).
+func TestSweepRemovesSchedulesOfAnEarlierMapping(t *testing.T) {
+	ctx := context.Background()
+	st := memstore.New()
+	clk := &clock{t: time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)}
+	sim, arm := tlsSim(t, st, clk.Now, nil, 100)
+	d := newDir()
+	for i, g := range []string{"Analysts", "Engineers", "Ops", "Oncall"} {
+		d.putGroup(Group{ID: fmt.Sprint("g", i), DisplayName: g})
+	}
+	d.putUser(User{ID: "u1", UserName: "u1", ExternalID: pid(1), Active: true})
+	for i := 0; i < 4; i++ {
+		d.setMember(fmt.Sprint("g", i), "u1", true)
+	}
+	r, err := New(Options{Mapping: mustMapping(t, scheduleMapping), Directory: d, ARM: arm, Store: st, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Reconcile(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if ss, _ := sim.Schedules(ctx); len(ss) != 4 {
+		t.Fatalf("%d schedules, want 4", len(ss))
+	}
+	standing := `{"factories":{"a":"` + factoryA + `","b":"` + factoryB + `","c":"` + factoryC + `"},"bindings":[
+		{"group":"Analysts","role":"Data Factory Contributor","factories":["a","b","c"]}]}`
+	r, err = New(Options{Mapping: mustMapping(t, standing), Directory: d, ARM: arm, Store: st, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := r.Reconcile(ctx, nil)
+	if err != nil || rep.Failed > 0 {
+		t.Fatalf("reconcile: %v, %d failed", err, rep.Failed)
+	}
+	if ss, _ := sim.Schedules(ctx); len(ss) != 0 {
+		t.Errorf("the sweep left %d schedules of the earlier mapping: %+v", len(ss), ss)
 	}
 }
