@@ -135,14 +135,16 @@ var roleAliases = {
 }
 
 // Bindings with every role resolved to its GUID.
-var resolvedBindings = map(bindings, b => union({
+var resolvedBindings = map(bindings, b => {
   group: b.group
   role: contains(roleAliases, b.role) ? roleAliases[b.role] : b.role
   factories: b.factories
-}, contains(b, 'kind') ? { kind: b.kind } : {}, contains(b, 'maxDuration') ? { maxDuration: b.maxDuration } : {}))
+  kind: b.?kind ?? 'active'
+  maxDuration: b.?maxDuration ?? ''
+})
 
 // Bindings granting through PIM schedules: time-bound or eligible.
-var scheduledBindings = filter(bindings, b => (contains(b, 'kind') && b.kind == 'eligible') || contains(b, 'maxDuration'))
+var scheduledBindings = filter(resolvedBindings, b => b.kind == 'eligible' || !empty(b.maxDuration))
 
 // The GUID of the custom role that submits PIM schedule requests.
 var pimRoleGuid = guid(subscription().id, 'adfscim', 'pim-schedule-writer')

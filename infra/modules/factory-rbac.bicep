@@ -15,7 +15,7 @@ param factoryId string
 @description('Principal id of the service\'s managed identity.')
 param principalId string
 
-@description('The resolved bindings ({ group, role: GUID, factories: [ids], kind?, maxDuration? }) of main.bicep; those naming factoryId decide the roles allowed here.')
+@description('The resolved bindings ({ group, role: GUID, factories: [ids], kind, maxDuration }) of main.bicep; those naming factoryId decide the roles allowed here.')
 param bindings array
 
 @description('Role definition id of the PIM schedule writer role (pim-role.bicep); empty when no binding uses PIM.')
@@ -23,7 +23,7 @@ param pimRoleId string = ''
 
 // Whether a binding on this factory is time-bound or eligible: only then
 // does the identity get the schedule writer role here.
-var usesSchedules = !empty(filter(bindings, b => contains(b.factories, factoryId) && ((contains(b, 'kind') && b.kind == 'eligible') || contains(b, 'maxDuration'))))
+var usesSchedules = !empty(filter(bindings, b => contains(b.factories, factoryId) && (b.?kind == 'eligible' || !empty(b.?maxDuration ?? ''))))
 
 // The role definition GUIDs bound on this factory, once each: the only roles
 // the service may assign here.
