@@ -220,6 +220,14 @@ func (f *fakeARM) bad(w http.ResponseWriter, r *http.Request, why string) {
 }
 
 func (f *fakeARM) serve(w http.ResponseWriter, r *http.Request) {
+	if lp := strings.ToLower(r.URL.Path); r.Method == http.MethodGet && r.URL.Query().Get("api-version") == "2020-10-01" &&
+		(strings.HasSuffix(lp, "/providers/microsoft.authorization/roleeligibilityschedules") || strings.HasSuffix(lp, "/providers/microsoft.authorization/roleassignmentschedules")) {
+		// PIM's schedules, which the sweep reads: none here (the schedule
+		// APIs are the simulated ARM's, internal/rbac/armsim).
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"value":[]}`)
+		return
+	}
 	if r.URL.Query().Get("api-version") != "2022-04-01" {
 		f.bad(w, r, "api-version")
 		return
@@ -360,7 +368,8 @@ func (f *fakeARM) list(w http.ResponseWriter, r *http.Request, scope string) {
 	q := r.URL.Query()
 	filter := q.Get("$filter")
 	principal := ""
-	if filter != "atScope()" {
+	below := filter == "" // unfiltered: at, above and below the scope (the budget's count at a subscription)
+	if filter != "atScope()" && !below {
 		principal = strings.TrimSuffix(strings.TrimPrefix(filter, "principalId eq '"), "'")
 		if principal == filter || len(principal) != 36 {
 			f.bad(w, r, "filter "+filter)
@@ -372,7 +381,7 @@ func (f *fakeARM) list(w http.ResponseWriter, r *http.Request, scope string) {
 	var match []fakeRA
 	for _, a := range f.byID {
 		// At the scope or above it (inherited), as ARM lists them.
-		if (a.Scope == scope || strings.HasPrefix(scope, a.Scope+"/")) && (principal == "" || strings.EqualFold(a.PrincipalID, principal)) {
+		if (a.Scope == scope || strings.HasPrefix(scope, a.Scope+"/") || (below && strings.HasPrefix(a.Scope, scope+"/"))) && (principal == "" || strings.EqualFold(a.PrincipalID, principal)) {
 			match = append(match, a)
 		}
 	}

@@ -24,10 +24,12 @@ param location string = resourceGroup().location
 @description('Function App name, globally unique: the SCIM endpoint is https://<appName>.azurewebsites.net/scim/v2.')
 param appName string = 'func-${baseName}-${uniqueString(resourceGroup().id, baseName)}'
 
-@description('''Group-to-role bindings: each { group, role, factories }.
+@description('''Group-to-role bindings: each { group, role, factories } and optionally kind and maxDuration.
 group: the SCIM group's displayName or externalId;
 role: a role definition GUID, or one of the aliases DataFactoryContributor, Reader, PipelineOperator;
-factories: Data Factory resource ids, in any resource group or subscription of the tenant.
+factories: Data Factory resource ids, in any resource group or subscription of the tenant;
+kind: active (default) or eligible (a PIM eligibility); maxDuration: a Go duration bounding each grant (720h).
+Time-bound and eligible kinds use PIM for Azure resources: an Entra ID P2 or Governance licence.
 Written to ADFSCIM_MAPPING, and the only roles the service may assign on each factory.''')
 param bindings array = []
 
@@ -67,6 +69,15 @@ param schemaExtensions string = ''
 
 @description('Full name of a user extension attribute carrying the Entra object id when externalId does not (ADFSCIM_PRINCIPAL_ATTRIBUTE); empty to rely on externalId and Graph.')
 param principalAttribute string = ''
+
+@description('Full name of the user attribute holding when a person\'s access ends (ADFSCIM_ACCESS_ENDS_ATTRIBUTE); - reads none.')
+param accessEndsAttribute string = 'urn:ietf:params:scim:schemas:extension:adfscim:2.0:User:accessEndsAt'
+
+@description('Share of the 5,000 role assignments per subscription that creates stop short of (ADFSCIM_ASSIGNMENT_BUDGET); 0 turns the check off.')
+param assignmentBudget string = '0.9'
+
+@description('Grant the identity read access to role assignments at each factory\'s subscription, to count them against the limit (needs the deployer to assign roles there). Without it, and with the budget on, no assignment is created.')
+param grantAssignmentCount bool = true
 
 @description('Days audit records are kept (ADFSCIM_AUDIT_RETENTION_DAYS); 0 keeps them forever.')
 @minValue(0)
@@ -128,7 +139,15 @@ var resolvedBindings = map(bindings, b => {
   group: b.group
   role: contains(roleAliases, b.role) ? roleAliases[b.role] : b.role
   factories: b.factories
+  kind: b.?kind ?? 'active'
+  maxDuration: b.?maxDuration ?? ''
 })
+
+// Bindings granting through PIM schedules: time-bound or eligible.
+var scheduledBindings = filter(resolvedBindings, b => b.kind == 'eligible' || !empty(b.maxDuration))
+
+// The GUID of the custom role that submits PIM schedule requests.
+var pimRoleGuid = guid(subscription().id, 'adfscim', 'pim-schedule-writer')
 
 // Every factory named by a binding, once.
 var factoryIds = union(flatten(map(resolvedBindings, b => b.factories)), [])
@@ -224,6 +243,8 @@ module functionApp 'modules/functionapp.bicep' = {
       // whatever the deployment's subscription and operatorRoleName.
       ADFSCIM_OPERATOR_ROLE_ID: operatorRoleGuid
       ADFSCIM_PRINCIPAL_ATTRIBUTE: principalAttribute
+      ADFSCIM_ACCESS_ENDS_ATTRIBUTE: accessEndsAttribute
+      ADFSCIM_ASSIGNMENT_BUDGET: assignmentBudget
       ADFSCIM_AUDIT_RETENTION_DAYS: string(auditRetentionDays)
       ADFSCIM_REVOKE_TARGET: revokeTarget
       ADFSCIM_CHECKPOINT_KEY_URL: checkpoints.outputs.keyUrl
@@ -243,8 +264,18 @@ module operatorRole 'modules/operator-role.bicep' = if (createOperatorRole && !e
   }
 }
 
+module pimRole 'modules/pim-role.bicep' = if (!empty(scheduledBindings)) {
+  name: 'adfscim-pim-role'
+  scope: subscription()
+  params: {
+    roleGuid: pimRoleGuid
+    assignableScopes: union(map(factoryIds, f => '/subscriptions/${split(f, '/')[2]}/resourceGroups/${split(f, '/')[4]}'), [])
+  }
+}
+
 // On each factory, in its own subscription and resource group, the
-// delegation limited to the roles the bindings name for that factory.
+// delegation limited to the roles the bindings name for that factory (and,
+// when its bindings use PIM, the schedule writer role).
 module factoryRbac 'modules/factory-rbac.bicep' = [for (f, i) in factoryIds: {
   name: 'adfscim-factory-${i}'
   scope: resourceGroup(split(f, '/')[2], split(f, '/')[4])
@@ -252,6 +283,22 @@ module factoryRbac 'modules/factory-rbac.bicep' = [for (f, i) in factoryIds: {
     factoryId: f
     principalId: identity.outputs.principalId
     bindings: resolvedBindings
+    pimRoleId: empty(scheduledBindings) ? '' : '/subscriptions/${subscription().subscriptionId}/providers/Microsoft.Authorization/roleDefinitions/${pimRoleGuid}'
+  }
+  dependsOn: [
+    pimRole
+  ]
+}]
+
+// Each subscription holding a factory: read access to its role assignments,
+// to count them against Azure's limit.
+var factorySubscriptions = union(map(factoryIds, f => split(f, '/')[2]), [])
+
+module assignmentCount 'modules/assignment-count.bicep' = [for (s, i) in factorySubscriptions: if (grantAssignmentCount) {
+  name: 'adfscim-assignment-count-${i}'
+  scope: subscription(s)
+  params: {
+    principalId: identity.outputs.principalId
   }
 }]
 

@@ -15,8 +15,15 @@ param factoryId string
 @description('Principal id of the service\'s managed identity.')
 param principalId string
 
-@description('The resolved bindings ({ group, role: GUID, factories: [ids] }) of main.bicep; those naming factoryId decide the roles allowed here.')
+@description('The resolved bindings ({ group, role: GUID, factories: [ids], kind, maxDuration }) of main.bicep; those naming factoryId decide the roles allowed here.')
 param bindings array
+
+@description('Role definition id of the PIM schedule writer role (pim-role.bicep); empty when no binding uses PIM.')
+param pimRoleId string = ''
+
+// Whether a binding on this factory is time-bound or eligible: only then
+// does the identity get the schedule writer role here.
+var usesSchedules = !empty(filter(bindings, b => contains(b.factories, factoryId) && (b.?kind == 'eligible' || !empty(b.?maxDuration ?? ''))))
 
 // The role definition GUIDs bound on this factory, once each: the only roles
 // the service may assign here.
@@ -71,6 +78,19 @@ resource delegation 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
     description: 'adfscim: assign only the mapped roles, to users and groups'
     condition: condition
     conditionVersion: '2.0'
+  }
+}
+
+// PIM schedule requests (time-bound and eligible bindings): a separate role,
+// as no condition can limit them to the mapped roles (docs/deploy.md).
+resource pimWriter 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (usesSchedules && !empty(pimRoleId)) {
+  scope: factory
+  name: guid(factory.id, principalId, 'adfscim-pim-schedule-writer')
+  properties: {
+    roleDefinitionId: pimRoleId
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+    description: 'adfscim: time-bound and eligible access through PIM schedule requests'
   }
 }
 

@@ -72,6 +72,12 @@ func (r *roleAudit) applied(ctx context.Context, rep rbac.Report) {
 			ev = r.log.Error().Str("error", res.Error)
 		}
 		a := res.Assignment
+		if a.Kind != rbac.GrantStanding {
+			ev = ev.Str("kind", string(a.Kind))
+		}
+		if !a.EndsAt.IsZero() {
+			ev = ev.Time("endsAt", a.EndsAt)
+		}
 		ev.Str("op", string(res.Op)).Str("scope", a.Scope).Str("principal", a.PrincipalID).Str("role", a.RoleID).Msg("role assignment")
 	}
 	recs := report.AuditRecords(rep)

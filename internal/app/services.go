@@ -67,6 +67,7 @@ func (b *Base) services() (*Services, error) {
 	}
 	s.Report, err = report.New(report.Options{
 		Mapping: mapping, Directory: rbac.FromDirectory(s.Directory), Resolver: resolver, ARM: s.Reconciler, Audit: s.Trail, RevokeTarget: cfg.RevokeTarget,
+		Budget: s.Reconciler.Budget, EndsAttribute: cfg.AccessEndsAttribute,
 		Verify: func(ctx context.Context) (audit.Result, error) {
 			return audit.Verify(ctx, b.Store, time.Time{}, time.Time{})
 		},
@@ -104,15 +105,21 @@ func (s *Services) reconciler() (*rbac.Reconciler, error) {
 		}
 	}
 	log := s.Log
+	budget := cfg.AssignmentBudget
+	if budget == 0 {
+		budget = -1 // 0 turns the check off
+	}
 	return rbac.New(rbac.Options{
-		Mapping:   mapping,
-		Directory: rbac.FromDirectory(s.Directory),
-		ARM:       arm,
-		Store:     s.Store,
-		Resolver:  resolver,
-		Instance:  s.opts.Instance,
-		Logger:    &log,
-		OnApplied: s.roleAudit.applied,
+		EndsAttribute: cfg.AccessEndsAttribute,
+		BudgetShare:   budget,
+		Mapping:       mapping,
+		Directory:     rbac.FromDirectory(s.Directory),
+		ARM:           arm,
+		Store:         s.Store,
+		Resolver:      resolver,
+		Instance:      s.opts.Instance,
+		Logger:        &log,
+		OnApplied:     s.roleAudit.applied,
 	})
 }
 

@@ -54,6 +54,8 @@ const (
 	ActionRBACAssign    = "rbac.assign"
 	ActionRBACUnassign  = "rbac.unassign"
 	ActionRBACDrift     = "rbac.drift"
+	ActionRBACRenew     = "rbac.renew"
+	ActionRBACBudget    = "rbac.budget"
 	ActionTokenCreate   = "token.create"
 	ActionTokenRotate   = "token.rotate"
 	ActionTokenRevoke   = "token.revoke"

@@ -67,6 +67,12 @@ type Config struct {
 	// PrincipalAttribute names the extension attribute holding a user's
 	// Entra object id.
 	PrincipalAttribute string
+	// AccessEndsAttribute names the user attribute holding a person's end
+	// date (empty: none).
+	AccessEndsAttribute string
+	// AssignmentBudget is the share of the 5,000 role assignments per
+	// subscription creates stop short of (0: no check).
+	AssignmentBudget float64
 
 	// SchemaExtensions is the JSON array of custom extension schemas.
 	SchemaExtensions string
@@ -206,6 +212,15 @@ func (f *Flags) Load(getenv func(string) string) (Config, error) {
 		errs = append(errs, fmt.Errorf("ADFSCIM_OPERATOR_ROLE_ID=%q is not a role definition GUID", c.OperatorRoleID))
 	}
 	c.PrincipalAttribute = env("ADFSCIM_PRINCIPAL_ATTRIBUTE")
+	c.AccessEndsAttribute = env("ADFSCIM_ACCESS_ENDS_ATTRIBUTE")
+	if c.AccessEndsAttribute == "-" {
+		c.AccessEndsAttribute = ""
+	}
+	if b, err := strconv.ParseFloat(env("ADFSCIM_ASSIGNMENT_BUDGET"), 64); err != nil || b < 0 || b > 1 {
+		errs = append(errs, fmt.Errorf("ADFSCIM_ASSIGNMENT_BUDGET=%q is not a share between 0 and 1 (e.g. 0.9)", env("ADFSCIM_ASSIGNMENT_BUDGET")))
+	} else {
+		c.AssignmentBudget = b
+	}
 	days, err := strconv.Atoi(env("ADFSCIM_AUDIT_RETENTION_DAYS"))
 	if err != nil || days < 0 {
 		errs = append(errs, fmt.Errorf("ADFSCIM_AUDIT_RETENTION_DAYS=%q is not a number of days", env("ADFSCIM_AUDIT_RETENTION_DAYS")))

@@ -138,6 +138,18 @@ func Settings() []Setting {
 			Where:       Both,
 		},
 		{
+			Name:        "ADFSCIM_ACCESS_ENDS_ATTRIBUTE",
+			Default:     "urn:ietf:params:scim:schemas:extension:adfscim:2.0:User:accessEndsAt",
+			Description: "Full name of a user attribute holding the date-time a person's access ends (declare it, type dateTime, in ADFSCIM_SCHEMA_EXTENSIONS); from then on every binding's access is removed even while the IdP still lists the person, and time-bound and eligible grants end by then; - reads none.",
+			Where:       Both,
+		},
+		{
+			Name:        "ADFSCIM_ASSIGNMENT_BUDGET",
+			Default:     "0.9",
+			Description: "Share of Azure's 5,000 role assignments per subscription that adfscim's creates stop short of (counted with an unfiltered list at the subscription, which needs Reader there; when the count cannot be read no assignment is created in that subscription); 0 turns the check off.",
+			Where:       Both,
+		},
+		{
 			Name:        "ADFSCIM_SCHEMA_EXTENSIONS",
 			Description: "JSON array of custom extension schemas (id, resourceType, attributes) whose attributes are stored, filterable and advertised in /Schemas.",
 			Where:       Both,

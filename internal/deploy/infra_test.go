@@ -264,6 +264,14 @@ var allowedRoles = map[string]map[string]string{
 
 var roleDefRE = regexp.MustCompile(`^subscriptionResourceId\('Microsoft\.Authorization/roleDefinitions', (\w+)\)$`)
 
+// Custom roles adfscim defines, by the file allowed to assign them and the
+// expression naming the definition; their actions are checked in
+// TestCustomRoleActions.
+var allowedCustomRoles = map[string]map[string]string{
+	"modules/factory-rbac.bicep":     {"pimRoleId": "adfscim PIM schedule writer (pim-role.bicep)"},
+	"modules/assignment-count.bicep": {"role.id": "adfscim role assignment counter"},
+}
+
 func TestRoleAssignments(t *testing.T) {
 	files := loadInfra(t)
 	type grant struct {
@@ -275,6 +283,12 @@ func TestRoleAssignments(t *testing.T) {
 		vars := f.stringVars()
 		for _, ra := range f.resources("Microsoft.Authorization/roleAssignments") {
 			m := roleDefRE.FindStringSubmatch(get(ra.body, "properties.roleDefinitionId"))
+			if _, custom := allowedCustomRoles[name][get(ra.body, "properties.roleDefinitionId")]; m == nil && custom {
+				if get(ra.body, "properties.principalType") != "'ServicePrincipal'" {
+					t.Errorf("infra/%s %s: custom role not assigned to the service principal", name, ra.symbol)
+				}
+				continue
+			}
 			if m == nil {
 				t.Errorf("infra/%s %s: roleDefinitionId %q is not a named built-in role", name, ra.symbol, get(ra.body, "properties.roleDefinitionId"))
 				continue
@@ -368,7 +382,12 @@ func TestDelegationConditionTemplate(t *testing.T) {
 			}
 		})
 	}
-	mod := f.resource(t, "Microsoft.Authorization/roleAssignments")
+	var mod decl
+	for _, ra := range f.resources("Microsoft.Authorization/roleAssignments") {
+		if ra.symbol == "delegation" {
+			mod = ra
+		}
+	}
 	if get(mod.body, "scope") != "factory" {
 		t.Errorf("delegation scope = %q, want the factory", get(mod.body, "scope"))
 	}
@@ -489,6 +508,36 @@ func TestExampleParameters(t *testing.T) {
 	for _, m := range regexp.MustCompile(`'(/subscriptions/[^']*)'`).FindAllStringSubmatch(p.src, -1) {
 		if !factoryIDRE.MatchString(m[1]) {
 			t.Errorf("%s is not a Data Factory resource id", m[1])
+		}
+	}
+}
+
+// TestCustomRoleActions: the custom roles adfscim defines for PIM and for
+// counting assignments grant exactly the actions they need.
+func TestCustomRoleActions(t *testing.T) {
+	files := loadInfra(t)
+	want := map[string][]string{
+		"modules/pim-role.bicep": {
+			"Microsoft.Authorization/roleAssignmentScheduleRequests/write", "Microsoft.Authorization/roleAssignmentScheduleRequests/read",
+			"Microsoft.Authorization/roleEligibilityScheduleRequests/write", "Microsoft.Authorization/roleEligibilityScheduleRequests/read",
+			"Microsoft.Authorization/roleAssignmentSchedules/read", "Microsoft.Authorization/roleEligibilitySchedules/read",
+			"Microsoft.Authorization/roleAssignmentScheduleInstances/read", "Microsoft.Authorization/roleEligibilityScheduleInstances/read",
+		},
+		"modules/assignment-count.bicep": {"Microsoft.Authorization/roleAssignments/read"},
+	}
+	for name, actions := range want {
+		f, ok := files[name]
+		if !ok {
+			t.Fatalf("infra/%s missing", name)
+		}
+		rd := f.resource(t, "Microsoft.Authorization/roleDefinitions")
+		got := regexp.MustCompile(`'(Microsoft\.[^']+)'`).FindAllStringSubmatch(rd.body, -1)
+		var gotActions []string
+		for _, m := range got {
+			gotActions = append(gotActions, m[1])
+		}
+		if strings.Join(gotActions, " ") != strings.Join(actions, " ") {
+			t.Errorf("infra/%s actions %v, want %v", name, gotActions, actions)
 		}
 	}
 }

@@ -56,6 +56,7 @@ const (
 // ARM lists, creates and deletes role assignments.
 type ARM struct {
 	client *armauthorization.RoleAssignmentsClient
+	sched  scheduleClients
 	calls  Counters
 }
 
@@ -63,15 +64,22 @@ type ARM struct {
 // client, retries not included.
 type Counters struct {
 	ListPages atomic.Int64
-	Creates   atomic.Int64
-	Deletes   atomic.Int64
+	// CountPages are the pages of the subscription-wide lists that count
+	// assignments for the budget (budget.go).
+	CountPages atomic.Int64
+	// SchedulePages are the pages of PIM schedule lists.
+	SchedulePages atomic.Int64
+	Creates       atomic.Int64
+	Deletes       atomic.Int64
 }
 
 // CallCounts is a JSON-friendly copy of Counters.
 type CallCounts struct {
-	ListPages int64 `json:"listPages"`
-	Creates   int64 `json:"creates"`
-	Deletes   int64 `json:"deletes"`
+	ListPages     int64 `json:"listPages"`
+	CountPages    int64 `json:"countPages,omitempty"`
+	SchedulePages int64 `json:"schedulePages,omitempty"`
+	Creates       int64 `json:"creates"`
+	Deletes       int64 `json:"deletes"`
 }
 
 // NewARM builds the client.
@@ -114,12 +122,23 @@ func NewARM(o ARMOptions) (*ARM, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rbac: role assignments client: %w", err)
 	}
-	return &ARM{client: c}, nil
+	a := &ARM{client: c}
+	if a.sched.eligReq, err = armauthorization.NewRoleEligibilityScheduleRequestsClient(o.Credential, copts); err == nil {
+		if a.sched.asgReq, err = armauthorization.NewRoleAssignmentScheduleRequestsClient(o.Credential, copts); err == nil {
+			if a.sched.eligSched, err = armauthorization.NewRoleEligibilitySchedulesClient(o.Credential, copts); err == nil {
+				a.sched.asgSched, err = armauthorization.NewRoleAssignmentSchedulesClient(o.Credential, copts)
+			}
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("rbac: schedule clients: %w", err)
+	}
+	return a, nil
 }
 
 // Calls returns the call counts so far.
 func (a *ARM) Calls() CallCounts {
-	return CallCounts{ListPages: a.calls.ListPages.Load(), Creates: a.calls.Creates.Load(), Deletes: a.calls.Deletes.Load()}
+	return CallCounts{ListPages: a.calls.ListPages.Load(), CountPages: a.calls.CountPages.Load(), SchedulePages: a.calls.SchedulePages.Load(), Creates: a.calls.Creates.Load(), Deletes: a.calls.Deletes.Load()}
 }
 
 // List returns the assignments made exactly at scope, listed with the

@@ -88,16 +88,29 @@ func writeJSON(out io.Writer, v any) error {
 }
 
 func writePlanSummary(out io.Writer, p Plan) {
-	fmt.Fprintf(out, "desired %d, unchanged %d, to create %d, to delete %d, drift %d, unresolved users %d\n",
-		p.Desired, p.Unchanged, len(p.Creates), len(p.Deletes), len(p.Drift), len(p.Unresolved))
+	fmt.Fprintf(out, "desired %d, unchanged %d, to create %d, to renew %d, to delete %d, held by the budget %d, drift %d, unresolved users %d\n",
+		p.Desired, p.Unchanged, len(p.Creates), len(p.Renewals), len(p.Deletes), len(p.Held), len(p.Drift), len(p.Unresolved))
+	for _, b := range p.Budget {
+		mark := " "
+		if b.Over() || b.Error != "" {
+			mark = "!"
+		}
+		fmt.Fprintf(out, "  %s budget: %s\n", mark, b)
+	}
 	for _, a := range p.Creates {
-		fmt.Fprintf(out, "  + %s %s role %s on %s\n", a.PrincipalType, a.PrincipalID, a.RoleID, a.Scope)
+		fmt.Fprintf(out, "  + %s %s role %s on %s (%s)\n", a.PrincipalType, a.PrincipalID, a.RoleID, a.Scope, KindText(a))
+	}
+	for _, a := range p.Renewals {
+		fmt.Fprintf(out, "  ~ %s %s role %s on %s (%s)\n", a.PrincipalType, a.PrincipalID, a.RoleID, a.Scope, KindText(a))
 	}
 	for _, a := range p.Deletes {
-		fmt.Fprintf(out, "  - %s %s role %s on %s\n", a.PrincipalType, a.PrincipalID, a.RoleID, a.Scope)
+		fmt.Fprintf(out, "  - %s %s role %s on %s (%s)\n", a.PrincipalType, a.PrincipalID, a.RoleID, a.Scope, KindText(a))
+	}
+	for _, a := range p.Held {
+		fmt.Fprintf(out, "  = held: %s %s role %s on %s (%s)\n", a.PrincipalType, a.PrincipalID, a.RoleID, a.Scope, KindText(a))
 	}
 	for _, d := range p.Drift {
-		fmt.Fprintf(out, "  ! not ours: %s %s role %s on %s (%q)\n", d.PrincipalType, d.PrincipalID, d.RoleID, d.Scope, d.Description)
+		fmt.Fprintf(out, "  ! not ours: %s %s role %s on %s (%s, %q)\n", d.PrincipalType, d.PrincipalID, d.RoleID, d.Scope, KindText(d.Assignment), d.Description)
 	}
 	for _, u := range p.Unresolved {
 		fmt.Fprintf(out, "  ? %s (%s): %s\n", u.UserName, u.UserID, u.Reason)

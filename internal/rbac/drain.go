@@ -3,7 +3,6 @@ package rbac
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sort"
 	"sync"
 
@@ -40,15 +39,7 @@ func (r *Reconciler) startWriter(ctx context.Context, total int, progress func(d
 }
 
 func (w *writer) do(ctx context.Context, j Result) {
-	var err error
-	switch j.Op {
-	case OpCreate:
-		err = w.r.opts.ARM.Create(ctx, j.Assignment)
-	case OpDelete:
-		err = w.r.opts.ARM.Delete(ctx, j.Assignment)
-	default:
-		err = fmt.Errorf("rbac: unknown operation %q", j.Op)
-	}
+	err := w.r.change(ctx, j.Op, j.Assignment)
 	if err != nil {
 		j.Error = err.Error()
 		var re *azcore.ResponseError
@@ -71,6 +62,9 @@ func (w *writer) submit(p Plan) {
 	for _, a := range p.Deletes {
 		w.jobs <- Result{Op: OpDelete, Assignment: a}
 	}
+	for _, a := range p.Renewals {
+		w.jobs <- Result{Op: OpRenew, Assignment: a}
+	}
 	for _, a := range p.Creates {
 		w.jobs <- Result{Op: OpCreate, Assignment: a}
 	}
@@ -84,7 +78,7 @@ func (w *writer) close() []Result {
 	sort.SliceStable(w.results, func(i, j int) bool {
 		a, b := w.results[i], w.results[j]
 		if a.Op != b.Op {
-			return a.Op == OpDelete
+			return opOrder[a.Op] < opOrder[b.Op]
 		}
 		return a.Assignment.key() < b.Assignment.key()
 	})
@@ -93,6 +87,8 @@ func (w *writer) close() []Result {
 	}
 	return w.results
 }
+
+var opOrder = map[Op]int{OpDelete: 0, OpRenew: 1, OpCreate: 2}
 
 // readUnit is one ARM list of a targeted drain: the assignments at scope,
 // of one principal, or of all of them when principal is "".
@@ -188,7 +184,7 @@ func (r *Reconciler) targetedDrain(ctx context.Context, userIDs []string) (drain
 		go func() {
 			defer wg.Done()
 			for u := range next {
-				actual, err := r.opts.ARM.List(ctx, u.scope, u.principal)
+				actual, err := r.list(ctx, u.scope, u.principal, false)
 				unitOnly := only
 				if u.principal != "" {
 					unitOnly = map[string]bool{u.principal: true}
@@ -203,6 +199,7 @@ func (r *Reconciler) targetedDrain(ctx context.Context, userIDs []string) (drain
 					continue
 				}
 				p := Diff(r.opts.Mapping, byScope[normScope(u.scope)], actual, unitOnly)
+				p = r.budget.admit(ctx, p, false)
 				mu.Lock()
 				out.plan.merge(p)
 				mu.Unlock()
@@ -219,6 +216,9 @@ func (r *Reconciler) targetedDrain(ctx context.Context, userIDs []string) (drain
 	out.err = errors.Join(errs...)
 	sortAssignments(out.plan.Creates)
 	sortAssignments(out.plan.Deletes)
+	sortAssignments(out.plan.Renewals)
+	sortAssignments(out.plan.Held)
+	out.plan.Budget = mergeBudget(out.plan.Budget)
 	sort.Slice(out.plan.Drift, func(i, j int) bool { return out.plan.Drift[i].key() < out.plan.Drift[j].key() })
 	out.plan.normalize()
 	return out, nil
@@ -229,6 +229,9 @@ func (r *Reconciler) targetedDrain(ctx context.Context, userIDs []string) (drain
 func (p *Plan) merge(q Plan) {
 	p.Creates = append(p.Creates, q.Creates...)
 	p.Deletes = append(p.Deletes, q.Deletes...)
+	p.Renewals = append(p.Renewals, q.Renewals...)
+	p.Held = append(p.Held, q.Held...)
+	p.Budget = append(p.Budget, q.Budget...)
 	p.Drift = append(p.Drift, q.Drift...)
 	p.Desired += q.Desired
 	p.Unchanged += q.Unchanged

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"time"
 )
 
 // The role names a binding may use, as infra/main.bicep and docs/deploy.md
@@ -126,6 +127,10 @@ type BindingFile struct {
 	Role            string   `json:"role"`
 	Factories       []string `json:"factories"`
 	Mode            Mode     `json:"mode,omitempty"`
+	// Kind is "active" (the default) or "eligible"; MaxDuration (a Go
+	// duration) bounds each grant: see kinds.go.
+	Kind        BindingKind `json:"kind,omitempty"`
+	MaxDuration string      `json:"maxDuration,omitempty"`
 }
 
 // Mapping is a validated mapping.
@@ -146,6 +151,10 @@ type Binding struct {
 	RoleID          string   `json:"roleId"` // role definition guid, lower case
 	Factories       []string `json:"factories"`
 	Mode            Mode     `json:"mode"`
+	// Kind and MaxDuration say what a grant is: a standing assignment, a
+	// time-bound one, or a PIM eligibility (see kinds.go).
+	Kind        BindingKind   `json:"kind,omitempty"`
+	MaxDuration time.Duration `json:"maxDuration,omitempty"`
 }
 
 // MatchesGroup reports whether g is the group this binding names.
@@ -274,12 +283,15 @@ func (f MappingFile) ValidateWith(o MappingOptions) (*Mapping, error) {
 			bad("%s: %v", where, err)
 		}
 		b.RoleID = role
+		if err := b.setKind(bf); err != nil {
+			bad("%s: %v", where, err)
+		}
 		for _, id := range ids {
 			groupKey := "n:" + strings.ToLower(b.Group)
 			if b.GroupExternalID != "" {
 				groupKey = "x:" + b.GroupExternalID
 			}
-			k := groupKey + "|" + role + "|" + id
+			k := groupKey + "|" + role + "|" + id + "|" + b.Kind.class()
 			if prev, dup := seen[k]; dup {
 				bad("%s: duplicate binding (same group, role and factory %s as binding %d)", where, id, prev)
 				continue

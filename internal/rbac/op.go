@@ -10,15 +10,18 @@ type Op string
 const (
 	OpCreate Op = "create"
 	OpDelete Op = "delete"
+	// OpRenew extends a time-bound assignment or an eligibility (a PIM
+	// schedule) that is due to end while its holder keeps the binding.
+	OpRenew Op = "renew"
 )
 
 // ParseOp returns the Op named s, or an error for a name that is not one.
 func ParseOp(s string) (Op, error) {
 	switch op := Op(s); op {
-	case OpCreate, OpDelete:
+	case OpCreate, OpDelete, OpRenew:
 		return op, nil
 	}
-	return "", fmt.Errorf("rbac: unknown operation %q (create or delete)", s)
+	return "", fmt.Errorf("rbac: unknown operation %q (create, delete or renew)", s)
 }
 
 // UnmarshalText parses an Op, so that a report read back (JSON) cannot

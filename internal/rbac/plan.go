@@ -16,6 +16,7 @@ import (
 	"context"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -122,13 +123,46 @@ type Assignment struct {
 	// Reason says why a desired assignment is wanted: "group <name>",
 	// "direct grant <factory: role>", joined by "; " when several.
 	Reason string `json:"reason,omitempty"`
+	// Kind is how ARM holds it: a standing assignment (empty), a time-bound
+	// one or an eligibility (see kinds.go). For a schedule, Name is the name
+	// of the schedule request that made it (or, desired, will).
+	Kind GrantKind `json:"kind,omitempty"`
+	// Start and EndsAt are when a schedule starts and ends (zero end: no
+	// expiration).
+	Start  time.Time `json:"start,omitzero"`
+	EndsAt time.Time `json:"endsAt,omitzero"`
+	// RenewBefore, on a desired schedule, is the end before which an
+	// existing one is renewed.
+	RenewBefore time.Time `json:"-"`
+	// ScheduleID is the ARM id of a listed schedule.
+	ScheduleID string `json:"scheduleId,omitempty"`
+	// Activation is the person's current activation of a listed
+	// eligibility, if any.
+	Activation *Activation `json:"activation,omitempty"`
 }
 
-func (a Assignment) key() string { return assignmentKey(a.Scope, a.PrincipalID, a.RoleID) }
+// Activation is a PIM activation of an eligibility: an active role
+// assignment schedule the person requested, linked to the eligibility.
+type Activation struct {
+	ScheduleID string    `json:"scheduleId"`
+	Start      time.Time `json:"start,omitzero"`
+	End        time.Time `json:"end,omitzero"`
+}
+
+func (a Assignment) key() string {
+	if a.Kind.Scheduled() {
+		return string(a.Kind) + "|" + assignmentKey(a.Scope, a.PrincipalID, a.RoleID)
+	}
+	return assignmentKey(a.Scope, a.PrincipalID, a.RoleID)
+}
 
 // Owned reports whether adfscim made a: its name is the deterministic one
-// and its description carries the marker.
+// and its description carries the marker; for a schedule, the request that
+// made it has the deterministic name for the schedule's end.
 func (a Assignment) Owned() bool {
+	if a.Kind.Scheduled() {
+		return strings.EqualFold(a.Name, ScheduleRequestName(a.Kind, a.Scope, a.PrincipalID, a.RoleID, a.Start, a.EndsAt))
+	}
 	return strings.EqualFold(a.Name, AssignmentName(a.Scope, a.PrincipalID, a.RoleID)) && strings.Contains(a.Description, Marker)
 }
 
@@ -151,8 +185,11 @@ type Drift struct {
 
 // Plan is the difference between desired and actual assignments.
 type Plan struct {
-	Creates    []Assignment `json:"creates"`
-	Deletes    []Assignment `json:"deletes"`
+	Creates []Assignment `json:"creates"`
+	Deletes []Assignment `json:"deletes"`
+	// Renewals are owned schedules moved to a new end (the desired
+	// assignment, with its new end).
+	Renewals   []Assignment `json:"renewals"`
 	Drift      []Drift      `json:"drift"`
 	Unresolved []Unresolved `json:"unresolved"`
 	// Problems are bindings that cannot be honoured (e.g. group mode on a
@@ -160,6 +197,10 @@ type Plan struct {
 	Problems  []string `json:"problems"`
 	Desired   int      `json:"desired"`
 	Unchanged int      `json:"unchanged"`
+	// Budget is, per subscription written to, how its role assignment
+	// limit stands; Held are the creates it kept back (see budget.go).
+	Budget []BudgetLine `json:"budget,omitempty"`
+	Held   []Assignment `json:"held,omitempty"`
 }
 
 // normalize makes every list non-nil, so JSON shows [] rather than null.
@@ -169,6 +210,9 @@ func (p *Plan) normalize() {
 	}
 	if p.Deletes == nil {
 		p.Deletes = []Assignment{}
+	}
+	if p.Renewals == nil {
+		p.Renewals = []Assignment{}
 	}
 	if p.Drift == nil {
 		p.Drift = []Drift{}
@@ -182,7 +226,7 @@ func (p *Plan) normalize() {
 }
 
 // Empty reports whether the plan changes nothing.
-func (p Plan) Empty() bool { return len(p.Creates) == 0 && len(p.Deletes) == 0 }
+func (p Plan) Empty() bool { return len(p.Creates) == 0 && len(p.Deletes) == 0 && len(p.Renewals) == 0 }
 
 // State is a snapshot of the SCIM state the desired assignments derive from.
 type State struct {
@@ -192,6 +236,11 @@ type State struct {
 	// Principals maps a user id to its resolved Entra object id; users
 	// missing here are unresolved.
 	Principals map[string]string
+	// Ends are the per-person end dates (user id -> end): a user whose end
+	// is not after Now gets nothing, the others' schedules end by then.
+	Ends map[string]time.Time
+	// Now is when the state was read: schedules' ends count from it.
+	Now time.Time
 }
 
 // Desired computes the assignments the mapping wants for the state, with the
@@ -210,7 +259,7 @@ func Desired(m *Mapping, st State) ([]Assignment, []string) {
 					continue
 				}
 				for _, f := range b.Factories {
-					a := desiredAssignment(f, g.ExternalID, PrincipalGroup, b.RoleID, g.ID)
+					a := b.grant(desiredAssignment(f, g.ExternalID, PrincipalGroup, b.RoleID, g.ID), st.Now, time.Time{})
 					a.Reason = "group " + g.DisplayName
 					out = append(out, a)
 				}
@@ -225,8 +274,12 @@ func Desired(m *Mapping, st State) ([]Assignment, []string) {
 				if !ok {
 					continue
 				}
+				end, ended := st.personEnd(uid)
+				if ended {
+					continue
+				}
 				for _, f := range b.Factories {
-					a := desiredAssignment(f, p, PrincipalUser, b.RoleID, uid)
+					a := b.grant(desiredAssignment(f, p, PrincipalUser, b.RoleID, uid), st.Now, end)
 					a.Reason = "group " + g.DisplayName
 					out = append(out, a)
 				}
@@ -234,7 +287,16 @@ func Desired(m *Mapping, st State) ([]Assignment, []string) {
 		}
 	}
 	out = append(out, directGrants(m, st)...)
-	return out, problems
+	return resolveKinds(out), problems
+}
+
+// personEnd is the user's end date (zero for none) and whether it has come.
+func (st State) personEnd(uid string) (time.Time, bool) {
+	end, ok := st.Ends[uid]
+	if !ok {
+		return time.Time{}, false
+	}
+	return end, !end.After(st.Now)
 }
 
 func desiredAssignment(scope, principal string, pt PrincipalType, role, subject string) Assignment {
@@ -281,7 +343,13 @@ func Diff(m *Mapping, desired, actual []Assignment, only map[string]bool) Plan {
 		switch {
 		case a.Owned() && wanted:
 			if !satisfied[k] {
-				p.Unchanged++
+				if d := want[k]; a.Kind.Scheduled() && needsRenewal(d, a) {
+					d.ScheduleID, d.Start = a.ScheduleID, a.Start
+					d.Name = ScheduleRequestName(d.Kind, d.Scope, d.PrincipalID, d.RoleID, d.Start, d.EndsAt)
+					p.Renewals = append(p.Renewals, d)
+				} else {
+					p.Unchanged++
+				}
 			}
 			satisfied[k] = true
 		case a.Owned():
@@ -300,6 +368,7 @@ func Diff(m *Mapping, desired, actual []Assignment, only map[string]bool) Plan {
 	}
 	sortAssignments(p.Creates)
 	sortAssignments(p.Deletes)
+	sortAssignments(p.Renewals)
 	sort.Slice(p.Drift, func(i, j int) bool { return p.Drift[i].key() < p.Drift[j].key() })
 	return p
 }

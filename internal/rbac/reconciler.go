@@ -62,6 +62,16 @@ type Options struct {
 	OnApplied func(ctx context.Context, rep Report)
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// EndsAttribute names the user attribute holding a person's end date
+	// (see ParseEndsAt); empty reads none.
+	EndsAttribute string
+	// BudgetShare is the share of Azure's 5,000 role assignments per
+	// subscription that creates stop short of (default 0.9; negative turns
+	// the check off). See budget.go.
+	BudgetShare float64
+	// BudgetRefresh is how long the fast path trusts a subscription's count
+	// (default 5m); the full reconcile always counts afresh.
+	BudgetRefresh time.Duration
 }
 
 // Reconciler keeps role assignments in line with the SCIM state.
@@ -71,6 +81,7 @@ type Reconciler struct {
 	instance string
 	wake     chan struct{}
 	log      zerolog.Logger
+	budget   *budget
 }
 
 // New checks the options and builds a reconciler.
@@ -106,7 +117,9 @@ func New(o Options) (*Reconciler, error) {
 	if o.Logger != nil {
 		l = *o.Logger
 	}
-	return &Reconciler{opts: o, table: o.Table, instance: o.Instance, wake: make(chan struct{}, 1), log: l}, nil
+	r := &Reconciler{opts: o, table: o.Table, instance: o.Instance, wake: make(chan struct{}, 1), log: l}
+	r.budget = newBudget(r)
+	return r, nil
 }
 
 func (r *Reconciler) now() time.Time { return r.opts.Now() }
@@ -137,6 +150,7 @@ type Report struct {
 	Results  []Result  `json:"results"`
 	Created  int       `json:"created"`
 	Deleted  int       `json:"deleted"`
+	Renewed  int       `json:"renewed,omitempty"`
 	Failed   int       `json:"failed"`
 	Items    int       `json:"pendingItems"`
 	Started  time.Time `json:"started"`
@@ -147,7 +161,7 @@ type Report struct {
 // only those users are read (the fast path); deleted users are reported in
 // gone.
 func (r *Reconciler) snapshot(ctx context.Context, users map[string]bool) (State, []Unresolved, error) {
-	st := State{Members: map[string][]string{}, Users: map[string]User{}, Principals: map[string]string{}}
+	st := State{Members: map[string][]string{}, Users: map[string]User{}, Principals: map[string]string{}, Ends: map[string]time.Time{}, Now: r.now()}
 	err := r.opts.Directory.Groups(ctx, func(g Group) error {
 		for _, b := range r.opts.Mapping.Bindings {
 			if b.MatchesGroup(g) {
@@ -214,6 +228,13 @@ func (r *Reconciler) snapshot(ctx context.Context, users map[string]bool) (State
 			return st, nil, fmt.Errorf("rbac: read user %s: %w", uid, err)
 		}
 		st.Users[uid] = u
+		if r.opts.EndsAttribute != "" {
+			for k, v := range u.Attributes {
+				if end, ok := ParseEndsAt(v); ok && strings.EqualFold(k, r.opts.EndsAttribute) {
+					st.Ends[uid] = end
+				}
+			}
+		}
 		if !u.Active {
 			continue // inactive users get nothing: no need to resolve them
 		}
@@ -249,7 +270,7 @@ func (r *Reconciler) actual(ctx context.Context) ([]Assignment, error) {
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				lists[i], errs[i] = r.opts.ARM.List(ctx, fs[i], "")
+				lists[i], errs[i] = r.list(ctx, fs[i], "", true)
 			}
 		}()
 	}
@@ -285,6 +306,8 @@ func (r *Reconciler) fullPlan(ctx context.Context) (Plan, State, error) {
 		return Plan{}, st, err
 	}
 	p := Diff(r.opts.Mapping, desired, actual, nil)
+	p = r.budget.admit(ctx, p, true)
+	p.Budget = mergeBudget(p.Budget)
 	p.Unresolved, p.Problems = unresolved, problems
 	p.normalize()
 	return p, st, nil
@@ -303,7 +326,7 @@ func (r *Reconciler) Assignments(ctx context.Context) ([]Assignment, error) {
 // apply carries out the plan with bounded concurrency; every change gets a
 // result and one failure never stops the others.
 func (r *Reconciler) apply(ctx context.Context, p Plan, progress func(done, total int)) []Result {
-	w := r.startWriter(ctx, len(p.Creates)+len(p.Deletes), progress)
+	w := r.startWriter(ctx, len(p.Creates)+len(p.Deletes)+len(p.Renewals), progress)
 	w.submit(p)
 	return w.close()
 }
@@ -315,6 +338,8 @@ func summarize(rep *Report) {
 			rep.Failed++
 		case res.Op == OpCreate:
 			rep.Created++
+		case res.Op == OpRenew:
+			rep.Renewed++
 		default:
 			rep.Deleted++
 		}
@@ -382,7 +407,7 @@ func (r *Reconciler) Drain(ctx context.Context) (Report, error) {
 
 // applied tells OnApplied about a run that changed or found something.
 func (r *Reconciler) applied(ctx context.Context, rep Report) {
-	if r.opts.OnApplied != nil && (len(rep.Results) > 0 || len(rep.Plan.Drift) > 0) {
+	if r.opts.OnApplied != nil && (len(rep.Results) > 0 || len(rep.Plan.Drift) > 0 || rep.Plan.overBudget()) {
 		r.opts.OnApplied(context.WithoutCancel(ctx), rep)
 	}
 }

@@ -287,6 +287,9 @@ const pageTemplate = `<!doctype html>
 <strong>Audit trail:</strong> {{$r.Trail.Status}}{{if $r.Trail.Error}} ({{$r.Trail.Error}}){{end}}
 {{- if $r.Trail.LastHash}}<br><small>Anchor for the next audit (adfscim audit verify --anchor): <code>{{$r.Trail.LastSeq}}:{{$r.Trail.LastHash}}</code></small>{{end}}
 </div>
+{{- range $r.Budget}}{{if or .Over .Error}}
+<div class="trail bad"><strong>Role assignment budget:</strong> {{.}}. New access is held back here: use group mode or eligible bindings (runbook).</div>
+{{- end}}{{end}}
 <div class="cards">
 <div class="card"><b>{{$r.Summary.Granted}}</b><span>assignments granted</span></div>
 {{- if $r.Summary.RevokePending}}
@@ -309,7 +312,7 @@ const pageTemplate = `<!doctype html>
 <thead><tr><th>User or principal</th><th>Role</th><th>Factory</th><th>Through group</th><th>Since</th><th>Last change</th><th>Status</th></tr></thead>
 <tbody>
 {{- range $r.Access}}
-<tr class="{{statusCl .Status}}"><td>{{if .UserName}}{{words .UserName}}<br>{{end}}<small>{{.PrincipalType}} <span class="nw">{{.PrincipalID}}</span></small></td><td>{{.Role}}</td><td class="nw" title="{{.FactoryID}}">{{.Factory}}</td><td>{{through .Groups .DirectGrants}}</td><td>{{with .Since}}{{tsp .}}{{else}}<span class="empty">not in trail</span>{{end}}</td><td>{{with .LastChange}}{{ts .Time}}<br><small>{{.Action}} by <span class="nw" title="{{actor .Actor}}">{{.Actor}}</span></small>{{end}}</td><td><span class="tag {{statusCl .Status}}">{{.Status}}</span></td></tr>
+<tr class="{{statusCl .Status}}"><td>{{if .UserName}}{{words .UserName}}<br>{{end}}<small>{{.PrincipalType}} <span class="nw">{{.PrincipalID}}</span></small></td><td>{{.Role}}{{if .Grant}}<br><small>{{.Grant}}</small>{{end}}</td><td class="nw" title="{{.FactoryID}}">{{.Factory}}</td><td>{{through .Groups .DirectGrants}}</td><td>{{with .Since}}{{tsp .}}{{else}}<span class="empty">not in trail</span>{{end}}</td><td>{{with .LastChange}}{{ts .Time}}<br><small>{{.Action}} by <span class="nw" title="{{actor .Actor}}">{{.Actor}}</span></small>{{end}}</td><td><span class="tag {{statusCl .Status}}">{{.Status}}</span></td></tr>
 {{- end}}
 </tbody>
 </table>

@@ -77,6 +77,13 @@ type Options struct {
 	// done in Azure (DefaultRevokeTarget when 0); slower ones are
 	// breaches in the deprovisioning evidence.
 	RevokeTarget time.Duration
+	// Budget, when set, gives the role assignment budget of each
+	// subscription as the reconciler last counted it; the report's banner
+	// shows those that held creates back.
+	Budget func() []rbac.BudgetLine
+	// EndsAttribute names the user attribute holding a person's end date
+	// (as the reconciler's).
+	EndsAttribute string
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 }
@@ -106,8 +113,11 @@ type Report struct {
 	Schema    string    `json:"schema"`
 	Generated time.Time `json:"generated"`
 	// Trail is the audit trail's verification status.
-	Trail   Trail   `json:"auditTrail"`
-	Summary Summary `json:"summary"`
+	Trail Trail `json:"auditTrail"`
+	// Budget is each subscription's role assignment budget as last counted
+	// (Options.Budget).
+	Budget  []rbac.BudgetLine `json:"budget,omitempty"`
+	Summary Summary           `json:"summary"`
 	// Access lists every assignment of a mapped role on a mapped factory
 	// that Azure holds, one row each, granted by adfscim or not.
 	Access []Access `json:"access"`
@@ -245,8 +255,16 @@ type Access struct {
 	RoleID       string        `json:"roleId"`
 	Factory      string        `json:"factory"`
 	FactoryID    string        `json:"factoryId"`
-	// AssignmentID is the ARM resource id of the assignment.
+	// AssignmentID is the ARM resource id of the assignment (for a
+	// schedule, of the schedule).
 	AssignmentID string `json:"assignmentId"`
+	// Kind is "active" (standing), "timeBound" or "eligible"; EndsAt when a
+	// schedule ends; Activation the person's current activation of an
+	// eligibility (who activated and when). Grant says it in words.
+	Kind       string           `json:"kind,omitempty"`
+	EndsAt     *time.Time       `json:"endsAt,omitempty"`
+	Activation *rbac.Activation `json:"activation,omitempty"`
+	Grant      string           `json:"grant,omitempty"`
 	// Since is when the assignment was created: the time of the last
 	// successful rbac.assign record of it, or for shadow access the first
 	// rbac.drift record. Absent when the trail does not say (older than
@@ -412,6 +430,9 @@ func (b *Builder) Build(ctx context.Context) (*Report, error) {
 		}
 	}
 	rep.Trail = b.verify(ctx)
+	if b.o.Budget != nil {
+		rep.Budget = b.o.Budget()
+	}
 
 	m := b.o.Mapping
 	wanted := map[string]bool{}
@@ -550,6 +571,13 @@ func (b *Builder) row(a rbac.Assignment, st *state, idx *trailIndex) Access {
 		Role: RoleName(a.RoleID), RoleID: strings.ToLower(a.RoleID),
 		Factory: FactoryName(a.Scope), FactoryID: normScope(a.Scope), AssignmentID: assignmentID(a),
 	}
+	if a.Kind.Scheduled() {
+		row.Kind, row.AssignmentID, row.Activation, row.Grant = string(a.Kind), a.ScheduleID, a.Activation, rbac.KindText(a)
+		if !a.EndsAt.IsZero() {
+			end := a.EndsAt
+			row.EndsAt = &end
+		}
+	}
 	if uid, ok := st.byPrincipal[row.PrincipalID]; ok && a.PrincipalType != rbac.PrincipalGroup {
 		row.UserID, row.UserName = uid, st.Users[uid].UserName
 	}
@@ -576,7 +604,7 @@ func (b *Builder) pending(op string, a rbac.Assignment, st *state) Pending {
 func (b *Builder) readState(ctx context.Context) (*state, []rbac.Unresolved, error) {
 	m := b.o.Mapping
 	st := &state{
-		State:       rbac.State{Members: map[string][]string{}, Users: map[string]rbac.User{}, Principals: map[string]string{}},
+		State:       rbac.State{Members: map[string][]string{}, Users: map[string]rbac.User{}, Principals: map[string]string{}, Ends: map[string]time.Time{}, Now: b.o.Now()},
 		byPrincipal: map[string]string{}, through: map[string][]GroupRef{}, memberOf: map[string][]GroupRef{},
 		groupByExt: map[string]rbac.Group{}, members: map[string]map[string]bool{}, direct: map[string][]DirectGrant{},
 	}
@@ -635,6 +663,11 @@ func (b *Builder) readState(ctx context.Context) (*state, []rbac.Unresolved, err
 			return nil, nil, fmt.Errorf("report: read user %s: %w", uid, err)
 		}
 		st.Users[uid] = u
+		for k, v := range u.Attributes {
+			if end, ok := rbac.ParseEndsAt(v); ok && b.o.EndsAttribute != "" && strings.EqualFold(k, b.o.EndsAttribute) {
+				st.Ends[uid] = end
+			}
+		}
 		p, err := b.o.Resolver.Resolve(ctx, u)
 		if err != nil {
 			if u.Active {

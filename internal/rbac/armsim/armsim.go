@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -23,6 +24,7 @@ import (
 	"time"
 
 	azfake "github.com/Azure/azure-sdk-for-go/sdk/azcore/fake"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2/fake"
@@ -37,15 +39,63 @@ type Options struct {
 	Table string
 	// PageSize is the most assignments per list page (default 100).
 	PageSize int
-	// Latency is added to every call, to imitate ARM (default none).
-	Latency time.Duration
+	// Latency is added to every call, to imitate ARM (default none); with
+	// LatencyJitter, a random extra of up to that much.
+	Latency       time.Duration
+	LatencyJitter time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Faults, when set, makes ARM fail at random as it does (see Faults).
+	Faults *Faults
 }
 
 // Sim is the simulated ARM.
 type Sim struct {
 	o Options
+}
+
+// Handler serves the simulator over HTTP (give it to httptest.NewTLSServer
+// and the ARM client a cloud.Configuration naming the server): the real wire
+// protocol, faults included.
+func (s *Sim) Handler() http.Handler {
+	t := s.Transport()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") == "" {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnauthorized)
+			_ = json.NewEncoder(w).Encode(armError("AuthenticationFailed", "armsim: no bearer token"))
+			return
+		}
+		r.URL.Scheme, r.URL.Host = "https", r.Host
+		// The SDK fake dispatches on the API name the client puts in the
+		// request's context; over the wire, the method says it.
+		if api := map[string]string{http.MethodPut: "RoleAssignmentsClient.Create", http.MethodDelete: "RoleAssignmentsClient.Delete",
+			http.MethodGet: "RoleAssignmentsClient.Get"}[r.Method]; api != "" {
+			r = r.WithContext(context.WithValue(r.Context(), runtime.CtxAPINameKey{}, api))
+		}
+		resp, err := t.Do(r)
+		if err != nil {
+			if errors.Is(err, ErrLost) {
+				// The answer is lost: drop the connection.
+				if hj, ok := w.(http.Hijacker); ok {
+					if c, _, herr := hj.Hijack(); herr == nil {
+						_ = c.Close()
+						return
+					}
+				}
+			}
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusInternalServerError)
+			_ = json.NewEncoder(w).Encode(armError("InternalServerError", err.Error()))
+			return
+		}
+		defer resp.Body.Close()
+		for k, v := range resp.Header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(resp.StatusCode)
+		_, _ = io.Copy(w, resp.Body)
+	})
 }
 
 // New returns a simulator.
@@ -81,8 +131,30 @@ type Transport struct {
 
 const listSuffix = "/providers/microsoft.authorization/roleassignments"
 
-// Do serves one request.
+// Do serves one request, failing it first when Options.Faults says so.
 func (t *Transport) Do(req *http.Request) (*http.Response, error) {
+	f := t.sim.o.Faults
+	if f == nil {
+		return t.do(req)
+	}
+	switch fault := f.pick(req); fault {
+	case "429":
+		return f.throttled(req)
+	case "500":
+		return jsonResponse(req, http.StatusInternalServerError, armError("InternalServerError", "armsim: injected"))
+	case "lost":
+		if resp, err := t.do(req); err == nil {
+			resp.Body.Close()
+		}
+		return nil, ErrLost
+	}
+	return t.do(req)
+}
+
+func (t *Transport) do(req *http.Request) (*http.Response, error) {
+	if resp, ok, err := t.serveSchedules(req); ok {
+		return resp, err
+	}
 	path := strings.TrimSuffix(req.URL.Path, "/")
 	if req.Method != http.MethodGet || !strings.HasSuffix(strings.ToLower(path), listSuffix) {
 		return t.inner.Do(req)
@@ -184,7 +256,11 @@ func (s *Sim) wait(ctx context.Context) error {
 	if s.o.Latency <= 0 {
 		return nil
 	}
-	t := time.NewTimer(s.o.Latency)
+	d := s.o.Latency
+	if s.o.LatencyJitter > 0 {
+		d += rand.N(s.o.LatencyJitter)
+	}
+	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
@@ -350,7 +426,13 @@ func (s *Sim) list(ctx context.Context, scope, filter string) ([]*armauthorizati
 		return nil, http.StatusBadRequest, nil
 	}
 	var all []*armauthorization.RoleAssignment
+	if filter == "" && isSubscription(scope) {
+		return s.subscriptionAssignments(ctx, scope)
+	}
 	for _, sc := range ancestors(scope) {
+		if err := s.expire(ctx, sc); err != nil {
+			return nil, 0, err
+		}
 		rows, err := s.o.Store.List(ctx, s.o.Table, store.Query{PartitionKey: partition(sc), Prefix: "a:"})
 		if err != nil {
 			return nil, 0, err
@@ -391,4 +473,30 @@ func deref(p *string) string {
 		return ""
 	}
 	return *p
+}
+
+func isSubscription(scope string) bool {
+	parts := strings.Split(strings.Trim(normScope(scope), "/"), "/")
+	return len(parts) == 2 && strings.EqualFold(parts[0], "subscriptions")
+}
+
+// subscriptionAssignments is the unfiltered list at a subscription: every
+// assignment at it and below, as ARM lists them.
+func (s *Sim) subscriptionAssignments(ctx context.Context, scope string) ([]*armauthorization.RoleAssignment, int, error) {
+	prefix := strings.ToLower(normScope(scope))
+	var all []*armauthorization.RoleAssignment
+	err := s.o.Store.Scan(ctx, s.o.Table, func(e store.Entity) error {
+		if !strings.HasPrefix(e.RowKey, "a:") {
+			return nil
+		}
+		var a stored
+		if err := json.Unmarshal(e.Data, &a); err != nil {
+			return err
+		}
+		if sc := strings.ToLower(a.Scope); sc == prefix || strings.HasPrefix(sc, prefix+"/") {
+			all = append(all, a.model())
+		}
+		return nil
+	})
+	return all, http.StatusOK, err
 }
