@@ -97,7 +97,6 @@ func (r *Reconciler) change(ctx context.Context, op Op, a Assignment) error {
 	return fmt.Errorf("rbac: %s of a standing assignment", op)
 }
 
-
 // KindText describes a grant for people: "active", "active until …",
 // "eligible", "eligible until …".
 func KindText(a Assignment) string {
