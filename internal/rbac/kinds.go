@@ -191,10 +191,25 @@ func resolveKinds(desired []Assignment) []Assignment {
 			best[t] = len(out)
 			out = append(out, d)
 		case betterActive(d, out[i]):
+			d.Reason = joinReasons(d.Reason, out[i].Reason)
 			out[i] = d
+		default:
+			out[i].Reason = joinReasons(out[i].Reason, d.Reason)
 		}
 	}
 	return out
+}
+
+// joinReasons keeps every reason an assignment is wanted for, once each
+// ("group Analysts; direct grant adf-prod: Reader").
+func joinReasons(a, b string) string {
+	switch {
+	case b == "" || strings.Contains(a, b):
+		return a
+	case a == "":
+		return b
+	}
+	return a + "; " + b
 }
 
 func betterActive(a, b Assignment) bool {

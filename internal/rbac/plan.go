@@ -286,7 +286,12 @@ func Desired(m *Mapping, st State) ([]Assignment, []string) {
 			}
 		}
 	}
-	out = append(out, directGrants(m, st)...)
+	// Direct grants end with the person's end date like group bindings.
+	for _, a := range directGrants(m, st) {
+		if _, ended := st.personEnd(a.Subject); !ended {
+			out = append(out, a)
+		}
+	}
 	return resolveKinds(out), problems
 }
 
