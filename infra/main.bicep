@@ -33,6 +33,11 @@ Time-bound and eligible kinds use PIM for Azure resources: an Entra ID P2 or Gov
 Written to ADFSCIM_MAPPING, and the only roles the service may assign on each factory.''')
 param bindings array = []
 
+@description('''Roles an identity provider may grant one person directly (Okta entitlements, Entra app roles): each { factories, roles }.
+factories: Data Factory resource ids; roles: role definition GUIDs or the aliases of bindings.
+Written to ADFSCIM_MAPPING's grants section; their roles are allowed on those factories like the bindings' (docs/okta.md, docs/entra-id.md).''')
+param grants array = []
+
 @description('Create the custom role "Data Factory Pipeline Operator" (alias PipelineOperator in bindings).')
 param createOperatorRole bool = false
 
@@ -143,14 +148,30 @@ var resolvedBindings = map(bindings, b => {
   maxDuration: b.?maxDuration ?? ''
 })
 
+// Direct grants with every role resolved to its GUID.
+var resolvedGrants = map(grants, g => {
+  factories: g.factories
+  roles: map(g.roles, r => contains(roleAliases, r) ? roleAliases[r] : r)
+})
+
+// What each factory's delegation allows: the bindings' roles and the direct
+// grants' roles, as standing bindings of no group.
+var delegatedBindings = concat(resolvedBindings, flatten(map(resolvedGrants, g => map(g.roles, r => {
+  group: ''
+  role: r
+  factories: g.factories
+  kind: 'active'
+  maxDuration: ''
+}))))
+
 // Bindings granting through PIM schedules: time-bound or eligible.
 var scheduledBindings = filter(resolvedBindings, b => b.kind == 'eligible' || !empty(b.maxDuration))
 
 // The GUID of the custom role that submits PIM schedule requests.
 var pimRoleGuid = guid(subscription().id, 'adfscim', 'pim-schedule-writer')
 
-// Every factory named by a binding, once.
-var factoryIds = union(flatten(map(resolvedBindings, b => b.factories)), [])
+// Every factory named by a binding or a direct grant, once.
+var factoryIds = union(flatten(map(delegatedBindings, b => b.factories)), [])
 
 module identity 'modules/identity.bicep' = {
   name: 'adfscim-identity'
@@ -233,6 +254,7 @@ module functionApp 'modules/functionapp.bicep' = {
       ADFSCIM_TOKEN_REFRESH: tokenRefresh
       ADFSCIM_MAPPING: string({
         bindings: resolvedBindings
+        grants: resolvedGrants
       })
       ADFSCIM_ARM_ENDPOINT: armEndpoint
       ADFSCIM_GRAPH_ENDPOINT: graphEndpoint
@@ -282,7 +304,7 @@ module factoryRbac 'modules/factory-rbac.bicep' = [for (f, i) in factoryIds: {
   params: {
     factoryId: f
     principalId: identity.outputs.principalId
-    bindings: resolvedBindings
+    bindings: delegatedBindings
     pimRoleId: empty(scheduledBindings) ? '' : '/subscriptions/${subscription().subscriptionId}/providers/Microsoft.Authorization/roleDefinitions/${pimRoleGuid}'
   }
   dependsOn: [

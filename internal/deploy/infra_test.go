@@ -425,10 +425,11 @@ func TestFactoryWiring(t *testing.T) {
 		{"module path", mod.typ, "modules/factory-rbac.bicep"},
 		{"factory's own subscription and group", get(mod.body, "scope"), "resourceGroup(split(f, '/')[2], split(f, '/')[4])"},
 		{"factory", get(mod.body, "params.factoryId"), "f"},
-		{"bindings", get(mod.body, "params.bindings"), "resolvedBindings"},
+		{"bindings and direct grants", get(mod.body, "params.bindings"), "delegatedBindings"},
 		{"principal", get(mod.body, "params.principalId"), "identity.outputs.principalId"},
-		{"factories named by the bindings", main.variable(t, "factoryIds"), "union(flatten(map(resolvedBindings, b => b.factories)), [])"},
-		{"mapping from the same bindings", get(main.module(t, "functionApp").body, "params.appSettings.ADFSCIM_MAPPING"), "string({\n        bindings: resolvedBindings\n      })"},
+		{"factories named by the bindings and grants", main.variable(t, "factoryIds"), "union(flatten(map(delegatedBindings, b => b.factories)), [])"},
+		{"mapping from the same bindings and grants", get(main.module(t, "functionApp").body, "params.appSettings.ADFSCIM_MAPPING"), "string({\n        bindings: resolvedBindings\n        grants: resolvedGrants\n      })"},
+		{"delegation covers the grants' roles", main.variable(t, "delegatedBindings"), "concat(resolvedBindings, flatten(map(resolvedGrants, g => map(g.roles, r => {\n  group: ''\n  role: r\n  factories: g.factories\n  kind: 'active'\n  maxDuration: ''\n}))))"},
 		{"roles bound on this factory only", rbac.variable(t, "roleDefinitionIds"), "union(map(filter(bindings, b => contains(b.factories, factoryId)), b => b.role), [])"},
 		{"the factory itself", get(rbac.resource(t, "Microsoft.DataFactory/factories").body, "name"), "last(split(factoryId, '/'))"},
 	}
@@ -438,6 +439,9 @@ func TestFactoryWiring(t *testing.T) {
 				t.Errorf("got %q, want %q", c.got, c.want)
 			}
 		})
+	}
+	if grants := main.variable(t, "resolvedGrants"); !strings.Contains(grants, "roles: map(g.roles, r => contains(roleAliases, r) ? roleAliases[r] : r)") {
+		t.Errorf("resolvedGrants does not resolve role aliases: %s", grants)
 	}
 	resolved := main.variable(t, "resolvedBindings")
 	if !strings.Contains(resolved, "role: contains(roleAliases, b.role) ? roleAliases[b.role] : b.role") {
