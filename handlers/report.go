@@ -46,24 +46,38 @@ func (s *Server) accessReport(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	h := w.Header()
-	h.Set("Content-Type", ct)
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Vary", "Accept")
 	name := "adfscim-access-" + rep.Generated.UTC().Format("20060102T150405Z") + "." + format
 	if format == report.FormatDeprovisioningCSV {
 		name = "adfscim-deprovisioning-" + rep.Generated.UTC().Format("20060102T150405Z") + ".csv"
 	}
 	switch format {
 	case report.FormatHTML:
-		h.Set("Content-Security-Policy", report.ContentSecurityPolicy)
-		h.Set("Content-Disposition", `inline; filename="`+name+`"`)
+		writeDocument(w, b.Bytes(), ct, report.ContentSecurityPolicy, "inline", name)
 	case report.FormatCSV, report.FormatDeprovisioningCSV:
-		h.Set("Content-Disposition", `attachment; filename="`+name+`"`)
+		writeDocument(w, b.Bytes(), ct, "", "attachment", name)
+	default:
+		writeDocument(w, b.Bytes(), ct, "", "", "")
+	}
+}
+
+// writeDocument answers 200 with a report or review document: never cached
+// and never sniffed; csp, when given, is the page's content security
+// policy, and disposition ("inline" or "attachment", or none) names the
+// file a browser shows or saves.
+func writeDocument(w http.ResponseWriter, body []byte, contentType, csp, disposition, name string) {
+	h := w.Header()
+	h.Set("Content-Type", contentType)
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Vary", "Accept")
+	if csp != "" {
+		h.Set("Content-Security-Policy", csp)
+	}
+	if disposition != "" {
+		h.Set("Content-Disposition", disposition+`; filename="`+name+`"`)
 	}
 	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(b.Bytes())
+	_, _ = w.Write(body)
 }
 
 // formatFromAccept picks the report format from an Accept header when the

@@ -42,11 +42,6 @@ func (s *Server) reviewSheet(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	h := w.Header()
-	h.Set("Content-Type", ct)
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Vary", "Accept")
 	scope := "all"
 	if sh.Factory != "" {
 		scope = sh.Factory
@@ -54,13 +49,12 @@ func (s *Server) reviewSheet(w http.ResponseWriter, r *http.Request) {
 	name := "adfscim-review-" + scope + "-" + sh.Generated.UTC().Format("20060102T150405Z") + "." + format
 	switch format {
 	case report.FormatHTML:
-		h.Set("Content-Security-Policy", report.SheetContentSecurityPolicy)
-		h.Set("Content-Disposition", `inline; filename="`+name+`"`)
+		writeDocument(w, b.Bytes(), ct, report.SheetContentSecurityPolicy, "inline", name)
 	case report.FormatCSV:
-		h.Set("Content-Disposition", `attachment; filename="`+name+`"`)
+		writeDocument(w, b.Bytes(), ct, "", "attachment", name)
+	default:
+		writeDocument(w, b.Bytes(), ct, "", "", "")
 	}
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(b.Bytes())
 }
 
 // completeReview answers POST /ops/v1/review: a completed review
