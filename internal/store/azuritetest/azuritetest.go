@@ -22,11 +22,9 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -50,8 +48,7 @@ type Server struct {
 	Endpoint string
 	// HTTPClient reaches the server (it trusts StartTLS's certificate).
 	HTTPClient *http.Client
-	cmd        *exec.Cmd
-	done       chan struct{}
+	proc       *process
 }
 
 // ErrNotInstalled means node_modules/.bin/azurite-table was not found.
@@ -230,10 +227,6 @@ func startOnce(bin string, tf *tlsFiles) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	workDir, err := os.MkdirTemp("", "azurite-*")
-	if err != nil {
-		return nil, err
-	}
 	args := []string{"--inMemoryPersistence", "--tableHost", "127.0.0.1",
 		"--tablePort", strconv.Itoa(port), "--disableTelemetry", "--skipApiVersionCheck", "--silent"}
 	scheme := "http"
@@ -243,60 +236,24 @@ func startOnce(bin string, tf *tlsFiles) (*Server, error) {
 		scheme = "https"
 		client.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: tf.pool}}
 	}
-	cmd := exec.Command(bin, args...)
-	cmd.Dir = workDir
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	logf, err := os.Create(filepath.Join(workDir, "azurite.log"))
+	endpoint := fmt.Sprintf("%s://127.0.0.1:%d/%s", scheme, port, Account)
+	proc, err := launch("azurite-table", bin, args, client, endpoint+"/Tables")
 	if err != nil {
 		return nil, err
 	}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return nil, fmt.Errorf("azuritetest: start %s: %w", bin, err)
-	}
-	endpoint := fmt.Sprintf("%s://127.0.0.1:%d/%s", scheme, port, Account)
-	srv := &Server{
+	return &Server{
 		ConnString: fmt.Sprintf("DefaultEndpointsProtocol=%s;AccountName=%s;AccountKey=%s;TableEndpoint=%s;", scheme, Account, Key, endpoint),
 		Endpoint:   endpoint,
 		HTTPClient: &http.Client{Transport: client.Transport},
-		cmd:        cmd,
-		done:       make(chan struct{}),
-	}
-	go func() {
-		_ = cmd.Wait()
-		logf.Close()
-		os.RemoveAll(workDir)
-		close(srv.done)
-	}()
-	deadline := time.Now().Add(startupBudget)
-	for {
-		select {
-		case <-srv.done:
-			out, _ := os.ReadFile(filepath.Join(workDir, "azurite.log"))
-			return nil, fmt.Errorf("azuritetest: azurite exited before answering: %s", out)
-		default:
-		}
-		resp, err := client.Get(endpoint + "/Tables")
-		if err == nil {
-			resp.Body.Close()
-			return srv, nil // any HTTP answer (even 403 without auth) means it is up
-		}
-		if time.Now().After(deadline) {
-			srv.Stop()
-			return nil, fmt.Errorf("azuritetest: azurite did not answer on port %d: %w", port, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		proc:       proc,
+	}, nil
 }
 
 // Stop kills the server's process group and waits for it to exit.
 func (s *Server) Stop() {
-	if s == nil || s.cmd.Process == nil {
-		return
+	if s != nil {
+		s.proc.Stop()
 	}
-	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-	<-s.done
 }
 
 func freePort() (int, error) {

@@ -5,10 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -19,8 +17,7 @@ type BlobServer struct {
 	ConnString string
 	// Endpoint is the blob service URL, account included.
 	Endpoint string
-	cmd      *exec.Cmd
-	done     chan struct{}
+	proc     *process
 }
 
 // ErrBlobNotInstalled means node_modules/.bin/azurite-blob was not found.
@@ -57,63 +54,23 @@ func startBlobOnce(bin string) (*BlobServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	workDir, err := os.MkdirTemp("", "azurite-blob-*")
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(bin, "--inMemoryPersistence", "--blobHost", "127.0.0.1", "--blobPort", strconv.Itoa(port),
-		"--disableTelemetry", "--skipApiVersionCheck", "--silent")
-	cmd.Dir = workDir
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	logf, err := os.Create(filepath.Join(workDir, "azurite.log"))
-	if err != nil {
-		return nil, err
-	}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return nil, fmt.Errorf("azuritetest: start %s: %w", bin, err)
-	}
+	args := []string{"--inMemoryPersistence", "--blobHost", "127.0.0.1", "--blobPort", strconv.Itoa(port),
+		"--disableTelemetry", "--skipApiVersionCheck", "--silent"}
 	endpoint := fmt.Sprintf("http://127.0.0.1:%d/%s", port, Account)
-	srv := &BlobServer{
+	proc, err := launch("azurite-blob", bin, args, &http.Client{Timeout: 2 * time.Second}, endpoint+"?comp=list")
+	if err != nil {
+		return nil, err
+	}
+	return &BlobServer{
 		ConnString: fmt.Sprintf("DefaultEndpointsProtocol=http;AccountName=%s;AccountKey=%s;BlobEndpoint=%s;", Account, Key, endpoint),
 		Endpoint:   endpoint,
-		cmd:        cmd,
-		done:       make(chan struct{}),
-	}
-	go func() {
-		_ = cmd.Wait()
-		logf.Close()
-		os.RemoveAll(workDir)
-		close(srv.done)
-	}()
-	client := &http.Client{Timeout: 2 * time.Second}
-	deadline := time.Now().Add(startupBudget)
-	for {
-		select {
-		case <-srv.done:
-			out, _ := os.ReadFile(filepath.Join(workDir, "azurite.log"))
-			return nil, fmt.Errorf("azuritetest: azurite-blob exited before answering: %s", out)
-		default:
-		}
-		resp, err := client.Get(endpoint + "?comp=list")
-		if err == nil {
-			resp.Body.Close()
-			return srv, nil // any HTTP answer means it is up
-		}
-		if time.Now().After(deadline) {
-			srv.Stop()
-			return nil, fmt.Errorf("azuritetest: azurite-blob did not answer on port %d: %w", port, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		proc:       proc,
+	}, nil
 }
 
 // Stop kills the server's process group and waits for it to exit.
 func (s *BlobServer) Stop() {
-	if s == nil || s.cmd.Process == nil {
-		return
+	if s != nil {
+		s.proc.Stop()
 	}
-	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-	<-s.done
 }
