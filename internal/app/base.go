@@ -31,6 +31,7 @@ import (
 	"github.com/adfscim/adfscim/internal/config"
 	"github.com/adfscim/adfscim/internal/deploy"
 	"github.com/adfscim/adfscim/internal/rbac"
+	"github.com/adfscim/adfscim/internal/rbac/armclient"
 	"github.com/adfscim/adfscim/internal/rbac/graph"
 	"github.com/adfscim/adfscim/internal/store"
 	"github.com/adfscim/adfscim/internal/store/bolt"
@@ -53,7 +54,7 @@ type Options struct {
 	// configuration says ARM=azure: its Cloud is always the configured
 	// ARM endpoint, and its Credential, when nil, the process's credential.
 	// Tests set Transport (a TLS fake ARM), Credential and the limits.
-	ARM rbac.ARMOptions
+	ARM armclient.Options
 	// Instance names this process in the reconciler's claims and lease
 	// (default random).
 	Instance string

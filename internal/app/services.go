@@ -9,6 +9,7 @@ import (
 	"github.com/adfscim/adfscim/internal/config"
 	"github.com/adfscim/adfscim/internal/directory"
 	"github.com/adfscim/adfscim/internal/rbac"
+	"github.com/adfscim/adfscim/internal/rbac/armclient"
 	"github.com/adfscim/adfscim/internal/report"
 	"github.com/adfscim/adfscim/internal/scim"
 )
@@ -88,19 +89,19 @@ func (s *Services) reconciler() (*rbac.Reconciler, error) {
 		return nil, err
 	}
 	armOpts := s.opts.ARM
-	armOpts.Cloud = rbac.CloudConfig(cfg.ARMEndpoint, cfg.ARMEndpoint, "")
-	var arm *rbac.ARM
+	armOpts.Cloud = armclient.CloudConfig(cfg.ARMEndpoint, cfg.ARMEndpoint, "")
+	var arm *armclient.Client
 	if cfg.ARM == config.ARMAzure {
 		if armOpts.Credential == nil {
 			if armOpts.Credential, err = s.Credential(); err != nil {
 				return nil, err
 			}
 		}
-		if arm, err = rbac.NewARM(armOpts); err != nil {
+		if arm, err = armclient.New(armOpts); err != nil {
 			return nil, err
 		}
 	} else {
-		if arm, _, err = rbac.NewLocalARM(s.Store, armOpts); err != nil {
+		if arm, _, err = armclient.NewLocal(s.Store, armOpts); err != nil {
 			return nil, err
 		}
 	}

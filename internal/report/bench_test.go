@@ -11,6 +11,7 @@ import (
 	"github.com/adfscim/adfscim/internal/audit"
 	"github.com/adfscim/adfscim/internal/directory"
 	"github.com/adfscim/adfscim/internal/rbac"
+	"github.com/adfscim/adfscim/internal/rbac/armclient"
 	"github.com/adfscim/adfscim/internal/report"
 	"github.com/adfscim/adfscim/internal/scim"
 	"github.com/adfscim/adfscim/internal/store/bolt"
@@ -29,7 +30,7 @@ func BenchmarkBuild(b *testing.B) {
 	defer st.Close()
 	dir := directory.New(st, directory.Options{})
 	trail := audit.New(st, audit.Options{})
-	arm, _, err := rbac.NewLocalARM(st, rbac.ARMOptions{WritesPerSecond: 1e6, WriteBurst: 1 << 20})
+	arm, _, err := armclient.NewLocal(st, armclient.Options{WritesPerSecond: 1e6, WriteBurst: 1 << 20})
 	if err != nil {
 		b.Fatal(err)
 	}

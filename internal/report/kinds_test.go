@@ -11,6 +11,7 @@ import (
 
 	"github.com/adfscim/adfscim/internal/audit"
 	"github.com/adfscim/adfscim/internal/rbac"
+	"github.com/adfscim/adfscim/internal/rbac/armclient"
 	"github.com/adfscim/adfscim/internal/rbac/armsim"
 	"github.com/adfscim/adfscim/internal/report"
 )
@@ -27,7 +28,7 @@ func TestReportShowsKinds(t *testing.T) {
 		t.Fatal(err)
 	}
 	sim := armsim.New(armsim.Options{Store: w.st, Now: w.clock.Now})
-	arm, err := rbac.NewARM(rbac.ARMOptions{Transport: sim.Transport(), Credential: &azfake.TokenCredential{}})
+	arm, err := armclient.New(armclient.Options{Transport: sim.Transport(), Credential: &azfake.TokenCredential{}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/adfscim/adfscim/internal/audit"
 	"github.com/adfscim/adfscim/internal/directory"
 	"github.com/adfscim/adfscim/internal/rbac"
+	"github.com/adfscim/adfscim/internal/rbac/armclient"
 	"github.com/adfscim/adfscim/internal/rbac/armsim"
 	"github.com/adfscim/adfscim/internal/report"
 	"github.com/adfscim/adfscim/internal/scim"
@@ -90,14 +91,14 @@ func newWorldWith(t *testing.T, wrap func(*fake.RoleAssignmentsServer)) *world {
 	w.clock.Set(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
 	w.dir = directory.New(st, directory.Options{Now: w.clock.Now})
 	w.trail = audit.New(st, audit.Options{Now: w.clock.Now})
-	var arm *rbac.ARM
+	var arm *armclient.Client
 	if wrap == nil {
-		arm, w.sim, err = rbac.NewLocalARM(st, rbac.ARMOptions{})
+		arm, w.sim, err = armclient.NewLocal(st, armclient.Options{})
 	} else {
 		w.sim = armsim.New(armsim.Options{Store: st})
 		srv := w.sim.Server()
 		wrap(srv)
-		arm, err = rbac.NewARM(rbac.ARMOptions{Transport: fake.NewRoleAssignmentsServerTransport(srv),
+		arm, err = armclient.New(armclient.Options{Transport: fake.NewRoleAssignmentsServerTransport(srv),
 			Credential: &azfake.TokenCredential{}, MaxRetries: -1})
 	}
 	if err != nil {
