@@ -22,6 +22,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
@@ -61,6 +62,10 @@ type Options struct {
 	// AuditRetry is how role-assignment audit records that cannot be
 	// written are retried; the zero value is the production backoff.
 	AuditRetry Backoff
+	// Now is the clock of the directory, the audit trail, the reconciler
+	// and the access report (a story told at set times); nil is the wall
+	// clock.
+	Now func() time.Time
 }
 
 // Base is what a process builds once from its configuration: the Azure

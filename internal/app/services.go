@@ -58,9 +58,9 @@ func (b *Base) services() (*Services, error) {
 	s := &Services{
 		Base: b,
 		Directory: directory.New(b.Store, directory.Options{UserExtensions: userExt, GroupExtensions: groupExt,
-			CheckUser: mapping.CheckUser}),
+			CheckUser: mapping.CheckUser, Now: b.opts.Now}),
 		Extensions: append(userExt, groupExt...),
-		Trail:      audit.New(b.Store, audit.Options{}),
+		Trail:      audit.New(b.Store, audit.Options{Now: b.opts.Now}),
 	}
 	s.roleAudit = newRoleAudit(s.Trail, b.Log, b.opts.AuditRetry)
 	if s.Reconciler, err = s.reconciler(); err != nil {
@@ -68,7 +68,7 @@ func (b *Base) services() (*Services, error) {
 	}
 	s.Report, err = report.New(report.Options{
 		Mapping: mapping, Directory: rbac.FromDirectory(s.Directory), Resolver: resolver, ARM: s.Reconciler, Audit: s.Trail, RevokeTarget: cfg.RevokeTarget,
-		Budget: s.Reconciler.Budget, EndsAttribute: cfg.AccessEndsAttribute,
+		Budget: s.Reconciler.Budget, EndsAttribute: cfg.AccessEndsAttribute, Now: b.opts.Now,
 		Verify: func(ctx context.Context) (audit.Result, error) {
 			return audit.Verify(ctx, b.Store, time.Time{}, time.Time{})
 		},
@@ -121,6 +121,7 @@ func (s *Services) reconciler() (*rbac.Reconciler, error) {
 		Instance:      s.opts.Instance,
 		Logger:        &log,
 		OnApplied:     s.roleAudit.applied,
+		Now:           s.opts.Now,
 	})
 }
 
