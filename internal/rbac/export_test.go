@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 	"time"
+
+	"github.com/adfscim/adfscim/internal/directory"
 )
 
 // The few internals that the tests, written in package rbac_test so that
@@ -21,9 +23,11 @@ func SortAssignments(as []Assignment) { sortAssignments(as) }
 // RoleDisplay is how the plan and report name a role.
 func RoleDisplay(written, guid string) string { return roleDisplay(written, guid) }
 
-// ChangeRefs is what a directory change queues, before the reconciler's
-// resolver settings apply.
-var ChangeRefs = accessRefs
+// ChangeRefs is accessRefs: the refs whose access a directory change may
+// alter, with principalAttr the resolver's attribute.
+func ChangeRefs(ch *directory.Change, principalAttr string) []Ref {
+	return accessRefs(ch, principalAttr)
+}
 
 // NeedsRenewal reports whether held assignment a must be renewed to match d.
 func NeedsRenewal(d, a Assignment) bool { return needsRenewal(d, a) }
