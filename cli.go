@@ -6,13 +6,22 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
+	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
 
 	"github.com/adfscim/adfscim/internal/app"
 	"github.com/adfscim/adfscim/internal/config"
 )
+
+// isTerminal reports whether w is a terminal (progress bars and prose) rather
+// than a pipe or file (JSON).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
+}
 
 // errUsage marks a malformed command line whose problem has already been
 // printed with the usage; run exits 2 without printing it again.

@@ -28,6 +28,6 @@ func rbacCommand(ctx context.Context, command string, args []string, getenv func
 		return errors.New("no mapping: set ADFSCIM_MAPPING or ADFSCIM_MAPPING_FILE, or pass -mapping FILE; without one there is nothing to " + command)
 	}
 	return withServices(ctx, cfg, stderr, func(s *app.Services) error {
-		return errors.Join(rbac.RunCLI(ctx, s.Reconciler, command, stdout), s.FlushAudit(ctx))
+		return errors.Join(rbac.RunCLI(ctx, s.Reconciler, command, stdout, isTerminal(stdout)), s.FlushAudit(ctx))
 	})
 }

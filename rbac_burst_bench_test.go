@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/adfscim/adfscim/internal/rbac"
+	"github.com/adfscim/adfscim/internal/rbac/armclient"
 	"github.com/adfscim/adfscim/internal/store/bolt"
 )
 
@@ -65,7 +66,7 @@ func newBurstBench(b *testing.B, mp oMapping, existing int) *burstBench {
 	b.Cleanup(func() { _ = st.Close() })
 	fake := newFakeARM(11)
 	fake.pageSize = 500
-	s := newE2EServer(b, st, fake, rbac.ARMOptions{WritesPerSecond: burstRate, WriteBurst: burstBucket})
+	s := newE2EServer(b, st, fake, armclient.Options{WritesPerSecond: burstRate, WriteBurst: burstBucket})
 	bb := &burstBench{b: b, s: s, fake: fake, groups: map[string]string{}, rng: rand.New(rand.NewPCG(11, 11)), people: map[string]*burstPerson{}}
 	s.start(mp.JSON(), "bench", false)
 	for _, bd := range mp {

@@ -33,6 +33,7 @@ import (
 	"github.com/adfscim/adfscim/internal/config"
 	"github.com/adfscim/adfscim/internal/deploy"
 	"github.com/adfscim/adfscim/internal/rbac"
+	"github.com/adfscim/adfscim/internal/rbac/armclient"
 	"github.com/adfscim/adfscim/internal/store"
 	"github.com/adfscim/adfscim/internal/store/azuritetest"
 	"github.com/adfscim/adfscim/internal/store/bolt"
@@ -457,12 +458,12 @@ type e2eServer struct {
 	url     string // SCIM base
 	base    string
 	cur     atomic.Pointer[e2eInstance]
-	armOpts rbac.ARMOptions
+	armOpts armclient.Options
 	dataDir string // the local checkpoint key and file
 }
 
 // newE2EServer serves the SCIM API on st with an ARM client pointed at fake.
-func newE2EServer(t testing.TB, st store.Store, fake *fakeARM, armOpts rbac.ARMOptions) *e2eServer {
+func newE2EServer(t testing.TB, st store.Store, fake *fakeARM, armOpts armclient.Options) *e2eServer {
 	s := &e2eServer{t: t, st: st, fake: fake, dataDir: t.TempDir()}
 	s.armSrv = httptest.NewTLSServer(fake)
 	t.Cleanup(s.armSrv.Close)
@@ -737,7 +738,7 @@ func runE2EModel(t *testing.T, st store.Store, seed uint64, events int) {
 	rng := rand.New(rand.NewPCG(seed, 99))
 	fake := newFakeARM(seed)
 	fake.pageSize = 20 // so lists take several pages
-	s := newE2EServer(t, st, fake, rbac.ARMOptions{
+	s := newE2EServer(t, st, fake, armclient.Options{
 		WritesPerSecond: 500, WriteBurst: 100, // the limiter has its own test in internal/rbac
 		MaxRetries: 10, TryTimeout: 300 * time.Millisecond, RetryDelay: 10 * time.Millisecond, MaxRetryDelay: 2 * time.Second,
 	})
@@ -1094,7 +1095,7 @@ func TestRBACTwoInstancesNeverApplyAPlanTwice(t *testing.T) {
 		t.Run(eng.name, func(t *testing.T) {
 			stA, stB := eng.open(t)
 			fake := newFakeARM(3)
-			opts := rbac.ARMOptions{WritesPerSecond: 500, WriteBurst: 100}
+			opts := armclient.Options{WritesPerSecond: 500, WriteBurst: 100}
 			mp := oMapping{{group: "Analysts", roleJSON: "Data Factory Contributor", role: e2eRoleContributor, factories: []int{0, 1, 2}}}
 			a := newE2EServer(t, stA, fake, opts)
 			b := newE2EServer(t, stB, fake, opts)
@@ -1236,7 +1237,7 @@ func BenchmarkRBACFastPathLatency(b *testing.B) {
 	b.Cleanup(func() { _ = st.Close() }) // after the server's cleanups (they run last-in first-out)
 	fake := newFakeARM(5)
 	fake.pageSize = 500
-	s := newE2EServer(b, st, fake, rbac.ARMOptions{}) // production defaults: 10 writes/s, burst 30
+	s := newE2EServer(b, st, fake, armclient.Options{}) // production defaults: 10 writes/s, burst 30
 	mp := oMapping{{group: "Analysts", roleJSON: "Data Factory Contributor", role: e2eRoleContributor, factories: []int{0, 1, 2}}}
 	// Set up without the fast path, then put the existing users' assignments
 	// in ARM directly.

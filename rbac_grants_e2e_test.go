@@ -11,7 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/adfscim/adfscim/internal/grantstest"
-	"github.com/adfscim/adfscim/internal/rbac"
+	"github.com/adfscim/adfscim/internal/rbac/armclient"
 	"github.com/adfscim/adfscim/internal/store"
 )
 
@@ -36,7 +36,7 @@ func TestDirectGrantsEndToEnd(t *testing.T) {
 
 func runGrantsE2E(t *testing.T, st store.Store, file string) {
 	fake := newFakeARM(3)
-	s := newE2EServer(t, st, fake, rbac.ARMOptions{RetryDelay: 10 * time.Millisecond})
+	s := newE2EServer(t, st, fake, armclient.Options{RetryDelay: 10 * time.Millisecond})
 	s.start(grantstest.Mapping(), "grants", true)
 	oid := uuid.NewString()
 	other := uuid.NewString()

@@ -19,6 +19,7 @@ import (
 
 	"github.com/adfscim/adfscim/handlers"
 	"github.com/adfscim/adfscim/internal/rbac"
+	"github.com/adfscim/adfscim/internal/rbac/armclient"
 	"github.com/adfscim/adfscim/internal/rbac/armsim"
 	"github.com/adfscim/adfscim/internal/store/bolt"
 )
@@ -74,7 +75,7 @@ func newSimE2EServer(b *testing.B, h http.Handler) *e2eServer {
 	s := &e2eServer{t: b, st: st, dataDir: b.TempDir()}
 	s.armSrv = httptest.NewTLSServer(h)
 	b.Cleanup(s.armSrv.Close)
-	s.armOpts = rbac.ARMOptions{Credential: &azfake.TokenCredential{}, Transport: s.armSrv.Client()} // production limits
+	s.armOpts = armclient.Options{Credential: &azfake.TokenCredential{}, Transport: s.armSrv.Client()} // production limits
 	s.http = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.cur.Load().app.Handler.ServeHTTP(w, r)
 	}))

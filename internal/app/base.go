@@ -22,6 +22,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
@@ -31,6 +32,7 @@ import (
 	"github.com/adfscim/adfscim/internal/config"
 	"github.com/adfscim/adfscim/internal/deploy"
 	"github.com/adfscim/adfscim/internal/rbac"
+	"github.com/adfscim/adfscim/internal/rbac/armclient"
 	"github.com/adfscim/adfscim/internal/rbac/graph"
 	"github.com/adfscim/adfscim/internal/store"
 	"github.com/adfscim/adfscim/internal/store/bolt"
@@ -53,13 +55,17 @@ type Options struct {
 	// configuration says ARM=azure: its Cloud is always the configured
 	// ARM endpoint, and its Credential, when nil, the process's credential.
 	// Tests set Transport (a TLS fake ARM), Credential and the limits.
-	ARM rbac.ARMOptions
+	ARM armclient.Options
 	// Instance names this process in the reconciler's claims and lease
 	// (default random).
 	Instance string
 	// AuditRetry is how role-assignment audit records that cannot be
 	// written are retried; the zero value is the production backoff.
 	AuditRetry Backoff
+	// Now is the clock of the directory, the audit trail, the reconciler
+	// and the access report (a story told at set times); nil is the wall
+	// clock.
+	Now func() time.Time
 }
 
 // Base is what a process builds once from its configuration: the Azure

@@ -9,6 +9,7 @@ import (
 	"github.com/adfscim/adfscim/internal/config"
 	"github.com/adfscim/adfscim/internal/directory"
 	"github.com/adfscim/adfscim/internal/rbac"
+	"github.com/adfscim/adfscim/internal/rbac/armclient"
 	"github.com/adfscim/adfscim/internal/report"
 	"github.com/adfscim/adfscim/internal/scim"
 )
@@ -57,9 +58,9 @@ func (b *Base) services() (*Services, error) {
 	s := &Services{
 		Base: b,
 		Directory: directory.New(b.Store, directory.Options{UserExtensions: userExt, GroupExtensions: groupExt,
-			CheckUser: mapping.CheckUser}),
+			CheckUser: mapping.CheckUser, Now: b.opts.Now}),
 		Extensions: append(userExt, groupExt...),
-		Trail:      audit.New(b.Store, audit.Options{}),
+		Trail:      audit.New(b.Store, audit.Options{Now: b.opts.Now}),
 	}
 	s.roleAudit = newRoleAudit(s.Trail, b.Log, b.opts.AuditRetry)
 	if s.Reconciler, err = s.reconciler(); err != nil {
@@ -67,7 +68,7 @@ func (b *Base) services() (*Services, error) {
 	}
 	s.Report, err = report.New(report.Options{
 		Mapping: mapping, Directory: rbac.FromDirectory(s.Directory), Resolver: resolver, ARM: s.Reconciler, Audit: s.Trail, RevokeTarget: cfg.RevokeTarget,
-		Budget: s.Reconciler.Budget, EndsAttribute: cfg.AccessEndsAttribute,
+		Budget: s.Reconciler.Budget, EndsAttribute: cfg.AccessEndsAttribute, Now: b.opts.Now,
 		Verify: func(ctx context.Context) (audit.Result, error) {
 			return audit.Verify(ctx, b.Store, time.Time{}, time.Time{})
 		},
@@ -88,19 +89,19 @@ func (s *Services) reconciler() (*rbac.Reconciler, error) {
 		return nil, err
 	}
 	armOpts := s.opts.ARM
-	armOpts.Cloud = rbac.CloudConfig(cfg.ARMEndpoint, cfg.ARMEndpoint, "")
-	var arm *rbac.ARM
+	armOpts.Cloud = armclient.CloudConfig(cfg.ARMEndpoint, cfg.ARMEndpoint, "")
+	var arm *armclient.Client
 	if cfg.ARM == config.ARMAzure {
 		if armOpts.Credential == nil {
 			if armOpts.Credential, err = s.Credential(); err != nil {
 				return nil, err
 			}
 		}
-		if arm, err = rbac.NewARM(armOpts); err != nil {
+		if arm, err = armclient.New(armOpts); err != nil {
 			return nil, err
 		}
 	} else {
-		if arm, _, err = rbac.NewLocalARM(s.Store, armOpts); err != nil {
+		if arm, _, err = armclient.NewLocal(s.Store, armOpts); err != nil {
 			return nil, err
 		}
 	}
@@ -120,6 +121,7 @@ func (s *Services) reconciler() (*rbac.Reconciler, error) {
 		Instance:      s.opts.Instance,
 		Logger:        &log,
 		OnApplied:     s.roleAudit.applied,
+		Now:           s.opts.Now,
 	})
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/adfscim/adfscim/internal/directory"
 	"github.com/adfscim/adfscim/internal/provision"
 	"github.com/adfscim/adfscim/internal/rbac"
+	"github.com/adfscim/adfscim/internal/rbac/armclient"
 	"github.com/adfscim/adfscim/internal/scim"
 	"github.com/adfscim/adfscim/internal/scim/patch"
 	"github.com/adfscim/adfscim/internal/store"
@@ -37,7 +38,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	arm, _, err := rbac.NewLocalARM(st, rbac.ARMOptions{})
+	arm, _, err := armclient.NewLocal(st, armclient.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +196,7 @@ func TestObjectIDAttributeChangeQueuesTheUser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	arm, _, err := rbac.NewLocalARM(f.st, rbac.ARMOptions{})
+	arm, _, err := armclient.NewLocal(f.st, armclient.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

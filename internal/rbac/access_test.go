@@ -1,4 +1,4 @@
-package rbac
+package rbac_test
 
 import (
 	"slices"
@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/adfscim/adfscim/internal/directory"
+	. "github.com/adfscim/adfscim/internal/rbac"
 )
 
 // TestAccessRefs pins the one decision of which writes reach the queue.
@@ -38,7 +39,7 @@ func TestAccessRefs(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			r := &Reconciler{opts: Options{Resolver: Resolver{Attribute: tc.attr}}}
+			r := ReconcilerWith(Options{Resolver: Resolver{Attribute: tc.attr}})
 			if got := r.AccessRefs(&tc.ch); !slices.Equal(got, tc.want) {
 				t.Errorf("AccessRefs = %v, want %v", got, tc.want)
 			}

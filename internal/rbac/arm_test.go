@@ -1,4 +1,4 @@
-package rbac
+package rbac_test
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2"
 
+	. "github.com/adfscim/adfscim/internal/rbac"
+	"github.com/adfscim/adfscim/internal/rbac/armclient"
 	"github.com/adfscim/adfscim/internal/rbac/armsim"
 	"github.com/adfscim/adfscim/internal/rbac/internal/memstore"
 )
@@ -18,7 +20,7 @@ import (
 func TestARMIdempotentWrites(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t, 1)
-	a := desiredAssignment(factoryA, pid(1), PrincipalUser, roleDFC, "u1")
+	a := DesiredAssignment(factoryA, pid(1), PrincipalUser, roleDFC, "u1")
 	for i := 0; i < 2; i++ {
 		if err := e.arm.Create(ctx, a); err != nil {
 			t.Fatalf("create #%d: %v", i+1, err)
@@ -31,10 +33,10 @@ func TestARMIdempotentWrites(t *testing.T) {
 	// Someone else already granted the same access under another name: 409
 	// RoleAssignmentExists, counted as success, and theirs stays.
 	if err := e.sim.Put(ctx, factoryB, "deadbeef-0000-4000-8000-000000000001", armauthorization.RoleAssignmentProperties{
-		PrincipalID: to.Ptr(pid(2)), RoleDefinitionID: to.Ptr(roleDefinitionResourceID(factoryB, roleDFC))}); err != nil {
+		PrincipalID: to.Ptr(pid(2)), RoleDefinitionID: to.Ptr(RoleDefinitionID(factoryB, roleDFC))}); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.arm.Create(ctx, desiredAssignment(factoryB, pid(2), PrincipalUser, roleDFC, "u2")); err != nil {
+	if err := e.arm.Create(ctx, DesiredAssignment(factoryB, pid(2), PrincipalUser, roleDFC, "u2")); err != nil {
 		t.Fatalf("create over a foreign identical assignment: %v", err)
 	}
 	for i := 0; i < 2; i++ {
@@ -51,13 +53,13 @@ func TestARMListPagesAndScope(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t, 1) // page size 50
 	for i := 0; i < 120; i++ {
-		if err := e.arm.Create(ctx, desiredAssignment(factoryA, pid(i), PrincipalUser, roleDFC, "")); err != nil {
+		if err := e.arm.Create(ctx, DesiredAssignment(factoryA, pid(i), PrincipalUser, roleDFC, "")); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// Inherited from the subscription: not at the factory's scope.
 	if err := e.sim.Put(ctx, "/subscriptions/"+sub, "deadbeef-0000-4000-8000-000000000002", armauthorization.RoleAssignmentProperties{
-		PrincipalID: to.Ptr(pid(500)), RoleDefinitionID: to.Ptr(roleDefinitionResourceID(factoryA, roleDFC))}); err != nil {
+		PrincipalID: to.Ptr(pid(500)), RoleDefinitionID: to.Ptr(RoleDefinitionID(factoryA, roleDFC))}); err != nil {
 		t.Fatal(err)
 	}
 	before := e.arm.Calls().ListPages
@@ -101,7 +103,7 @@ func TestARMRetriesFaults(t *testing.T) {
 				}
 				return ""
 			}
-			a := desiredAssignment(factoryA, pid(1), PrincipalUser, roleDFC, "u1")
+			a := DesiredAssignment(factoryA, pid(1), PrincipalUser, roleDFC, "u1")
 			if err := e.arm.Create(ctx, a); err != nil {
 				t.Fatalf("create: %v", err)
 			}
@@ -138,7 +140,7 @@ func TestARMHonoursRetryAfter(t *testing.T) {
 		}
 		return ""
 	}
-	if err := e.arm.Create(context.Background(), desiredAssignment(factoryA, pid(1), PrincipalUser, roleDFC, "")); err != nil {
+	if err := e.arm.Create(context.Background(), DesiredAssignment(factoryA, pid(1), PrincipalUser, roleDFC, "")); err != nil {
 		t.Fatal(err)
 	}
 	log := e.faults.log
@@ -151,65 +153,11 @@ func TestARMHonoursRetryAfter(t *testing.T) {
 	}
 }
 
-func TestWriteLimiterBucket(t *testing.T) {
-	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	l := newWriteLimiter(10, 3)
-	steps := []struct {
-		at   time.Duration
-		want time.Duration
-	}{
-		{0, 0}, {0, 0}, {0, 0}, // the burst
-		{0, 100 * time.Millisecond}, // then 10/s
-		{0, 200 * time.Millisecond},
-		{time.Second, 0}, // refilled (tokens were -2, +10, capped at 3)
-		{time.Second, 0},
-		{time.Second, 0},
-		{time.Second, 100 * time.Millisecond},
-	}
-	for i, s := range steps {
-		if got := l.reserve("sub", t0.Add(s.at)); (got - s.want).Abs() > time.Millisecond {
-			t.Errorf("step %d: wait %v, want %v", i, got, s.want)
-		}
-	}
-	// Sustained: 100 writes from an empty bucket take 10 s of waits at 10/s.
-	l = newWriteLimiter(10, 1)
-	var last time.Duration
-	for i := 0; i < 101; i++ {
-		last = l.reserve("sub", t0)
-	}
-	if (last - 10*time.Second).Abs() > time.Millisecond {
-		t.Errorf("101st write waits %v, want 10s", last)
-	}
-}
-
-// Each subscription has a bucket of its own, as ARM's is per subscription.
-func TestWriteLimiterPerSubscription(t *testing.T) {
-	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	l := newWriteLimiter(10, 2)
-	for i, want := range []time.Duration{0, 0, 100 * time.Millisecond} {
-		if got := l.reserve("sub-a", t0); (got - want).Abs() > time.Millisecond {
-			t.Errorf("sub-a write %d: wait %v, want %v", i, got, want)
-		}
-	}
-	if got := l.reserve("sub-b", t0); got != 0 {
-		t.Errorf("sub-b's first write waits %v behind sub-a's", got)
-	}
-	for _, tc := range []struct{ path, want string }{
-		{"/subscriptions/AAAA-1/resourceGroups/rg/providers/Microsoft.DataFactory/factories/f/providers/Microsoft.Authorization/roleAssignments/x", "aaaa-1"},
-		{"/subscriptions/bbbb-2", "bbbb-2"},
-		{"/providers/Microsoft.Authorization/roleAssignments/x", ""},
-	} {
-		if got := requestSubscription(tc.path); got != tc.want {
-			t.Errorf("requestSubscription(%q) = %q, want %q", tc.path, got, tc.want)
-		}
-	}
-}
-
 // Through the client: with a budget of one write per 1,000 s, a write to a
 // factory in another subscription does not wait for the first's bucket.
 func TestARMWriteBudgetPerSubscription(t *testing.T) {
 	sim := armsim.New(armsim.Options{Store: memstore.New()})
-	a, err := NewARM(ARMOptions{Credential: &azfake.TokenCredential{}, Transport: sim.Transport(), WritesPerSecond: 0.001, WriteBurst: 1})
+	a, err := armclient.New(armclient.Options{Credential: &azfake.TokenCredential{}, Transport: sim.Transport(), WritesPerSecond: 0.001, WriteBurst: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,7 +167,7 @@ func TestARMWriteBudgetPerSubscription(t *testing.T) {
 		"/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/rg/providers/Microsoft.DataFactory/factories/one",
 		"/subscriptions/66666666-7777-4888-9999-000000000000/resourceGroups/rg/providers/Microsoft.DataFactory/factories/two",
 	} {
-		if err := a.Create(ctx, desiredAssignment(scope, pid(1), PrincipalUser, roleDFC, "u1")); err != nil {
+		if err := a.Create(ctx, DesiredAssignment(scope, pid(1), PrincipalUser, roleDFC, "u1")); err != nil {
 			t.Fatalf("create at %s: %v", scope, err)
 		}
 	}

@@ -1,4 +1,4 @@
-package rbac
+package rbac_test
 
 import (
 	"context"
@@ -10,6 +10,9 @@ import (
 	"testing"
 
 	azfake "github.com/Azure/azure-sdk-for-go/sdk/azcore/fake"
+
+	. "github.com/adfscim/adfscim/internal/rbac"
+	"github.com/adfscim/adfscim/internal/rbac/armclient"
 )
 
 // armServer speaks the role assignment REST API (api-version 2022-04-01)
@@ -93,11 +96,11 @@ func TestARMAgainstTLSServer(t *testing.T) {
 	s := &armServer{byID: map[string]map[string]any{}}
 	srv := httptest.NewTLSServer(s)
 	defer srv.Close()
-	a, err := NewARM(ARMOptions{Cloud: CloudConfig(srv.URL, "", ""), Credential: &azfake.TokenCredential{}, Transport: srv.Client()})
+	a, err := armclient.New(armclient.Options{Cloud: armclient.CloudConfig(srv.URL, "", ""), Credential: &azfake.TokenCredential{}, Transport: srv.Client()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := desiredAssignment(factoryA, pid(1), PrincipalUser, roleDFC, "u1")
+	want := DesiredAssignment(factoryA, pid(1), PrincipalUser, roleDFC, "u1")
 	if err := a.Create(ctx, want); err != nil {
 		t.Fatalf("create through a 429: %v", err)
 	}

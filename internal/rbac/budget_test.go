@@ -1,4 +1,4 @@
-package rbac
+package rbac_test
 
 import (
 	"bytes"
@@ -11,6 +11,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2"
 	"github.com/rs/zerolog"
 
+	. "github.com/adfscim/adfscim/internal/rbac"
 	"github.com/adfscim/adfscim/internal/rbac/internal/memstore"
 )
 
@@ -26,7 +27,7 @@ func TestBudgetStopsAtTheLine(t *testing.T) {
 	other := "/subscriptions/" + sub + "/resourceGroups/rg-other/providers/Microsoft.DataFactory/factories/adf-z"
 	for i := 0; i < 4490; i++ {
 		if err := sim.Put(ctx, other, fmt.Sprintf("e0000000-0000-4000-8000-%012d", i), armauthorization.RoleAssignmentProperties{
-			PrincipalID: to.Ptr(pid(90000 + i)), RoleDefinitionID: to.Ptr(roleDefinitionResourceID(other, roleRdr))}); err != nil {
+			PrincipalID: to.Ptr(pid(90000 + i)), RoleDefinitionID: to.Ptr(RoleDefinitionID(other, roleRdr))}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -67,7 +68,7 @@ func TestBudgetStopsAtTheLine(t *testing.T) {
 	if len(all) != 4500 {
 		t.Errorf("ARM holds %d assignments, want 4500", len(all))
 	}
-	if len(applied) == 0 || !applied[len(applied)-1].Plan.overBudget() {
+	if len(applied) == 0 || !applied[len(applied)-1].Plan.OverBudget() {
 		t.Errorf("the run that held creates was not reported for the audit trail")
 	}
 	if !strings.Contains(logs.String(), `"level":"error"`) || !strings.Contains(logs.String(), "budget reached") || !strings.Contains(logs.String(), `"held":90`) {

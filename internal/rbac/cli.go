@@ -5,41 +5,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"sync"
-
-	azfake "github.com/Azure/azure-sdk-for-go/sdk/azcore/fake"
-	"github.com/mattn/go-isatty"
-
-	"github.com/adfscim/adfscim/internal/rbac/armsim"
-	"github.com/adfscim/adfscim/internal/store"
 )
 
-// NewLocalARM is the local default when no Azure is configured: the
-// armauthorization client talking to the simulated ARM (armsim), whose
-// assignments live in st (table "armsim") and so persist across runs.
-// WritesPerSecond and the retry settings of o still apply.
-func NewLocalARM(st store.Store, o ARMOptions) (*ARM, *armsim.Sim, error) {
-	sim := armsim.New(armsim.Options{Store: st})
-	o.Transport = sim.Transport()
-	o.Credential = &azfake.TokenCredential{}
-	a, err := NewARM(o)
-	return a, sim, err
-}
-
-// IsTerminal reports whether w is a terminal (progress bars and prose) rather
-// than a pipe or file (JSON).
-func IsTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
-}
-
 // RunCLI carries out "adfscim plan" (a dry run) or "adfscim reconcile" and
-// writes the outcome to out: indented JSON for scripts, or, when out is a
-// terminal, a progress bar and a short summary.
-func RunCLI(ctx context.Context, r *Reconciler, command string, out io.Writer) error {
-	tty := IsTerminal(out)
+// writes the outcome to out: indented JSON for scripts, or, when tty says
+// out is a terminal (the command layer decides), a progress bar and a short
+// summary.
+func RunCLI(ctx context.Context, r *Reconciler, command string, out io.Writer, tty bool) error {
 	switch command {
 	case "plan":
 		p, err := r.Plan(ctx)

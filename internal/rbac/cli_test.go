@@ -1,4 +1,4 @@
-package rbac
+package rbac_test
 
 import (
 	"bytes"
@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	. "github.com/adfscim/adfscim/internal/rbac"
 )
 
 func TestRunCLIWritesJSONWhenNotATerminal(t *testing.T) {
@@ -17,7 +19,7 @@ func TestRunCLIWritesJSONWhenNotATerminal(t *testing.T) {
 	e.dir.setMember("g1", "u1", true)
 
 	var out bytes.Buffer
-	if err := RunCLI(ctx, r, "plan", &out); err != nil {
+	if err := RunCLI(ctx, r, "plan", &out, false); err != nil {
 		t.Fatal(err)
 	}
 	var p Plan
@@ -28,7 +30,7 @@ func TestRunCLIWritesJSONWhenNotATerminal(t *testing.T) {
 		t.Fatalf("plan = %+v; a plan must not write (ARM holds %d)", p, len(e.simAssignments(t)))
 	}
 	out.Reset()
-	if err := RunCLI(ctx, r, "reconcile", &out); err != nil {
+	if err := RunCLI(ctx, r, "reconcile", &out, false); err != nil {
 		t.Fatal(err)
 	}
 	var rep Report
@@ -38,14 +40,14 @@ func TestRunCLIWritesJSONWhenNotATerminal(t *testing.T) {
 	if rep.Created != 2 || len(e.simAssignments(t)) != 2 {
 		t.Errorf("reconcile created %d, ARM holds %d", rep.Created, len(e.simAssignments(t)))
 	}
-	if err := RunCLI(ctx, r, "apply", &out); err == nil {
+	if err := RunCLI(ctx, r, "apply", &out, false); err == nil {
 		t.Error("unknown command accepted")
 	}
 }
 
 func TestProgressBar(t *testing.T) {
 	var out bytes.Buffer
-	bar := progressBar(&out)
+	bar := ProgressBar(&out)
 	for i := 1; i <= 4; i++ {
 		bar(i, 4)
 	}

@@ -5,13 +5,11 @@ import (
 	"errors"
 	"sort"
 	"sync"
-
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 )
 
 // writer applies changes with Options.Concurrency workers as they are
 // submitted; every change gets a result and one failure never stops the
-// others. ARMOptions' limiter paces the writes themselves.
+// others. The ARM client's limiter paces the writes themselves.
 type writer struct {
 	r        *Reconciler
 	jobs     chan Result
@@ -42,9 +40,9 @@ func (w *writer) do(ctx context.Context, j Result) {
 	err := w.r.change(ctx, j.Op, j.Assignment)
 	if err != nil {
 		j.Error = err.Error()
-		var re *azcore.ResponseError
-		if errors.As(err, &re) {
-			j.Status = re.StatusCode // ARM's answer, so throttling (429) shows in the trail
+		var ae *APIError
+		if errors.As(err, &ae) {
+			j.Status = ae.Status // ARM's answer, so throttling (429) shows in the trail
 		}
 		w.r.log.Error().Err(err).Str("op", string(j.Op)).Str("scope", j.Assignment.Scope).Str("principal", j.Assignment.PrincipalID).Msg("rbac: change failed")
 	}

@@ -1,15 +1,17 @@
-package rbac
+package rbac_test
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	. "github.com/adfscim/adfscim/internal/rbac"
 	"github.com/adfscim/adfscim/internal/store/enginetest"
 )
 
@@ -214,8 +216,34 @@ func TestDrainBatchesThePrincipalCache(t *testing.T) {
 		if n := len(e.simAssignments(t)); n != 2*249 {
 			t.Errorf("ARM holds %d assignments, want %d", n, 2*249)
 		}
-		if p, err := r.cachedPrincipal(ctx, "u0005"); err != nil || p != "" {
+		if p, err := r.CachedPrincipal(ctx, "u0005"); err != nil || p != "" {
 			t.Errorf("cache of the deleted user: %q, %v; want it forgotten", p, err)
 		}
 	})
+}
+
+// A change ARM refuses keeps ARM's status in its result (for the trail),
+// read from the client's rbac.APIError; the others are applied.
+func TestFailedChangeKeepsARMStatus(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, 1)
+	e.faults.FailPrincipal = pid(2) // every create for u0001 answers 500
+	r := e.reconciler(t, testMapping(t), "i1")
+	joinMany(t, e, r, 2)
+	rep, err := r.Drain(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Created != 2 || rep.Failed != 2 {
+		t.Fatalf("created %d, failed %d; want 2 and 2", rep.Created, rep.Failed)
+	}
+	for _, res := range rep.Results {
+		want := 0
+		if res.Assignment.PrincipalID == pid(2) {
+			want = http.StatusInternalServerError
+		}
+		if res.Status != want || (res.Error != "") != (want != 0) {
+			t.Errorf("%s %s: status %d, error %q; want status %d", res.Op, res.Assignment.PrincipalID, res.Status, res.Error, want)
+		}
+	}
 }

@@ -1,4 +1,4 @@
-package rbac
+package rbac_test
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	. "github.com/adfscim/adfscim/internal/rbac"
 	"github.com/adfscim/adfscim/internal/rbac/internal/memstore"
 )
 
@@ -72,7 +73,7 @@ func TestEndDates(t *testing.T) {
 		}
 	}
 	// u2 activates the Ops eligibility on factory a.
-	if err := sim.Activate(ctx, factoryA, pid(2), roleDefinitionResourceID(factoryA, roleOps), 4*time.Hour); err != nil {
+	if err := sim.Activate(ctx, factoryA, pid(2), RoleDefinitionID(factoryA, roleOps), 4*time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	// The date arrives for u1: the sweep removes the standing assignments

@@ -1,4 +1,4 @@
-package rbac
+package rbac_test
 
 import (
 	"bytes"
@@ -19,6 +19,8 @@ import (
 	azfake "github.com/Azure/azure-sdk-for-go/sdk/azcore/fake"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
+	. "github.com/adfscim/adfscim/internal/rbac"
+	"github.com/adfscim/adfscim/internal/rbac/armclient"
 	"github.com/adfscim/adfscim/internal/rbac/armsim"
 	"github.com/adfscim/adfscim/internal/rbac/internal/memstore"
 	"github.com/adfscim/adfscim/internal/store"
@@ -250,7 +252,7 @@ type env struct {
 	store  store.Store
 	sim    *armsim.Sim
 	faults *faults
-	arm    *ARM
+	arm    *armclient.Client
 	dir    *dir
 }
 
@@ -309,7 +311,7 @@ func newEnvOn(t testing.TB, seed uint64, st store.Store) *env {
 	sim := armsim.New(armsim.Options{Store: st, PageSize: 50})
 	e := &env{store: st, sim: sim, dir: newDir()}
 	e.faults = newFaults(sim.Transport(), seed)
-	a, err := NewARM(ARMOptions{
+	a, err := armclient.New(armclient.Options{
 		Credential: &azfake.TokenCredential{}, Transport: e.faults,
 		WritesPerSecond: 1000, WriteBurst: 1000, // the limiter has its own test
 		MaxRetries: 8, TryTimeout: 200 * time.Millisecond, RetryDelay: 5 * time.Millisecond, MaxRetryDelay: 5 * time.Second,
@@ -340,13 +342,20 @@ func (e *env) simAssignments(t testing.TB) []Assignment {
 	var out []Assignment
 	for _, ra := range all {
 		p := ra.Properties
-		a := Assignment{Scope: normScope(str(p.Scope)), PrincipalID: str(p.PrincipalID), RoleID: roleGUID(str(p.RoleDefinitionID)),
+		a := Assignment{Scope: NormScope(str(p.Scope)), PrincipalID: str(p.PrincipalID), RoleID: RoleGUID(str(p.RoleDefinitionID)),
 			Name: str(ra.Name), Description: str(p.Description)}
 		if p.PrincipalType != nil {
 			a.PrincipalType = PrincipalType(*p.PrincipalType)
 		}
 		out = append(out, a)
 	}
-	sortAssignments(out)
+	SortAssignments(out)
 	return out
+}
+
+func str(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
 }

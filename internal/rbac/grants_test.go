@@ -1,4 +1,4 @@
-package rbac
+package rbac_test
 
 import (
 	"errors"
@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/adfscim/adfscim/internal/directory"
+	. "github.com/adfscim/adfscim/internal/rbac"
 )
 
 const (
@@ -157,7 +158,7 @@ func TestDesiredUnionOfBindingsAndGrants(t *testing.T) {
 	plan := Diff(m, desired, nil, nil)
 	got := map[string]string{}
 	for _, a := range plan.Creates {
-		got[roleDisplay("", a.RoleID)] = a.Reason
+		got[RoleDisplay("", a.RoleID)] = a.Reason
 	}
 	want := map[string]string{
 		"Reader":                   "group Analysts",
@@ -193,7 +194,7 @@ func TestAccessRefsOnGrants(t *testing.T) {
 		{directory.Change{Type: directory.User, ID: "u", Action: directory.ActionReplace, Changed: []string{"roles"}}, 1},
 		{directory.Change{Type: directory.User, ID: "u", Action: directory.ActionPatch, Changed: []string{"displayName"}}, 0},
 	} {
-		if got := accessRefs(&c.ch, ""); len(got) != c.want {
+		if got := ChangeRefs(&c.ch, ""); len(got) != c.want {
 			t.Errorf("%+v: %v, want %d refs", c.ch, got, c.want)
 		}
 	}

@@ -1,10 +1,12 @@
-package rbac
+package rbac_test
 
 import (
 	"errors"
 	"strings"
 	"testing"
 	"time"
+
+	. "github.com/adfscim/adfscim/internal/rbac"
 )
 
 // TestMappingKinds: a binding's kind and maxDuration decide the grant; bad
@@ -60,7 +62,7 @@ func TestMappingKinds(t *testing.T) {
 func TestRenewal(t *testing.T) {
 	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 	b := Binding{Kind: BindingActive, MaxDuration: 720 * time.Hour, RoleID: roleRdr}
-	d := b.grant(desiredAssignment(factoryA, pid(1), PrincipalUser, roleRdr, "u1"), now, time.Time{})
+	d := b.GrantFor(DesiredAssignment(factoryA, pid(1), PrincipalUser, roleRdr, "u1"), now, time.Time{})
 	at := func(end time.Time) Assignment { a := d; a.EndsAt = end; return a }
 	for _, tt := range []struct {
 		name   string
@@ -71,14 +73,14 @@ func TestRenewal(t *testing.T) {
 		{"half-way", now.Add(359 * time.Hour), true},
 		{"at the desired end", d.EndsAt, false},
 	} {
-		if got := needsRenewal(d, at(tt.actual)); got != tt.renew {
+		if got := NeedsRenewal(d, at(tt.actual)); got != tt.renew {
 			t.Errorf("%s: renew %v, want %v", tt.name, got, tt.renew)
 		}
 	}
 	// A person's end date caps the grant and moves a later schedule earlier.
 	end := now.Add(24 * time.Hour)
-	capped := b.grant(desiredAssignment(factoryA, pid(1), PrincipalUser, roleRdr, "u1"), now, end)
-	if !capped.EndsAt.Equal(end) || !needsRenewal(capped, at(now.Add(700*time.Hour))) || needsRenewal(capped, at(end)) {
+	capped := b.GrantFor(DesiredAssignment(factoryA, pid(1), PrincipalUser, roleRdr, "u1"), now, end)
+	if !capped.EndsAt.Equal(end) || !NeedsRenewal(capped, at(now.Add(700*time.Hour))) || NeedsRenewal(capped, at(end)) {
 		t.Errorf("end date: desired %v; renewals wrong", capped.EndsAt)
 	}
 }

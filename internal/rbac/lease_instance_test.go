@@ -1,9 +1,11 @@
-package rbac
+package rbac_test
 
 import (
 	"context"
 	"errors"
 	"testing"
+
+	. "github.com/adfscim/adfscim/internal/rbac"
 )
 
 // TestLeaseExcludesTheSameInstance: one process may start two reconciles at
@@ -31,7 +33,7 @@ func TestLeaseExcludesTheSameInstance(t *testing.T) {
 		<-c.started
 		// (The lease itself, not a second Reconcile: that would wait for
 		// the held writes if it wrongly got in.)
-		if err := r.lease().Acquire(ctx); !errors.Is(err, ErrLeaseHeld) {
+		if err := r.Lease().Acquire(ctx); !errors.Is(err, ErrLeaseHeld) {
 			t.Errorf("the lease taken again by the same instance while its reconcile runs: err = %v, want ErrLeaseHeld", err)
 		}
 		close(c.release)

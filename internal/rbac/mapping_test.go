@@ -1,4 +1,4 @@
-package rbac
+package rbac_test
 
 import (
 	"errors"
@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	. "github.com/adfscim/adfscim/internal/rbac"
 )
 
 const (

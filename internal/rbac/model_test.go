@@ -1,4 +1,4 @@
-package rbac
+package rbac_test
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2"
+
+	. "github.com/adfscim/adfscim/internal/rbac"
 )
 
 const objectIDAttr = "urn:ietf:params:scim:schemas:extension:adfscim:2.0:User:objectId"
@@ -142,7 +144,7 @@ func runModel(t *testing.T, e *env, seed uint64, events int) {
 			role := []string{roleDFC, roleRdr, roleOps, "b24988ac-6180-42a0-ab88-20f7382dd24c"}[rng.IntN(4)]
 			name := fmt.Sprintf("f0000000-0000-4000-8000-%012d", ev)
 			err := e.sim.Put(ctx, f, name, armauthorization.RoleAssignmentProperties{
-				PrincipalID: to.Ptr(pid(50000 + ev)), RoleDefinitionID: to.Ptr(roleDefinitionResourceID(f, role)),
+				PrincipalID: to.Ptr(pid(50000 + ev)), RoleDefinitionID: to.Ptr(RoleDefinitionID(f, role)),
 				PrincipalType: to.Ptr(armauthorization.PrincipalTypeUser), Description: to.Ptr("granted by hand")})
 			if err != nil {
 				t.Fatal(err)

@@ -1,8 +1,10 @@
-package rbac
+package rbac_test
 
 import (
 	"encoding/json"
 	"testing"
+
+	. "github.com/adfscim/adfscim/internal/rbac"
 )
 
 // TestOpParse: a result read back names create or delete, nothing else.

@@ -1,4 +1,4 @@
-package rbac
+package rbac_test
 
 import (
 	"fmt"
@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	. "github.com/adfscim/adfscim/internal/rbac"
 )
 
 func pid(n int) string { return fmt.Sprintf("00000000-0000-0000-0000-%012d", n) }
@@ -78,7 +80,7 @@ func shorts(as []Assignment) []string {
 }
 
 func foreign(scope, principal, role string) Assignment {
-	return Assignment{Scope: normScope(scope), PrincipalID: principal, RoleID: role, PrincipalType: PrincipalUser,
+	return Assignment{Scope: NormScope(scope), PrincipalID: principal, RoleID: role, PrincipalType: PrincipalUser,
 		Name: "deadbeef-0000-4000-8000-" + principal[len(principal)-12:], Description: "made by hand"}
 }
 
@@ -136,7 +138,7 @@ func TestPlan(t *testing.T) {
 		{name: "deterministic name without the marker is not ours",
 			change: func(s *State) { s.Members["g1"] = []string{"u1", "u2"} },
 			extra: func() []Assignment {
-				a := desiredAssignment(factoryB, pid(5), PrincipalUser, roleDFC, "")
+				a := DesiredAssignment(factoryB, pid(5), PrincipalUser, roleDFC, "")
 				a.Description = "copied by someone"
 				return []Assignment{a}
 			}(),

@@ -1,4 +1,4 @@
-package rbac
+package rbac_test
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	. "github.com/adfscim/adfscim/internal/rbac"
 	"github.com/adfscim/adfscim/internal/store"
 	"github.com/adfscim/adfscim/internal/store/enginetest"
 )
@@ -55,7 +56,7 @@ func takeItem(t *testing.T, st store.Store, id string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var p pendingRow
+	var p PendingRow
 	if err := json.Unmarshal(e.Data, &p); err != nil {
 		t.Fatal(err)
 	}
@@ -117,24 +118,24 @@ func TestClaimBatches(t *testing.T) {
 				if tc.move != nil {
 					c.Before(func() { tc.move(t, e.store) })
 				}
-				items, err := r.claim(ctx, 0)
+				items, err := r.Claim(ctx, 0)
 				if err != nil {
 					t.Fatal(err)
 				}
 				var got []string
 				for _, it := range items {
-					got = append(got, it.ref.ID)
+					got = append(got, it.Ref.ID)
 					// The etag is this item's: the row's current one, claimed by i1.
-					row, err := e.store.Get(ctx, DefaultTable, PendingPartition, PendingRowKey(it.ref))
+					row, err := e.store.Get(ctx, DefaultTable, PendingPartition, PendingRowKey(it.Ref))
 					if err != nil {
 						t.Fatal(err)
 					}
-					var p pendingRow
+					var p PendingRow
 					if err := json.Unmarshal(row.Data, &p); err != nil {
 						t.Fatal(err)
 					}
-					if row.ETag != it.etag || p.Claim != "i1" {
-						t.Errorf("%s: claimed with etag %s by %q; the row has etag %s", it.ref.ID, it.etag, p.Claim, row.ETag)
+					if row.ETag != it.ETag || p.Claim != "i1" {
+						t.Errorf("%s: claimed with etag %s by %q; the row has etag %s", it.Ref.ID, it.ETag, p.Claim, row.ETag)
 					}
 				}
 				if !slices.Equal(got, tc.want) {
@@ -153,8 +154,8 @@ func TestClaimBatches(t *testing.T) {
 					t.Fatal(err)
 				}
 				for _, q := range []*Reconciler{r, r2} {
-					if again, err := q.claim(ctx, 0); err != nil || len(again) != 0 {
-						t.Errorf("%s claimed %d items again (err %v)", q.instance, len(again), err)
+					if again, err := q.Claim(ctx, 0); err != nil || len(again) != 0 {
+						t.Errorf("%s claimed %d items again (err %v)", q.Instance(), len(again), err)
 					}
 				}
 			})
@@ -188,7 +189,7 @@ func TestFinishBatches(t *testing.T) {
 			onEngines(t, 1, func(t *testing.T, e *env) {
 				ctx := context.Background()
 				r, c := queueOf(t, e, n)
-				items, err := r.claim(ctx, 0)
+				items, err := r.Claim(ctx, 0)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -199,7 +200,7 @@ func TestFinishBatches(t *testing.T) {
 					tc.move(t, e, r)
 				}
 				c.Reset()
-				if err := r.finish(ctx, items); err != nil {
+				if err := r.Finish(ctx, items); err != nil {
 					t.Fatal(err)
 				}
 				if n := c.Reset().Writes(); n != tc.batches {

@@ -16,7 +16,8 @@ import (
 	"github.com/adfscim/adfscim/internal/store"
 )
 
-// AssignmentAPI is what the reconciler needs of ARM; *ARM implements it.
+// AssignmentAPI is what the reconciler needs of ARM; armclient.Client
+// implements it.
 type AssignmentAPI interface {
 	// List returns the assignments made exactly at scope, all of them or
 	// those of one principal.

@@ -1,4 +1,4 @@
-package rbac
+package rbac_test
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2"
+
+	. "github.com/adfscim/adfscim/internal/rbac"
 )
 
 func testMapping(t testing.TB) *Mapping {
@@ -273,13 +275,13 @@ func TestLeaseExpires(t *testing.T) {
 	clock := func() time.Time { return now }
 	r1, _ := New(Options{Mapping: m, Directory: e.dir, ARM: e.arm, Store: e.store, Instance: "a", Now: clock})
 	r2, _ := New(Options{Mapping: m, Directory: e.dir, ARM: e.arm, Store: e.store, Instance: "b", Now: clock})
-	if err := r1.lease().Acquire(ctx); err != nil { // a crashes holding it
+	if err := r1.Lease().Acquire(ctx); err != nil { // a crashes holding it
 		t.Fatal(err)
 	}
-	if err := r2.lease().Acquire(ctx); !errors.Is(err, ErrLeaseHeld) {
+	if err := r2.Lease().Acquire(ctx); !errors.Is(err, ErrLeaseHeld) {
 		t.Fatalf("lease taken while held: %v", err)
 	}
-	now = now.Add(r1.opts.LeaseDuration + 1)
+	now = now.Add(r1.Opts().LeaseDuration + 1)
 	if _, err := r2.Reconcile(ctx, nil); err != nil {
 		t.Fatalf("expired lease not taken over: %v", err)
 	}
@@ -292,7 +294,7 @@ func TestDriftIsReportedNotDeleted(t *testing.T) {
 		e.dir.putGroup(Group{ID: "g1", DisplayName: "Analysts"})
 		foreignName := "deadbeef-0000-4000-8000-000000000009"
 		if err := e.sim.Put(ctx, factoryA, foreignName, armauthorization.RoleAssignmentProperties{
-			PrincipalID: to.Ptr(pid(9)), RoleDefinitionID: to.Ptr(roleDefinitionResourceID(factoryA, roleDFC)),
+			PrincipalID: to.Ptr(pid(9)), RoleDefinitionID: to.Ptr(RoleDefinitionID(factoryA, roleDFC)),
 			Description: to.Ptr("break-glass, granted by hand")}); err != nil {
 			t.Fatal(err)
 		}
@@ -320,23 +322,23 @@ func TestLeaseRenewal(t *testing.T) {
 	m := testMapping(t)
 	a, _ := New(Options{Mapping: m, Directory: e.dir, ARM: e.arm, Store: e.store, Instance: "a", Now: clock})
 	b, _ := New(Options{Mapping: m, Directory: e.dir, ARM: e.arm, Store: e.store, Instance: "b", Now: clock})
-	la := a.lease()
+	la := a.Lease()
 	if err := la.Acquire(ctx); err != nil {
 		t.Fatal(err)
 	}
 	// a renews before expiry, again and again: b never gets in.
 	for i := 0; i < 3; i++ {
-		now = now.Add(a.opts.LeaseDuration * 2 / 3)
+		now = now.Add(a.Opts().LeaseDuration * 2 / 3)
 		if err := la.Renew(ctx); err != nil {
 			t.Fatalf("renewal %d: %v", i, err)
 		}
-		if err := b.lease().Acquire(ctx); !errors.Is(err, ErrLeaseHeld) {
+		if err := b.Lease().Acquire(ctx); !errors.Is(err, ErrLeaseHeld) {
 			t.Fatalf("b took a renewed lease: %v", err)
 		}
 	}
 	// a stalls past expiry; b takes over, and a's renewal then fails.
-	now = now.Add(a.opts.LeaseDuration + time.Second)
-	if err := b.lease().Acquire(ctx); err != nil {
+	now = now.Add(a.Opts().LeaseDuration + time.Second)
+	if err := b.Lease().Acquire(ctx); err != nil {
 		t.Fatalf("b could not take an expired lease: %v", err)
 	}
 	if err := la.Renew(ctx); err == nil {
@@ -358,17 +360,17 @@ func TestLeaseKeep(t *testing.T) {
 	a, _ := New(Options{Mapping: m, Directory: e.dir, ARM: e.arm, Store: e.store, Instance: "a", Now: clock, LeaseDuration: 30 * time.Millisecond})
 	b, _ := New(Options{Mapping: m, Directory: e.dir, ARM: e.arm, Store: e.store, Instance: "b", Now: clock, LeaseDuration: time.Hour})
 
-	la := a.lease()
+	la := a.Lease()
 	if err := la.Release(ctx); err != nil { // never acquired: nothing to give up
 		t.Fatal(err)
 	}
 	if err := la.Acquire(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.lease().Release(ctx); err != nil {
+	if err := b.Lease().Release(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.lease().Acquire(ctx); !errors.Is(err, ErrLeaseHeld) {
+	if err := b.Lease().Acquire(ctx); !errors.Is(err, ErrLeaseHeld) {
 		t.Fatalf("a lease b never held, released by b: %v", err)
 	}
 	work, done := la.Keep(ctx)
@@ -378,7 +380,7 @@ func TestLeaseKeep(t *testing.T) {
 	if work.Err() == nil {
 		t.Error("the work's context outlives done")
 	}
-	if err := b.lease().Acquire(ctx); err != nil {
+	if err := b.Lease().Acquire(ctx); err != nil {
 		t.Fatalf("lease not released by done: %v", err)
 	}
 
@@ -394,7 +396,7 @@ func TestLeaseKeep(t *testing.T) {
 	mu.Lock()
 	now = now.Add(time.Minute) // a's hold (30ms) has expired
 	mu.Unlock()
-	if err := b.lease().Acquire(ctx); err != nil {
+	if err := b.Lease().Acquire(ctx); err != nil {
 		t.Fatalf("b could not take the expired lease: %v", err)
 	}
 	work, done = la.Keep(ctx)
@@ -405,7 +407,7 @@ func TestLeaseKeep(t *testing.T) {
 	if err := done(); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.lease().Acquire(ctx); !errors.Is(err, ErrLeaseHeld) {
+	if err := a.Lease().Acquire(ctx); !errors.Is(err, ErrLeaseHeld) {
 		t.Errorf("a's done released b's lease: %v", err)
 	}
 }

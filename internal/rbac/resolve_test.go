@@ -1,9 +1,11 @@
-package rbac
+package rbac_test
 
 import (
 	"context"
 	"errors"
 	"testing"
+
+	. "github.com/adfscim/adfscim/internal/rbac"
 )
 
 // lookupFunc is a Lookup from a function.

@@ -1,4 +1,4 @@
-package rbac
+package rbac_test
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 	azfake "github.com/Azure/azure-sdk-for-go/sdk/azcore/fake"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
+	. "github.com/adfscim/adfscim/internal/rbac"
+	"github.com/adfscim/adfscim/internal/rbac/armclient"
 	"github.com/adfscim/adfscim/internal/rbac/armsim"
 	"github.com/adfscim/adfscim/internal/rbac/internal/memstore"
 )
@@ -45,13 +47,13 @@ func BenchmarkFullReconcile10kRealistic(b *testing.B) {
 				b.StopTimer()
 				st := memstore.New()
 				sim := armsim.New(armsim.Options{Store: st, PageSize: 500})
-				setup, err := NewARM(ARMOptions{Credential: &azfake.TokenCredential{}, Transport: sim.Transport()})
+				setup, err := armclient.New(armclient.Options{Credential: &azfake.TokenCredential{}, Transport: sim.Transport()})
 				if err != nil {
 					b.Fatal(err)
 				}
 				e := &env{store: st, sim: sim, dir: newDir(), arm: setup}
 				populate(b, e, 10000, missing)
-				a, err := NewARM(ARMOptions{Credential: &azfake.TokenCredential{}, Transport: slowTransport{sim.Transport(), 150 * time.Millisecond}})
+				a, err := armclient.New(armclient.Options{Credential: &azfake.TokenCredential{}, Transport: slowTransport{sim.Transport(), 150 * time.Millisecond}})
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -1,4 +1,4 @@
-package rbac
+package rbac_test
 
 import (
 	"context"
@@ -12,6 +12,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2"
 
+	. "github.com/adfscim/adfscim/internal/rbac"
+	"github.com/adfscim/adfscim/internal/rbac/armclient"
 	"github.com/adfscim/adfscim/internal/rbac/armsim"
 	"github.com/adfscim/adfscim/internal/rbac/internal/memstore"
 )
@@ -34,9 +36,9 @@ func populate(t testing.TB, e *env, n, missing int) {
 			continue
 		}
 		for _, f := range []string{factoryA, factoryB, factoryC} {
-			a := desiredAssignment(f, pid(i), PrincipalUser, roleDFC, uid)
+			a := DesiredAssignment(f, pid(i), PrincipalUser, roleDFC, uid)
 			if err := e.sim.Put(ctx, f, a.Name, armauthorization.RoleAssignmentProperties{
-				PrincipalID: to.Ptr(a.PrincipalID), RoleDefinitionID: to.Ptr(roleDefinitionResourceID(f, roleDFC)),
+				PrincipalID: to.Ptr(a.PrincipalID), RoleDefinitionID: to.Ptr(RoleDefinitionID(f, roleDFC)),
 				PrincipalType: to.Ptr(armauthorization.PrincipalTypeUser), Description: to.Ptr(a.Description)}); err != nil {
 				t.Fatal(err)
 			}
@@ -54,7 +56,7 @@ func TestFullReconcileCallsGrowWithPagesNotUsers(t *testing.T) {
 			r := e.reconciler(t, threeFactoryMapping(t), "i1")
 			// 3 x 2,000 assignments in one subscription is past Azure's limit
 			// (budget_test.go covers it): this test counts calls only.
-			r.opts.BudgetShare = -1
+			r.Opts().BudgetShare = -1
 			rep, err := r.Reconcile(context.Background(), nil)
 			if err != nil {
 				t.Fatal(err)
@@ -120,7 +122,7 @@ func BenchmarkFastPathLatency(b *testing.B) {
 	defer cancel()
 	st := memstore.New()
 	sim := armsim.New(armsim.Options{Store: st, PageSize: 500, Latency: 150 * time.Millisecond})
-	a, err := NewARM(ARMOptions{Credential: &azfake.TokenCredential{}, Transport: sim.Transport()})
+	a, err := armclient.New(armclient.Options{Credential: &azfake.TokenCredential{}, Transport: sim.Transport()})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -173,7 +175,7 @@ func BenchmarkFullReconcile10k(b *testing.B) {
 		b.StopTimer()
 		st := memstore.New()
 		sim := armsim.New(armsim.Options{Store: st, PageSize: 500})
-		a, err := NewARM(ARMOptions{Credential: &azfake.TokenCredential{}, Transport: sim.Transport()})
+		a, err := armclient.New(armclient.Options{Credential: &azfake.TokenCredential{}, Transport: sim.Transport()})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -8,7 +8,7 @@ import (
 )
 
 // ScheduleAPI is what the reconciler needs of ARM for time-bound and
-// eligible bindings (PIM's schedule requests); *ARM implements it. The
+// eligible bindings (PIM's schedule requests); armclient.Client implements it. The
 // reconciler uses it only when the mapping has such bindings.
 type ScheduleAPI interface {
 	// ListSchedules returns the eligibility schedules and the assigned
@@ -28,7 +28,7 @@ type ScheduleAPI interface {
 
 // AssignmentCounter counts the role assignments of a subscription, all of
 // them (every scope in it, every principal): the number Azure's limit of
-// 5,000 applies to. *ARM implements it.
+// 5,000 applies to. armclient.Client implements it.
 type AssignmentCounter interface {
 	CountAssignments(ctx context.Context, subscription string) (int, error)
 }

@@ -1,4 +1,4 @@
-package rbac
+package rbac_test
 
 import (
 	"context"
@@ -15,6 +15,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2"
 
+	. "github.com/adfscim/adfscim/internal/rbac"
+	"github.com/adfscim/adfscim/internal/rbac/armclient"
 	"github.com/adfscim/adfscim/internal/rbac/armsim"
 	"github.com/adfscim/adfscim/internal/store"
 )
@@ -45,12 +47,12 @@ func (c *clock) add(d time.Duration) {
 
 // tlsSim is armsim served over TLS with faults, and the ARM client talking
 // to it over the wire.
-func tlsSim(t testing.TB, st store.Store, now func() time.Time, f *armsim.Faults, pageSize int) (*armsim.Sim, *ARM) {
+func tlsSim(t testing.TB, st store.Store, now func() time.Time, f *armsim.Faults, pageSize int) (*armsim.Sim, *armclient.Client) {
 	t.Helper()
 	sim := armsim.New(armsim.Options{Store: st, PageSize: pageSize, Now: now, Faults: f})
 	srv := httptest.NewTLSServer(sim.Handler())
 	t.Cleanup(srv.Close)
-	a, err := NewARM(ARMOptions{Cloud: CloudConfig(srv.URL, "", ""), Credential: &azfake.TokenCredential{}, Transport: srv.Client(),
+	a, err := armclient.New(armclient.Options{Cloud: armclient.CloudConfig(srv.URL, "", ""), Credential: &azfake.TokenCredential{}, Transport: srv.Client(),
 		WritesPerSecond: 1e6, WriteBurst: 1 << 20, MaxRetries: 10, TryTimeout: 5 * time.Second, RetryDelay: 2 * time.Millisecond, MaxRetryDelay: time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -177,7 +179,7 @@ func runScheduleModel(t *testing.T, st store.Store, seed uint64, events int) {
 			}
 			if len(elig) > 0 {
 				s := elig[rng.IntN(len(elig))]
-				err := sim.Activate(ctx, s.Scope, s.PrincipalID, roleDefinitionResourceID(s.Scope, s.RoleID), time.Duration(1+rng.IntN(8))*time.Hour)
+				err := sim.Activate(ctx, s.Scope, s.PrincipalID, RoleDefinitionID(s.Scope, s.RoleID), time.Duration(1+rng.IntN(8))*time.Hour)
 				if err == nil {
 					activated++
 				}
@@ -195,13 +197,13 @@ func runScheduleModel(t *testing.T, st store.Store, seed uint64, events int) {
 			case 0:
 				name := fmt.Sprintf("f0000000-0000-4000-8000-%012d", ev)
 				if err := sim.Put(ctx, f, name, armauthorization.RoleAssignmentProperties{PrincipalID: to.Ptr(p),
-					RoleDefinitionID: to.Ptr(roleDefinitionResourceID(f, role)), Description: to.Ptr("by hand")}); err != nil {
+					RoleDefinitionID: to.Ptr(RoleDefinitionID(f, role)), Description: to.Ptr("by hand")}); err != nil {
 					t.Fatal(err)
 				}
 				foreignAssignments[name] = f
 			default:
 				kind := []string{"eligible", "timeBound"}[rng.IntN(2)]
-				if err := sim.PutSchedule(ctx, kind, f, p, roleDefinitionResourceID(f, role), time.Time{}); err != nil {
+				if err := sim.PutSchedule(ctx, kind, f, p, RoleDefinitionID(f, role), time.Time{}); err != nil {
 					t.Fatal(err)
 				}
 				foreignScheds = append(foreignScheds, foreignSched{kind, strings.ToLower(f), p, role})
@@ -320,7 +322,7 @@ func runScheduleModel(t *testing.T, st store.Store, seed uint64, events int) {
 			continue
 		}
 		if strings.Contains(deref(p.Description), Marker) {
-			got[oracleKey{GrantStanding, normScope(*p.Scope), *p.PrincipalID, roleGUID(*p.RoleDefinitionID)}] = time.Time{}
+			got[oracleKey{GrantStanding, NormScope(*p.Scope), *p.PrincipalID, RoleGUID(*p.RoleDefinitionID)}] = time.Time{}
 		} else {
 			held++ // held by a time-bound schedule or an activation
 		}

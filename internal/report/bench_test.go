@@ -4,13 +4,15 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"path/filepath"
 	"testing"
-	"time"
 
+	"github.com/adfscim/adfscim/internal/app"
 	"github.com/adfscim/adfscim/internal/audit"
+	"github.com/adfscim/adfscim/internal/config"
 	"github.com/adfscim/adfscim/internal/directory"
-	"github.com/adfscim/adfscim/internal/rbac"
+	"github.com/adfscim/adfscim/internal/rbac/armclient"
 	"github.com/adfscim/adfscim/internal/report"
 	"github.com/adfscim/adfscim/internal/scim"
 	"github.com/adfscim/adfscim/internal/store/bolt"
@@ -27,25 +29,17 @@ func BenchmarkBuild(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer st.Close()
-	dir := directory.New(st, directory.Options{})
-	trail := audit.New(st, audit.Options{})
-	arm, _, err := rbac.NewLocalARM(st, rbac.ARMOptions{WritesPerSecond: 1e6, WriteBurst: 1 << 20})
+	env := map[string]string{"ADFSCIM_MAPPING": mappingJSON} // on the embedded store: the simulated ARM
+	cfg, err := config.Load(nil, func(k string) string { return env[k] }, io.Discard)
 	if err != nil {
 		b.Fatal(err)
 	}
-	mapping, err := rbac.ParseMapping([]byte(mappingJSON))
+	svc, err := app.Open(ctx, cfg, app.Options{Store: st, ARM: armclient.Options{WritesPerSecond: 1e6, WriteBurst: 1 << 20}})
 	if err != nil {
 		b.Fatal(err)
 	}
-	rec, err := rbac.New(rbac.Options{Mapping: mapping, Directory: rbac.FromDirectory(dir), ARM: arm, Store: st,
-		OnApplied: func(ctx context.Context, rep rbac.Report) {
-			if err := trail.Append(ctx, report.AuditRecords(rep)...); err != nil {
-				b.Error(err)
-			}
-		}})
-	if err != nil {
-		b.Fatal(err)
-	}
+	defer svc.Close()
+	dir, trail := svc.Directory, svc.Trail
 	var members []scim.Member
 	for i := range users {
 		name := fmt.Sprintf("user%05d@contoso.com", i)
@@ -67,16 +61,10 @@ func BenchmarkBuild(b *testing.B) {
 	}, "", nil); err != nil {
 		b.Fatal(err)
 	}
-	if _, err := rec.Reconcile(ctx, nil); err != nil {
+	if _, err := svc.Reconcile(ctx, nil); err != nil {
 		b.Fatal(err)
 	}
-	builder, err := report.New(report.Options{Mapping: mapping, Directory: rbac.FromDirectory(dir), Resolver: rbac.Resolver{}, ARM: rec, Audit: trail,
-		Verify: func(ctx context.Context) (audit.Result, error) {
-			return audit.Verify(ctx, st, time.Time{}, time.Time{})
-		}})
-	if err != nil {
-		b.Fatal(err)
-	}
+	builder := svc.Report
 	b.ResetTimer()
 	var size [3]int
 	for b.Loop() {

@@ -82,7 +82,7 @@ func (w *world) start() {
 // throttling ARM): the failures are in the trail, not an error here.
 func (w *world) reconcileAnyway() {
 	w.t.Helper()
-	if _, err := w.rec.Reconcile(w.ctx, nil); err != nil {
+	if _, err := w.svc.Reconcile(w.ctx, nil); err != nil {
 		w.t.Logf("reconcile: %v", err)
 	}
 }

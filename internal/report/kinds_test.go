@@ -7,11 +7,8 @@ import (
 	"testing"
 	"time"
 
-	azfake "github.com/Azure/azure-sdk-for-go/sdk/azcore/fake"
-
 	"github.com/adfscim/adfscim/internal/audit"
 	"github.com/adfscim/adfscim/internal/rbac"
-	"github.com/adfscim/adfscim/internal/rbac/armsim"
 	"github.com/adfscim/adfscim/internal/report"
 )
 
@@ -19,33 +16,16 @@ import (
 // who activated it, when) or until when, finds a schedule someone else made
 // as drift, and shows a budget that held creates back in its banner.
 func TestReportShowsKinds(t *testing.T) {
-	w := newWorld(t)
-	m, err := rbac.ParseMapping([]byte(`{"factories":{"prod":"` + prodID + `","dev":"` + devID + `"},"bindings":[
+	m := `{"factories":{"prod":"` + prodID + `","dev":"` + devID + `"},"bindings":[
 		{"group":"ADF Oncall","role":"Data Factory Contributor","factories":["prod"],"kind":"eligible"},
-		{"group":"ADF Readers","role":"Reader","factories":["dev"],"maxDuration":"720h"}]}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sim := armsim.New(armsim.Options{Store: w.st, Now: w.clock.Now})
-	arm, err := rbac.NewARM(rbac.ARMOptions{Transport: sim.Transport(), Credential: &azfake.TokenCredential{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.mapping = m
-	w.rec, err = rbac.New(rbac.Options{Mapping: m, Directory: rbac.FromDirectory(w.dir), ARM: arm, Store: w.st, Now: w.clock.Now,
-		OnApplied: func(ctx context.Context, rep rbac.Report) {
-			if err := w.trail.Append(ctx, report.AuditRecords(rep)...); err != nil {
-				t.Errorf("audit rbac records: %v", err)
-			}
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
+		{"group":"ADF Readers","role":"Reader","factories":["dev"],"maxDuration":"720h"}]}`
+	w := newWorldOpts(t, worldOptions{mapping: m, simClock: true})
+	sim := w.sim
 	w.at("09:00")
 	w.createUser("alice@contoso.com", aliceOID)
 	w.createGroup("ADF Oncall", "alice@contoso.com")
 	w.createGroup("ADF Readers", "alice@contoso.com")
-	if rep, err := w.rec.Reconcile(w.ctx, nil); err != nil || rep.Created != 2 {
+	if rep, err := w.svc.Reconcile(w.ctx, nil); err != nil || rep.Created != 2 {
 		t.Fatalf("reconcile: %d created, %v", rep.Created, err)
 	}
 	contributor := "/subscriptions/" + sub + "/providers/Microsoft.Authorization/roleDefinitions/673868aa-7521-48a0-acc6-0f60742d39f5"
@@ -58,7 +38,7 @@ func TestReportShowsKinds(t *testing.T) {
 		t.Fatal(err)
 	}
 	b, err := report.New(report.Options{
-		Mapping: m, Directory: rbac.FromDirectory(w.dir), Resolver: rbac.Resolver{}, ARM: w.rec, Audit: w.trail,
+		Mapping: w.mapping, Directory: rbac.FromDirectory(w.dir), Resolver: rbac.Resolver{}, ARM: w.rec, Audit: w.trail,
 		Verify: func(ctx context.Context) (audit.Result, error) { return audit.Result{}, nil },
 		Budget: func() []rbac.BudgetLine {
 			return []rbac.BudgetLine{{Subscription: sub, Line: 4500, Existing: 4490, Planned: 10, Held: 90}}

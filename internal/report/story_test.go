@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"html"
+	"io"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -15,9 +16,12 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2/fake"
 
+	"github.com/adfscim/adfscim/internal/app"
 	"github.com/adfscim/adfscim/internal/audit"
+	"github.com/adfscim/adfscim/internal/config"
 	"github.com/adfscim/adfscim/internal/directory"
 	"github.com/adfscim/adfscim/internal/rbac"
+	"github.com/adfscim/adfscim/internal/rbac/armclient"
 	"github.com/adfscim/adfscim/internal/rbac/armsim"
 	"github.com/adfscim/adfscim/internal/report"
 	"github.com/adfscim/adfscim/internal/scim"
@@ -58,14 +62,16 @@ type clock struct {
 func (c *clock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *clock) Set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.t = t }
 
-// world is a real deployment on an embedded store: directory, simulated
-// ARM, reconciler and audit trail, with a client that writes to the
-// directory and records each write the way the HTTP handlers do.
+// world is a real deployment on an embedded store, built by the
+// composition root (internal/app) as serve builds it: directory, audit
+// trail and reconciler on the simulated ARM, with a client that writes to
+// the directory and records each write the way the HTTP handlers do.
 type world struct {
 	t       *testing.T
 	ctx     context.Context
 	clock   *clock
 	st      store.Store
+	svc     *app.Services
 	dir     *directory.Service
 	trail   *audit.Log
 	sim     *armsim.Sim
@@ -74,12 +80,28 @@ type world struct {
 	ids     map[string]string // userName or displayName -> SCIM id
 }
 
-func newWorld(t *testing.T) *world { t.Helper(); return newWorldWith(t, nil) }
+// worldOptions change a world's mapping and its ARM.
+type worldOptions struct {
+	// mapping replaces the story's mapping (mappingJSON).
+	mapping string
+	// wrap changes the simulated ARM's server (a throttling ARM); its
+	// client then does not retry, so that every answer ARM gives reaches
+	// the trail.
+	wrap func(*fake.RoleAssignmentsServer)
+	// simClock runs the simulated ARM on the story's clock (schedules and
+	// activations expire with it); otherwise it keeps the wall clock.
+	simClock bool
+}
 
-// newWorldWith is newWorld with the simulated ARM's server changed by
-// wrap (a throttling ARM), and its client not retrying, so that every
-// answer ARM gives reaches the trail.
+func newWorld(t *testing.T) *world { t.Helper(); return newWorldOpts(t, worldOptions{}) }
+
+// newWorldWith is newWorld with the simulated ARM's server changed by wrap.
 func newWorldWith(t *testing.T, wrap func(*fake.RoleAssignmentsServer)) *world {
+	t.Helper()
+	return newWorldOpts(t, worldOptions{wrap: wrap})
+}
+
+func newWorldOpts(t *testing.T, o worldOptions) *world {
 	t.Helper()
 	st, err := bolt.Open(filepath.Join(t.TempDir(), "adfscim.db"), bolt.Options{})
 	if err != nil {
@@ -88,33 +110,32 @@ func newWorldWith(t *testing.T, wrap func(*fake.RoleAssignmentsServer)) *world {
 	t.Cleanup(func() { st.Close() })
 	w := &world{t: t, ctx: context.Background(), clock: &clock{}, st: st, ids: map[string]string{}}
 	w.clock.Set(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
-	w.dir = directory.New(st, directory.Options{Now: w.clock.Now})
-	w.trail = audit.New(st, audit.Options{Now: w.clock.Now})
-	var arm *rbac.ARM
-	if wrap == nil {
-		arm, w.sim, err = rbac.NewLocalARM(st, rbac.ARMOptions{})
-	} else {
-		w.sim = armsim.New(armsim.Options{Store: st})
+	simOpts := armsim.Options{Store: st}
+	if o.simClock {
+		simOpts.Now = w.clock.Now
+	}
+	w.sim = armsim.New(simOpts)
+	arm := armclient.Options{Credential: &azfake.TokenCredential{}, Transport: w.sim.Transport()}
+	if o.wrap != nil {
 		srv := w.sim.Server()
-		wrap(srv)
-		arm, err = rbac.NewARM(rbac.ARMOptions{Transport: fake.NewRoleAssignmentsServerTransport(srv),
-			Credential: &azfake.TokenCredential{}, MaxRetries: -1})
+		o.wrap(srv)
+		arm.Transport, arm.MaxRetries = fake.NewRoleAssignmentsServerTransport(srv), -1
 	}
+	if o.mapping == "" {
+		o.mapping = mappingJSON
+	}
+	env := map[string]string{"ADFSCIM_MAPPING": o.mapping, "ADFSCIM_ARM": config.ARMAzure}
+	cfg, err := config.Load(nil, func(k string) string { return env[k] }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if w.mapping, err = rbac.ParseMapping([]byte(mappingJSON)); err != nil {
+	w.svc, err = app.Open(w.ctx, cfg, app.Options{Store: st, ARM: arm, Now: w.clock.Now})
+	if err != nil {
 		t.Fatal(err)
 	}
-	w.rec, err = rbac.New(rbac.Options{
-		Mapping: w.mapping, Directory: rbac.FromDirectory(w.dir), ARM: arm, Store: st, Now: w.clock.Now,
-		OnApplied: func(ctx context.Context, rep rbac.Report) {
-			if err := w.trail.Append(ctx, report.AuditRecords(rep)...); err != nil {
-				t.Errorf("audit rbac records: %v", err)
-			}
-		},
-	})
-	if err != nil {
+	t.Cleanup(func() { w.svc.Close() })
+	w.dir, w.trail, w.rec = w.svc.Directory, w.svc.Trail, w.svc.Reconciler
+	if w.mapping, _, err = w.svc.Mapping(); err != nil {
 		t.Fatal(err)
 	}
 	return w
@@ -265,7 +286,7 @@ func (w *world) refuse() {
 
 func (w *world) reconcile() {
 	w.t.Helper()
-	if _, err := w.rec.Reconcile(w.ctx, nil); err != nil {
+	if _, err := w.svc.Reconcile(w.ctx, nil); err != nil {
 		w.t.Fatal(err)
 	}
 }

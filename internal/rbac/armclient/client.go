@@ -1,4 +1,10 @@
-package rbac
+// Package armclient is the Azure Resource Manager client of the reconciler:
+// role assignments and PIM schedule requests through the Azure SDK
+// (armauthorization), paced by a token bucket per subscription, with ARM's
+// failures handed back as rbac.APIError. It implements rbac.AssignmentAPI,
+// rbac.ScheduleAPI and rbac.AssignmentCounter; the composition root
+// (internal/app) builds it, and rbac knows it only by those interfaces.
+package armclient
 
 import (
 	"context"
@@ -16,10 +22,12 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2"
+
+	"github.com/adfscim/adfscim/internal/rbac"
 )
 
-// ARMOptions configure the role assignment client.
-type ARMOptions struct {
+// Options configure the client.
+type Options struct {
 	// Cloud names the ARM endpoint and authority (sovereign clouds, test
 	// servers); zero means Azure public cloud.
 	Cloud cloud.Configuration
@@ -53,8 +61,8 @@ const (
 	DefaultWriteBurst      = 30
 )
 
-// ARM lists, creates and deletes role assignments.
-type ARM struct {
+// Client lists, creates and deletes role assignments and PIM schedules.
+type Client struct {
 	client *armauthorization.RoleAssignmentsClient
 	sched  scheduleClients
 	calls  Counters
@@ -65,7 +73,7 @@ type ARM struct {
 type Counters struct {
 	ListPages atomic.Int64
 	// CountPages are the pages of the subscription-wide lists that count
-	// assignments for the budget (budget.go).
+	// assignments for the budget (rbac.AssignmentCounter).
 	CountPages atomic.Int64
 	// SchedulePages are the pages of PIM schedule lists.
 	SchedulePages atomic.Int64
@@ -82,10 +90,10 @@ type CallCounts struct {
 	Deletes       int64 `json:"deletes"`
 }
 
-// NewARM builds the client.
-func NewARM(o ARMOptions) (*ARM, error) {
+// New builds the client.
+func New(o Options) (*Client, error) {
 	if o.Credential == nil {
-		return nil, errors.New("rbac: ARM credential is required")
+		return nil, errors.New("armclient: ARM credential is required")
 	}
 	if o.WritesPerSecond <= 0 {
 		o.WritesPerSecond = DefaultWritesPerSecond
@@ -120,9 +128,9 @@ func NewARM(o ARMOptions) (*ARM, error) {
 	}}
 	c, err := armauthorization.NewRoleAssignmentsClient("", o.Credential, copts)
 	if err != nil {
-		return nil, fmt.Errorf("rbac: role assignments client: %w", err)
+		return nil, fmt.Errorf("armclient: role assignments client: %w", err)
 	}
-	a := &ARM{client: c}
+	a := &Client{client: c}
 	if a.sched.eligReq, err = armauthorization.NewRoleEligibilityScheduleRequestsClient(o.Credential, copts); err == nil {
 		if a.sched.asgReq, err = armauthorization.NewRoleAssignmentScheduleRequestsClient(o.Credential, copts); err == nil {
 			if a.sched.eligSched, err = armauthorization.NewRoleEligibilitySchedulesClient(o.Credential, copts); err == nil {
@@ -131,53 +139,53 @@ func NewARM(o ARMOptions) (*ARM, error) {
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("rbac: schedule clients: %w", err)
+		return nil, fmt.Errorf("armclient: schedule clients: %w", err)
 	}
 	return a, nil
 }
 
 // Calls returns the call counts so far.
-func (a *ARM) Calls() CallCounts {
+func (a *Client) Calls() CallCounts {
 	return CallCounts{ListPages: a.calls.ListPages.Load(), CountPages: a.calls.CountPages.Load(), SchedulePages: a.calls.SchedulePages.Load(), Creates: a.calls.Creates.Load(), Deletes: a.calls.Deletes.Load()}
 }
 
 // List returns the assignments made exactly at scope, listed with the
 // atScope() filter (or "principalId eq" when principal is set), so the number
 // of calls grows with pages, not with users.
-func (a *ARM) List(ctx context.Context, scope, principal string) ([]Assignment, error) {
+func (a *Client) List(ctx context.Context, scope, principal string) ([]rbac.Assignment, error) {
 	filter := "atScope()"
 	if principal != "" {
-		if !IsGUID(principal) {
-			return nil, fmt.Errorf("rbac: principal %q is not a GUID", principal)
+		if !rbac.IsGUID(principal) {
+			return nil, fmt.Errorf("armclient: principal %q is not a GUID", principal)
 		}
 		filter = "principalId eq '" + strings.ToLower(principal) + "'"
 	}
-	scope = normScope(scope)
+	scope = rbac.NormScope(scope)
 	// The SDK splices $filter into the query unencoded; a raw space would
 	// make an invalid request line, so encode it.
 	filter = strings.ReplaceAll(filter, " ", "%20")
 	pager := a.client.NewListForScopePager(strings.TrimPrefix(scope, "/"), &armauthorization.RoleAssignmentsClientListForScopeOptions{Filter: to.Ptr(filter)})
-	var out []Assignment
+	var out []rbac.Assignment
 	for pager.More() {
 		a.calls.ListPages.Add(1)
 		page, err := pager.NextPage(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("list role assignments at %s: %w", scope, err)
+			return nil, fmt.Errorf("list role assignments at %s: %w", scope, apiError(err))
 		}
 		for _, ra := range page.Value {
 			if ra == nil || ra.Properties == nil {
 				continue
 			}
 			p := ra.Properties
-			as := Assignment{
-				Scope:       normScope(str(p.Scope)),
+			as := rbac.Assignment{
+				Scope:       rbac.NormScope(str(p.Scope)),
 				PrincipalID: strings.ToLower(str(p.PrincipalID)),
-				RoleID:      roleGUID(str(p.RoleDefinitionID)),
+				RoleID:      rbac.RoleGUID(str(p.RoleDefinitionID)),
 				Name:        strings.ToLower(str(ra.Name)),
 				Description: str(p.Description),
 			}
 			if p.PrincipalType != nil {
-				as.PrincipalType = PrincipalType(*p.PrincipalType)
+				as.PrincipalType = rbac.PrincipalType(*p.PrincipalType)
 			}
 			if as.Scope != scope { // inherited from above: not ours to manage here
 				continue
@@ -189,13 +197,13 @@ func (a *ARM) List(ctx context.Context, scope, principal string) ([]Assignment, 
 }
 
 // Create makes the assignment; an existing identical one counts as success.
-func (a *ARM) Create(ctx context.Context, as Assignment) error {
+func (a *Client) Create(ctx context.Context, as rbac.Assignment) error {
 	a.calls.Creates.Add(1)
 	pt := armauthorization.PrincipalType(as.PrincipalType)
-	_, err := a.client.Create(ctx, strings.TrimPrefix(normScope(as.Scope), "/"), as.Name, armauthorization.RoleAssignmentCreateParameters{
+	_, err := a.client.Create(ctx, strings.TrimPrefix(rbac.NormScope(as.Scope), "/"), as.Name, armauthorization.RoleAssignmentCreateParameters{
 		Properties: &armauthorization.RoleAssignmentProperties{
 			PrincipalID:      to.Ptr(as.PrincipalID),
-			RoleDefinitionID: to.Ptr(roleDefinitionResourceID(as.Scope, as.RoleID)),
+			RoleDefinitionID: to.Ptr(rbac.RoleDefinitionID(as.Scope, as.RoleID)),
 			PrincipalType:    &pt,
 			Description:      to.Ptr(as.Description),
 		},
@@ -205,21 +213,21 @@ func (a *ARM) Create(ctx context.Context, as Assignment) error {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("create role assignment %s at %s: %w", as.Name, as.Scope, err)
+		return fmt.Errorf("create role assignment %s at %s: %w", as.Name, as.Scope, apiError(err))
 	}
 	return nil
 }
 
 // Delete removes the assignment; a missing one counts as success.
-func (a *ARM) Delete(ctx context.Context, as Assignment) error {
+func (a *Client) Delete(ctx context.Context, as rbac.Assignment) error {
 	a.calls.Deletes.Add(1)
-	_, err := a.client.Delete(ctx, strings.TrimPrefix(normScope(as.Scope), "/"), as.Name, nil)
+	_, err := a.client.Delete(ctx, strings.TrimPrefix(rbac.NormScope(as.Scope), "/"), as.Name, nil)
 	var re *azcore.ResponseError
 	if errors.As(err, &re) && re.StatusCode == http.StatusNotFound {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("delete role assignment %s at %s: %w", as.Name, as.Scope, err)
+		return fmt.Errorf("delete role assignment %s at %s: %w", as.Name, as.Scope, apiError(err))
 	}
 	return nil
 }
@@ -299,6 +307,17 @@ func (l *writeLimiter) Do(req *policy.Request) (*http.Response, error) {
 	return req.Next()
 }
 
+// apiError wraps an error that carries ARM's answer in rbac.APIError, with
+// the status and ARM's error code, so that the reconciler can read them
+// without knowing the SDK; other errors (network, context) pass unchanged.
+func apiError(err error) error {
+	var re *azcore.ResponseError
+	if !errors.As(err, &re) {
+		return err
+	}
+	return &rbac.APIError{Status: re.StatusCode, Code: re.ErrorCode, Err: err}
+}
+
 func str(p *string) string {
 	if p == nil {
 		return ""
@@ -327,3 +346,10 @@ func CloudConfig(armEndpoint, audience, authorityHost string) cloud.Configuratio
 	}
 	return c
 }
+
+// The client is the reconciler's ARM.
+var (
+	_ rbac.AssignmentAPI     = (*Client)(nil)
+	_ rbac.ScheduleAPI       = (*Client)(nil)
+	_ rbac.AssignmentCounter = (*Client)(nil)
+)

@@ -1,4 +1,4 @@
-package rbac
+package armclient
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2"
+
+	"github.com/adfscim/adfscim/internal/rbac"
 )
 
 // scheduleClients are the PIM clients (api-version 2020-10-01), made with the
@@ -24,12 +26,12 @@ type scheduleClients struct {
 
 // Justification is what every schedule request adfscim makes says; ARM
 // keeps it on the request.
-const Justification = "Granted by adfscim from SCIM group membership (" + Marker + ")"
+const Justification = "Granted by adfscim from SCIM group membership (" + rbac.Marker + ")"
 
 // ListSchedules lists the eligibility and role assignment schedules made
-// exactly at scope (see ScheduleAPI). An assigned schedule without an end is
+// exactly at scope (see rbac.ScheduleAPI). An assigned schedule without an end is
 // how PIM shows a standing role assignment: it is left to List.
-func (a *ARM) ListSchedules(ctx context.Context, scope, principal string) ([]Assignment, map[string]bool, error) {
+func (a *Client) ListSchedules(ctx context.Context, scope, principal string) ([]rbac.Assignment, map[string]bool, error) {
 	filter, err := listFilter(principal)
 	if err != nil {
 		return nil, nil, err
@@ -37,23 +39,23 @@ func (a *ARM) ListSchedules(ctx context.Context, scope, principal string) ([]Ass
 	// Unlike the role assignments client, the schedule clients encode
 	// $filter themselves.
 	filter = strings.ReplaceAll(filter, "%20", " ")
-	scope = normScope(scope)
+	scope = rbac.NormScope(scope)
 	covered := map[string]bool{}
-	var out []Assignment
+	var out []rbac.Assignment
 	byID := map[string]int{} // eligibility schedule id (lower case) -> index in out
 	ep := a.sched.eligSched.NewListForScopePager(strings.TrimPrefix(scope, "/"), &armauthorization.RoleEligibilitySchedulesClientListForScopeOptions{Filter: to.Ptr(filter)})
 	for ep.More() {
 		a.calls.SchedulePages.Add(1)
 		page, err := ep.NextPage(ctx)
 		if err != nil {
-			return nil, nil, fmt.Errorf("list eligibility schedules at %s: %w", scope, err)
+			return nil, nil, fmt.Errorf("list eligibility schedules at %s: %w", scope, apiError(err))
 		}
 		for _, s := range page.Value {
 			if s == nil || s.Properties == nil || !live(s.Properties.Status) {
 				continue
 			}
 			p := s.Properties
-			as := scheduled(GrantEligible, p.Scope, p.PrincipalID, p.PrincipalType, p.RoleDefinitionID, p.RoleEligibilityScheduleRequestID, p.StartDateTime, p.EndDateTime, s.ID)
+			as := scheduled(rbac.GrantEligible, p.Scope, p.PrincipalID, p.PrincipalType, p.RoleDefinitionID, p.RoleEligibilityScheduleRequestID, p.StartDateTime, p.EndDateTime, s.ID)
 			if as.Scope != scope {
 				continue
 			}
@@ -67,26 +69,26 @@ func (a *ARM) ListSchedules(ctx context.Context, scope, principal string) ([]Ass
 		a.calls.SchedulePages.Add(1)
 		page, err := ap.NextPage(ctx)
 		if err != nil {
-			return nil, nil, fmt.Errorf("list role assignment schedules at %s: %w", scope, err)
+			return nil, nil, fmt.Errorf("list role assignment schedules at %s: %w", scope, apiError(err))
 		}
 		for _, s := range page.Value {
 			if s == nil || s.Properties == nil || !live(s.Properties.Status) {
 				continue
 			}
 			p := s.Properties
-			if normScope(str(p.Scope)) != scope {
+			if rbac.NormScope(str(p.Scope)) != scope {
 				continue
 			}
 			if p.AssignmentType != nil && *p.AssignmentType == armauthorization.AssignmentTypeActivated {
 				activations = append(activations, s)
-				covered[assignmentKey(scope, str(p.PrincipalID), roleGUID(str(p.RoleDefinitionID)))] = true
+				covered[rbac.CoveredKey(scope, str(p.PrincipalID), rbac.RoleGUID(str(p.RoleDefinitionID)))] = true
 				continue
 			}
 			if p.EndDateTime == nil || p.EndDateTime.IsZero() {
 				continue // a standing assignment, as PIM shows it
 			}
-			as := scheduled(GrantTimeBound, p.Scope, p.PrincipalID, p.PrincipalType, p.RoleDefinitionID, p.RoleAssignmentScheduleRequestID, p.StartDateTime, p.EndDateTime, s.ID)
-			covered[assignmentKey(as.Scope, as.PrincipalID, as.RoleID)] = true
+			as := scheduled(rbac.GrantTimeBound, p.Scope, p.PrincipalID, p.PrincipalType, p.RoleDefinitionID, p.RoleAssignmentScheduleRequestID, p.StartDateTime, p.EndDateTime, s.ID)
+			covered[rbac.CoveredKey(as.Scope, as.PrincipalID, as.RoleID)] = true
 			out = append(out, as)
 		}
 	}
@@ -96,7 +98,7 @@ func (a *ARM) ListSchedules(ctx context.Context, scope, principal string) ([]Ass
 		if !ok {
 			continue // activated from an eligibility elsewhere (above this scope)
 		}
-		act := &Activation{ScheduleID: str(s.ID)}
+		act := &rbac.Activation{ScheduleID: str(s.ID)}
 		if p.StartDateTime != nil {
 			act.Start = p.StartDateTime.UTC()
 		}
@@ -121,11 +123,11 @@ func live(s *armauthorization.Status) bool {
 	return false
 }
 
-func scheduled(kind GrantKind, scope, principal *string, pt *armauthorization.PrincipalType, role, request *string, start, end *time.Time, id *string) Assignment {
-	as := Assignment{Kind: kind, Scope: normScope(str(scope)), PrincipalID: strings.ToLower(str(principal)), RoleID: roleGUID(str(role)),
+func scheduled(kind rbac.GrantKind, scope, principal *string, pt *armauthorization.PrincipalType, role, request *string, start, end *time.Time, id *string) rbac.Assignment {
+	as := rbac.Assignment{Kind: kind, Scope: rbac.NormScope(str(scope)), PrincipalID: strings.ToLower(str(principal)), RoleID: rbac.RoleGUID(str(role)),
 		Name: strings.ToLower(lastSegment(str(request))), ScheduleID: str(id)}
 	if pt != nil {
-		as.PrincipalType = PrincipalType(*pt)
+		as.PrincipalType = rbac.PrincipalType(*pt)
 	}
 	if end != nil && !end.IsZero() {
 		as.EndsAt = end.UTC().Truncate(time.Second)
@@ -141,8 +143,8 @@ func lastSegment(id string) string { return id[strings.LastIndex(id, "/")+1:] }
 func listFilter(principal string) (string, error) {
 	filter := "atScope()"
 	if principal != "" {
-		if !IsGUID(principal) {
-			return "", fmt.Errorf("rbac: principal %q is not a GUID", principal)
+		if !rbac.IsGUID(principal) {
+			return "", fmt.Errorf("armclient: principal %q is not a GUID", principal)
 		}
 		filter = "principalId eq '" + strings.ToLower(principal) + "'"
 	}
@@ -158,7 +160,7 @@ func expiration(end time.Time) (*armauthorization.Type, *time.Time) {
 	return to.Ptr(armauthorization.TypeAfterDateTime), to.Ptr(end.UTC())
 }
 
-func startOf(a Assignment) *time.Time {
+func startOf(a rbac.Assignment) *time.Time {
 	if a.Start.IsZero() {
 		return nil
 	}
@@ -166,57 +168,57 @@ func startOf(a Assignment) *time.Time {
 }
 
 // scheduleErr turns ARM's answers that mean "already done" into success.
-func scheduleErr(op Op, err error) error {
+func scheduleErr(op rbac.Op, err error) error {
 	var re *azcore.ResponseError
 	if err == nil || !errors.As(err, &re) {
 		return err
 	}
 	switch {
-	case op == OpCreate && re.ErrorCode == "RoleAssignmentExists":
+	case op == rbac.OpCreate && re.ErrorCode == "RoleAssignmentExists":
 		return nil
-	case op == OpDelete && (re.StatusCode == http.StatusNotFound || re.ErrorCode == "RoleAssignmentDoesNotExist"):
+	case op == rbac.OpDelete && (re.StatusCode == http.StatusNotFound || re.ErrorCode == "RoleAssignmentDoesNotExist"):
 		return nil
 	}
 	return err
 }
 
 // RequestSchedule submits the schedule request for op on a (see
-// ScheduleAPI).
-func (a *ARM) RequestSchedule(ctx context.Context, op Op, as Assignment) error {
-	scope := strings.TrimPrefix(normScope(as.Scope), "/")
-	role := to.Ptr(roleDefinitionResourceID(as.Scope, as.RoleID))
+// rbac.ScheduleAPI).
+func (a *Client) RequestSchedule(ctx context.Context, op rbac.Op, as rbac.Assignment) error {
+	scope := strings.TrimPrefix(rbac.NormScope(as.Scope), "/")
+	role := to.Ptr(rbac.RoleDefinitionID(as.Scope, as.RoleID))
 	pt := armauthorization.PrincipalType(as.PrincipalType)
 	name, rt := as.Name, armauthorization.RequestTypeAdminAssign
 	switch op {
-	case OpCreate:
+	case rbac.OpCreate:
 		a.calls.Creates.Add(1)
-	case OpRenew:
+	case rbac.OpRenew:
 		a.calls.Creates.Add(1)
 		rt = armauthorization.RequestTypeAdminUpdate
-	case OpDelete:
+	case rbac.OpDelete:
 		a.calls.Deletes.Add(1)
 		rt = armauthorization.RequestTypeAdminRemove
-		name = RemoveRequestName(as.Kind, as.Scope, as.PrincipalID, as.RoleID, as.Name)
+		name = rbac.RemoveRequestName(as.Kind, as.Scope, as.PrincipalID, as.RoleID, as.Name)
 	default:
-		return fmt.Errorf("rbac: unknown schedule operation %q", op)
+		return fmt.Errorf("armclient: unknown schedule operation %q", op)
 	}
 	switch as.Kind {
-	case GrantEligible:
-		if op == OpDelete && as.Activation != nil {
+	case rbac.GrantEligible:
+		if op == rbac.OpDelete && as.Activation != nil {
 			// End the person's activation first: removing the eligibility
 			// alone would leave it running until it expires.
 			a.calls.Deletes.Add(1)
-			_, err := a.sched.asgReq.Create(ctx, scope, RemoveRequestName(GrantTimeBound, as.Scope, as.PrincipalID, as.RoleID, as.Activation.ScheduleID),
+			_, err := a.sched.asgReq.Create(ctx, scope, rbac.RemoveRequestName(rbac.GrantTimeBound, as.Scope, as.PrincipalID, as.RoleID, as.Activation.ScheduleID),
 				armauthorization.RoleAssignmentScheduleRequest{Properties: &armauthorization.RoleAssignmentScheduleRequestProperties{
 					PrincipalID: to.Ptr(as.PrincipalID), RoleDefinitionID: role, RequestType: to.Ptr(armauthorization.RequestTypeAdminRemove),
 					Justification: to.Ptr(Justification)}}, nil)
-			if err = scheduleErr(OpDelete, err); err != nil {
-				return fmt.Errorf("end activation of %s at %s: %w", as.PrincipalID, as.Scope, err)
+			if err = scheduleErr(rbac.OpDelete, err); err != nil {
+				return fmt.Errorf("end activation of %s at %s: %w", as.PrincipalID, as.Scope, apiError(err))
 			}
 		}
 		props := &armauthorization.RoleEligibilityScheduleRequestProperties{
 			PrincipalID: to.Ptr(as.PrincipalID), RoleDefinitionID: role, RequestType: &rt, Justification: to.Ptr(Justification)}
-		if op != OpDelete {
+		if op != rbac.OpDelete {
 			props.PrincipalType = &pt
 			t, end := expiration(as.EndsAt)
 			props.ScheduleInfo = &armauthorization.RoleEligibilityScheduleRequestPropertiesScheduleInfo{StartDateTime: startOf(as),
@@ -224,13 +226,13 @@ func (a *ARM) RequestSchedule(ctx context.Context, op Op, as Assignment) error {
 		}
 		_, err := a.sched.eligReq.Create(ctx, scope, name, armauthorization.RoleEligibilityScheduleRequest{Properties: props}, nil)
 		if err = scheduleErr(op, err); err != nil {
-			return fmt.Errorf("%s eligibility of %s at %s: %w", op, as.PrincipalID, as.Scope, err)
+			return fmt.Errorf("%s eligibility of %s at %s: %w", op, as.PrincipalID, as.Scope, apiError(err))
 		}
 		return nil
-	case GrantTimeBound:
+	case rbac.GrantTimeBound:
 		props := &armauthorization.RoleAssignmentScheduleRequestProperties{
 			PrincipalID: to.Ptr(as.PrincipalID), RoleDefinitionID: role, RequestType: &rt, Justification: to.Ptr(Justification)}
-		if op != OpDelete {
+		if op != rbac.OpDelete {
 			props.PrincipalType = &pt
 			t, end := expiration(as.EndsAt)
 			props.ScheduleInfo = &armauthorization.RoleAssignmentScheduleRequestPropertiesScheduleInfo{StartDateTime: startOf(as),
@@ -238,20 +240,20 @@ func (a *ARM) RequestSchedule(ctx context.Context, op Op, as Assignment) error {
 		}
 		_, err := a.sched.asgReq.Create(ctx, scope, name, armauthorization.RoleAssignmentScheduleRequest{Properties: props}, nil)
 		if err = scheduleErr(op, err); err != nil {
-			return fmt.Errorf("%s time-bound assignment of %s at %s: %w", op, as.PrincipalID, as.Scope, err)
+			return fmt.Errorf("%s time-bound assignment of %s at %s: %w", op, as.PrincipalID, as.Scope, apiError(err))
 		}
 		return nil
 	}
-	return fmt.Errorf("rbac: %q is not a schedule", as.Kind)
+	return fmt.Errorf("armclient: %q is not a schedule", as.Kind)
 }
 
 // CountAssignments counts the role assignments of subscription at every
 // scope in it: one unfiltered list at the subscription's scope (it needs
 // Microsoft.Authorization/roleAssignments/read there, which Reader has),
 // its pages counted, the assignments inherited from above it left out.
-func (a *ARM) CountAssignments(ctx context.Context, subscription string) (int, error) {
-	if !IsGUID(subscription) {
-		return 0, fmt.Errorf("rbac: subscription %q is not a GUID", subscription)
+func (a *Client) CountAssignments(ctx context.Context, subscription string) (int, error) {
+	if !rbac.IsGUID(subscription) {
+		return 0, fmt.Errorf("armclient: subscription %q is not a GUID", subscription)
 	}
 	sub := "/subscriptions/" + strings.ToLower(subscription)
 	pager := a.client.NewListForScopePager(strings.TrimPrefix(sub, "/"), nil)
@@ -260,13 +262,13 @@ func (a *ARM) CountAssignments(ctx context.Context, subscription string) (int, e
 		a.calls.CountPages.Add(1)
 		page, err := pager.NextPage(ctx)
 		if err != nil {
-			return 0, fmt.Errorf("count role assignments of %s: %w", sub, err)
+			return 0, fmt.Errorf("count role assignments of %s: %w", sub, apiError(err))
 		}
 		for _, ra := range page.Value {
 			if ra == nil || ra.Properties == nil {
 				continue
 			}
-			if s := normScope(str(ra.Properties.Scope)); s == sub || strings.HasPrefix(s, sub+"/") {
+			if s := rbac.NormScope(str(ra.Properties.Scope)); s == sub || strings.HasPrefix(s, sub+"/") {
 				n++
 			}
 		}
