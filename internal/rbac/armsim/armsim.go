@@ -140,6 +140,8 @@ const listSuffix = "/providers/microsoft.authorization/roleassignments"
 // holding a write while Hold says so, and logging it as a Call.
 func (t *Transport) Do(req *http.Request) (*http.Response, error) {
 	received := time.Now()
+	t.sim.arrive()
+	defer t.sim.leave()
 	if f := t.sim.o.Faults; f != nil {
 		switch fault := f.pick(req); fault {
 		case "429":

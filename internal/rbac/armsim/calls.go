@@ -46,13 +46,14 @@ func (c Call) RoleAssignmentList() bool {
 // waiters, the hold on writes. Assignments live in the store, so that two
 // simulators on one store see the same ARM; each keeps its own log.
 type state struct {
-	mu      sync.Mutex
-	calls   []Call
-	tick    chan struct{} // closed and replaced on every call and every held write
-	gate    chan struct{} // non-nil while writes are held
-	holding int
-	done    chan struct{} // closed by Close
-	closed  bool
+	mu       sync.Mutex
+	calls    []Call
+	tick     chan struct{} // closed and replaced on every call and every held write
+	gate     chan struct{} // non-nil while writes are held
+	holding  int
+	inFlight int           // requests arrived and not yet answered
+	done     chan struct{} // closed by Close
+	closed   bool
 }
 
 func newState() *state {
@@ -75,8 +76,9 @@ func (s *Sim) Calls(from int) ([]Call, int) {
 }
 
 // Wait blocks until cond holds or ctx ends. cond is checked at once and
-// again after every call the simulator carries out and every write it
-// starts holding; it may read the simulator (All, Calls, Holding).
+// again after every call the simulator carries out, every write it starts
+// holding and every request it finishes; it may read the simulator (All,
+// Calls, Holding, InFlight).
 func (s *Sim) Wait(ctx context.Context, cond func() bool) error {
 	for {
 		s.st.mu.Lock()
@@ -111,6 +113,29 @@ func (s *Sim) Hold() (release func()) {
 			s.st.gate = nil
 		}
 	}
+}
+
+// InFlight is the number of requests that arrived and are not answered
+// yet: a change a test sees in the state is in the call log once its
+// request is no longer in flight.
+func (s *Sim) InFlight() int {
+	s.st.mu.Lock()
+	defer s.st.mu.Unlock()
+	return s.st.inFlight
+}
+
+// arrive and leave count a request in and out of flight.
+func (s *Sim) arrive() {
+	s.st.mu.Lock()
+	defer s.st.mu.Unlock()
+	s.st.inFlight++
+}
+
+func (s *Sim) leave() {
+	s.st.mu.Lock()
+	defer s.st.mu.Unlock()
+	s.st.inFlight--
+	s.st.notifyLocked()
 }
 
 // Holding is the number of writes waiting for a Hold's release.

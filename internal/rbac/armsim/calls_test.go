@@ -132,15 +132,15 @@ func TestHoldKeepsWritesWaiting(t *testing.T) {
 	if err := s.Wait(wctx, func() bool { return s.Holding() == 1 }); err != nil {
 		t.Fatal("the write never waited")
 	}
-	if all, _ := s.All(ctx); len(all) != 0 {
-		t.Fatalf("a held write reached the state: %v", all)
+	if all, _ := s.All(ctx); len(all) != 0 || s.InFlight() != 1 {
+		t.Fatalf("a held write reached the state (%v) or is not in flight (%d)", all, s.InFlight())
 	}
 	release()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if calls, _ := s.Calls(0); len(calls) != 1 || !calls[0].Changed || s.Holding() != 0 {
-		t.Errorf("after release: calls %+v, holding %d", calls, s.Holding())
+	if calls, _ := s.Calls(0); len(calls) != 1 || !calls[0].Changed || s.Holding() != 0 || s.InFlight() != 0 {
+		t.Errorf("after release: calls %+v, holding %d, in flight %d", calls, s.Holding(), s.InFlight())
 	}
 }
 
