@@ -205,7 +205,7 @@ func e2eEngines() []e2eEngine {
 
 // TestRBACAccessFollowsIdentityEndToEnd drives random lifecycle events in
 // the Entra ID and Okta dialects through the SCIM API, with the fast path
-// applying them against a fake ARM that fails often, the mapping changed by
+// applying them against the simulated ARM failing often, the mapping changed by
 // restarts, the timer firing now and then, and assignments made by someone
 // else. After the final reconcile the factories hold exactly what the
 // oracle expects, and every foreign assignment is untouched.
