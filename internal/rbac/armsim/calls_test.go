@@ -14,6 +14,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	azfake "github.com/Azure/azure-sdk-for-go/sdk/azcore/fake"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2"
 
 	"github.com/adfscim/adfscim/internal/rbac/internal/memstore"
@@ -237,4 +238,27 @@ func httptestRequest(t *testing.T, ctx context.Context) *http.Request {
 		t.Fatal(err)
 	}
 	return r
+}
+
+// A schedule request is logged with its principal; it changed ARM the first
+// time, not when a retry is answered the same.
+func TestCallLogOfScheduleRequests(t *testing.T) {
+	ctx := context.Background()
+	s := New(Options{Store: memstore.New(), RecordCalls: true})
+	c, err := armauthorization.NewRoleEligibilityScheduleRequestsClient(&azfake.TokenCredential{},
+		&arm.ClientOptions{ClientOptions: policy.ClientOptions{Transport: s.Transport()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := armauthorization.RoleEligibilityScheduleRequest{Properties: &armauthorization.RoleEligibilityScheduleRequestProperties{
+		PrincipalID: to.Ptr(strings.ToUpper(p1)), RoleDefinitionID: to.Ptr(role), RequestType: to.Ptr(armauthorization.RequestTypeAdminAssign)}}
+	for i := 0; i < 2; i++ {
+		if _, err := c.Create(ctx, scope[1:], n1, req, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	calls, _ := s.Calls(0)
+	if len(calls) != 2 || !calls[0].Changed || calls[1].Changed || calls[0].Principal != p1 || calls[0].Name() != n1 || !calls[0].Write() {
+		t.Errorf("calls %+v", calls)
+	}
 }
