@@ -3,24 +3,20 @@ package main
 // Bursts of joiners and leavers the way an identity provider sends them:
 // Entra's POST /Users then PATCH /Groups Add, several people a second or a
 // whole group at once, through the real server and the real ARM client
-// against the TLS fake ARM answering in 100–300 ms.
+// against the simulated ARM over TLS answering in 100–300 ms.
 
 import (
 	"context"
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/adfscim/adfscim/internal/rbac"
-	"github.com/adfscim/adfscim/internal/rbac/armclient"
-	"github.com/adfscim/adfscim/internal/store/bolt"
+	"github.com/adfscim/adfscim/internal/rbac/armsim"
 )
 
 // The write budget the bursts run under, and the ideal it sets: the first
@@ -36,7 +32,7 @@ func burstIdeal(n int) time.Duration {
 	return time.Duration(float64(max(0, n-burstBucket)) / burstRate * float64(time.Second))
 }
 
-// burstPerson tracks one joiner or leaver (under fake.mu).
+// burstPerson tracks one joiner or leaver (under burstBench.mu).
 type burstPerson struct {
 	op       string // the write awaited: "PUT" or "DELETE"
 	want     int    // how many
@@ -48,26 +44,23 @@ type burstPerson struct {
 type burstBench struct {
 	b      *testing.B
 	s      *e2eServer
-	fake   *fakeARM
+	arm    *e2eARM
 	groups map[string]string // display name -> SCIM id
+
+	mu     sync.Mutex
 	rng    *rand.Rand
-	people map[string]*burstPerson // object id -> tracking (under fake.mu)
+	people map[string]*burstPerson // object id -> tracking
 	next   int                     // joiner counter, for unique names
+	seen   int                     // ARM's calls counted into people so far
 }
 
 // newBurstBench starts a server with the mapping, the groups and, in the
 // first group, existing members that already hold their assignments; then
-// switches on the fast path and ARM's latency.
+// switches on the fast path.
 func newBurstBench(b *testing.B, mp oMapping, existing int) *burstBench {
-	st, err := bolt.Open(filepath.Join(b.TempDir(), "adfscim.db"), bolt.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = st.Close() })
-	fake := newFakeARM(11)
-	fake.pageSize = 500
-	s := newE2EServer(b, st, fake, armclient.Options{WritesPerSecond: burstRate, WriteBurst: burstBucket})
-	bb := &burstBench{b: b, s: s, fake: fake, groups: map[string]string{}, rng: rand.New(rand.NewPCG(11, 11)), people: map[string]*burstPerson{}}
+	arm := newE2EARM(b, armsim.Options{PageSize: 500, Latency: 100 * time.Millisecond, LatencyJitter: 200 * time.Millisecond})
+	s := newBoltE2EServer(b, arm, armLimits{writesPerSecond: burstRate, writeBurst: burstBucket})
+	bb := &burstBench{b: b, s: s, arm: arm, groups: map[string]string{}, rng: rand.New(rand.NewPCG(11, 11)), people: map[string]*burstPerson{}}
 	s.start(mp.JSON(), "bench", false)
 	for _, bd := range mp {
 		if _, ok := bb.groups[bd.group]; ok {
@@ -83,34 +76,16 @@ func newBurstBench(b *testing.B, mp oMapping, existing int) *burstBench {
 		var res struct{ ID string }
 		s.do("POST", "/Users", fmt.Sprintf(`{"userName":"member%05d@contoso.com","externalId":%q,"active":true}`, i, oid), &res)
 		members = append(members, res.ID)
-		fake.mu.Lock()
 		for _, f := range mp[0].factories {
-			scope := strings.ToLower(e2eFactories[f])
-			name := rbac.AssignmentName(scope, oid, mp[0].role)
-			fake.byID[scope+raSegment+"/"+name] = fakeRA{ID: scope + raSegment + "/" + name, Name: name, Scope: scope, PrincipalID: oid,
-				PrincipalType: "User", RoleDefinitionID: "/subscriptions/" + e2eSubscription + "/providers/Microsoft.Authorization/roleDefinitions/" + mp[0].role,
-				Description: "Granted by adfscim (" + e2eMarker + ")"}
+			arm.plantOwned(b, oid, mp[0].role, e2eFactories[f])
 		}
-		fake.mu.Unlock()
 	}
 	for i := 0; i < len(members); i += 100 {
 		bb.addMembers(mp[0].group, members[i:min(i+100, len(members))])
 	}
 	s.timer() // drains the setup's queue; writes nothing
 	s.start(mp.JSON(), "bench", true)
-	fake.mu.Lock()
-	fake.onApplied = func(op string, ra fakeRA) {
-		if p := bb.people[ra.PrincipalID]; p != nil && p.op == op {
-			p.got++
-			p.last = time.Now()
-		}
-	}
-	fake.latency = func() time.Duration {
-		fake.mu.Lock()
-		defer fake.mu.Unlock()
-		return 100*time.Millisecond + time.Duration(fake.rng.IntN(200))*time.Millisecond
-	}
-	fake.mu.Unlock()
+	_, bb.seen = arm.calls(1 << 30)
 	return bb
 }
 
@@ -129,11 +104,11 @@ func (bb *burstBench) removeMember(group, uid string) {
 // newUser creates a joiner as Entra does (POST /Users) and returns its SCIM
 // id and object id.
 func (bb *burstBench) newUser() (uid, oid string) {
-	bb.fake.mu.Lock()
+	bb.mu.Lock()
 	oid = randomGUID(bb.rng)
 	n := bb.next
 	bb.next++
-	bb.fake.mu.Unlock()
+	bb.mu.Unlock()
 	var res struct{ ID string }
 	bb.s.do("POST", "/Users", fmt.Sprintf(`{"userName":"joiner%05d@contoso.com","externalId":%q,"active":true}`, n, oid), &res)
 	return res.ID, oid
@@ -141,15 +116,15 @@ func (bb *burstBench) newUser() (uid, oid string) {
 
 // expect starts tracking oid: want writes of op are awaited.
 func (bb *burstBench) expect(oid, op string, want int) {
-	bb.fake.mu.Lock()
-	defer bb.fake.mu.Unlock()
+	bb.mu.Lock()
+	defer bb.mu.Unlock()
 	bb.people[oid] = &burstPerson{op: op, want: want}
 }
 
 // answered records the SCIM answer that made the change of each oid.
 func (bb *burstBench) answered(at time.Time, oids ...string) {
-	bb.fake.mu.Lock()
-	defer bb.fake.mu.Unlock()
+	bb.mu.Lock()
+	defer bb.mu.Unlock()
 	for _, oid := range oids {
 		bb.people[oid].answered = at
 	}
@@ -161,7 +136,17 @@ func (bb *burstBench) answered(at time.Time, oids ...string) {
 func (bb *burstBench) wait() ([]time.Duration, time.Time) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute) // a deadlock guard, not a measurement
 	defer cancel()
-	err := bb.fake.waitFor(ctx, func() bool {
+	bb.arm.waitFor(bb.b, ctx, "every awaited write", func() bool {
+		calls, next := bb.arm.calls(bb.seen)
+		bb.mu.Lock()
+		defer bb.mu.Unlock()
+		bb.seen = next
+		for _, c := range calls {
+			if p := bb.people[c.Principal]; c.Changed && p != nil && p.op == c.Method {
+				p.got++
+				p.last = c.Done
+			}
+		}
 		for _, p := range bb.people {
 			if p.got < p.want {
 				return false
@@ -169,11 +154,8 @@ func (bb *burstBench) wait() ([]time.Duration, time.Time) {
 		}
 		return true
 	})
-	if err != nil {
-		bb.b.Fatal("ARM never got every awaited write")
-	}
-	bb.fake.mu.Lock()
-	defer bb.fake.mu.Unlock()
+	bb.mu.Lock()
+	defer bb.mu.Unlock()
 	var out []time.Duration
 	var last time.Time
 	for _, p := range bb.people {
@@ -187,24 +169,14 @@ func (bb *burstBench) wait() ([]time.Duration, time.Time) {
 }
 
 func (bb *burstBench) calls() (reads, writes int) {
-	bb.fake.mu.Lock()
-	defer bb.fake.mu.Unlock()
-	return bb.fake.reads, bb.fake.writes
-}
-
-func burstPct(d []time.Duration, p int) float64 {
-	d = append([]time.Duration(nil), d...)
-	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
-	if len(d) == 0 {
-		return 0
-	}
-	return float64(d[min(len(d)-1, (len(d)*p+99)/100-1)].Milliseconds())
+	reads, writes, _ = bb.arm.counts()
+	return reads, writes
 }
 
 func reportLatency(b *testing.B, what string, d []time.Duration) {
-	b.ReportMetric(burstPct(d, 50), what+"-p50-ms")
-	b.ReportMetric(burstPct(d, 95), what+"-p95-ms")
-	b.ReportMetric(burstPct(d, 100), what+"-max-ms")
+	b.ReportMetric(percentile(d, 50), what+"-p50-ms")
+	b.ReportMetric(percentile(d, 95), what+"-p95-ms")
+	b.ReportMetric(percentile(d, 100), what+"-max-ms")
 }
 
 // parallel runs fn(i) for i in [0, n) on workers goroutines.
@@ -228,8 +200,8 @@ func parallel(n, workers int, fn func(i int)) {
 }
 
 // BenchmarkRBACBursts measures joiners and leavers in bursts, as an identity
-// provider sends them, through the SCIM API against the TLS fake ARM that
-// answers every call (list pages included) after 100–300 ms, with the ARM
+// provider sends them, through the SCIM API against the simulated ARM over
+// TLS that answers every call (list pages included) after 100–300 ms, with the ARM
 // client's write limiter at 10 writes/s and a bucket of 30:
 //
 //   - joiners20: 20 joiners at about 6 a second (each POST /Users, then

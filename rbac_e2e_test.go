@@ -3,37 +3,27 @@ package main
 // End-to-end tests of "access follows identity": the SCIM API of the real
 // handler tree, the directory on a real store (bbolt, and Table Storage on
 // Azurite), the whole service built by internal/app as serve builds it,
-// and the real ARM client talking TLS to a fake ARM that speaks the role
-// assignment REST API (api-version 2022-04-01) and injects 429 +
-// Retry-After, 500s, timeouts and lost responses.
+// and the real ARM client talking TLS to the simulated ARM
+// (internal/rbac/armsim), which speaks the role assignment and PIM schedule
+// REST APIs and injects 429 + Retry-After, 500s, timeouts and lost answers.
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	azfake "github.com/Azure/azure-sdk-for-go/sdk/azcore/fake"
-
-	"github.com/adfscim/adfscim/handlers"
-	"github.com/adfscim/adfscim/internal/app"
-	"github.com/adfscim/adfscim/internal/config"
 	"github.com/adfscim/adfscim/internal/deploy"
-	"github.com/adfscim/adfscim/internal/rbac"
-	"github.com/adfscim/adfscim/internal/rbac/armclient"
+	"github.com/adfscim/adfscim/internal/rbac/armsim"
 	"github.com/adfscim/adfscim/internal/store"
 	"github.com/adfscim/adfscim/internal/store/azuritetest"
 	"github.com/adfscim/adfscim/internal/store/bolt"
@@ -58,513 +48,6 @@ var e2eFactories = []string{
 	"/subscriptions/" + e2eSubscription + "/resourceGroups/rg-analytics/providers/Microsoft.DataFactory/factories/adf-one",
 	"/subscriptions/" + e2eSubscription + "/resourceGroups/rg-analytics/providers/Microsoft.DataFactory/factories/adf-two",
 	"/subscriptions/" + e2eSubscription + "/resourceGroups/rg-ops/providers/Microsoft.DataFactory/factories/adf-three",
-}
-
-// ---------------------------------------------------------------------------
-// The fake ARM.
-
-// fakeRA is one role assignment held by the fake ARM.
-type fakeRA struct {
-	ID, Name, Scope, PrincipalID, PrincipalType, RoleDefinitionID, Description string
-}
-
-func (a fakeRA) key() string {
-	return strings.ToLower(a.Scope) + "|" + strings.ToLower(a.PrincipalID) + "|" + roleOf(a.RoleDefinitionID)
-}
-
-func roleOf(id string) string { return strings.ToLower(id[strings.LastIndex(id, "/")+1:]) }
-
-const raSegment = "/providers/microsoft.authorization/roleassignments"
-
-// fakeARM speaks the role assignment REST API over TLS. Listing honours
-// atScope() (assignments at the scope and above, as ARM does) and
-// principalId eq '…', in pages with nextLink. Creating a second assignment
-// of the same principal and role at the same scope answers 409
-// RoleAssignmentExists, as ARM does.
-type fakeARM struct {
-	mu       sync.Mutex
-	byID     map[string]fakeRA // lower-case id -> assignment
-	pageSize int
-	// Faults, per request, when enabled.
-	rng                         *rand.Rand
-	p429, p500, pTimeout, pLost float64
-	// script, when set, names the faults of the next writes, in order,
-	// before the random ones ("" for none), so every kind happens.
-	script   []string
-	injected map[string]int
-	// latency, when set, delays every request (a realistic ARM).
-	latency func() time.Duration
-	// applied counts, per "PUT <name>" and "DELETE <name>", the writes that
-	// changed the state (a create that made the assignment, a delete that
-	// removed it). writes counts every PUT/DELETE that reached the state.
-	applied map[string]int
-	writes  int
-	// reads counts the list pages served.
-	reads int
-	// onApplied, when set, is told (under mu) of every write that changed
-	// the state: "PUT" or "DELETE" and the assignment.
-	onApplied func(op string, ra fakeRA)
-	// gate, when set, holds every write until it is closed; waiting counts
-	// the writes held.
-	gate    chan struct{}
-	waiting int
-	// changed is closed and replaced on every change of the state.
-	changed chan struct{}
-	badReqs []string
-	// quit, closed when the test ends, releases hanging requests.
-	quit chan struct{}
-}
-
-func newFakeARM(seed uint64) *fakeARM {
-	return &fakeARM{byID: map[string]fakeRA{}, pageSize: 100, rng: rand.New(rand.NewPCG(seed, 7)),
-		injected: map[string]int{}, applied: map[string]int{}, changed: make(chan struct{}), quit: make(chan struct{})}
-}
-
-func (f *fakeARM) setFaults(p429, p500, pTimeout, pLost float64, script ...string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.p429, f.p500, f.pTimeout, f.pLost = p429, p500, pTimeout, pLost
-	f.script = script
-}
-
-func (f *fakeARM) notifyLocked() {
-	close(f.changed)
-	f.changed = make(chan struct{})
-}
-
-// waitFor blocks until cond (called under the lock) holds or ctx ends.
-func (f *fakeARM) waitFor(ctx context.Context, cond func() bool) error {
-	for {
-		f.mu.Lock()
-		ok, ch := cond(), f.changed
-		f.mu.Unlock()
-		if ok {
-			return nil
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-}
-
-func (f *fakeARM) armErr(w http.ResponseWriter, status int, code string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	fmt.Fprintf(w, `{"error":{"code":%q,"message":"fake ARM"}}`, code)
-}
-
-func (f *fakeARM) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	latency := f.latency
-	f.mu.Unlock()
-	if latency != nil {
-		select {
-		case <-time.After(latency()):
-		case <-r.Context().Done():
-			return
-		}
-	}
-	f.mu.Lock()
-	fault := ""
-	if x := f.rng.Float64(); len(f.script) > 0 && r.Method != http.MethodGet {
-		fault, f.script = f.script[0], f.script[1:]
-	} else if x < f.p429 {
-		fault = "429"
-	} else if x < f.p429+f.p500 {
-		fault = "500"
-	} else if x < f.p429+f.p500+f.pTimeout {
-		fault = "timeout"
-	} else if x < f.p429+f.p500+f.pTimeout+f.pLost && r.Method != http.MethodGet {
-		fault = "lost"
-	}
-	if fault != "" {
-		f.injected[fault]++
-	}
-	f.mu.Unlock()
-	switch fault {
-	case "429":
-		w.Header().Set("Retry-After", "1") // seconds, as ARM sends it
-		f.armErr(w, http.StatusTooManyRequests, "TooManyRequests")
-		return
-	case "500":
-		f.armErr(w, http.StatusInternalServerError, "InternalServerError")
-		return
-	case "timeout": // ARM never answers; the client's try timeout fires
-		// (The body is read first: only then does the server notice the
-		// client hanging up.)
-		_, _ = io.Copy(io.Discard, r.Body)
-		f.hang(r)
-		return
-	case "lost": // ARM applies the write; the answer never arrives
-		f.serve(httptest.NewRecorder(), r)
-		f.hang(r)
-		return
-	}
-	f.serve(w, r)
-}
-
-// hang waits for the client to give up, or for the test to end.
-func (f *fakeARM) hang(r *http.Request) {
-	select {
-	case <-r.Context().Done():
-	case <-f.quit:
-	}
-}
-
-func (f *fakeARM) bad(w http.ResponseWriter, r *http.Request, why string) {
-	f.mu.Lock()
-	f.badReqs = append(f.badReqs, r.Method+" "+r.URL.String()+": "+why)
-	f.mu.Unlock()
-	f.armErr(w, http.StatusBadRequest, "BadRequest")
-}
-
-func (f *fakeARM) serve(w http.ResponseWriter, r *http.Request) {
-	if lp := strings.ToLower(r.URL.Path); r.Method == http.MethodGet && r.URL.Query().Get("api-version") == "2020-10-01" &&
-		(strings.HasSuffix(lp, "/providers/microsoft.authorization/roleeligibilityschedules") || strings.HasSuffix(lp, "/providers/microsoft.authorization/roleassignmentschedules")) {
-		// PIM's schedules, which the sweep reads: none here (the schedule
-		// APIs are the simulated ARM's, internal/rbac/armsim).
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = io.WriteString(w, `{"value":[]}`)
-		return
-	}
-	if r.URL.Query().Get("api-version") != "2022-04-01" {
-		f.bad(w, r, "api-version")
-		return
-	}
-	if r.Header.Get("Authorization") != "Bearer fake_token" {
-		f.armErr(w, http.StatusUnauthorized, "AuthenticationFailed")
-		return
-	}
-	path := strings.ToLower(r.URL.Path)
-	i := strings.Index(path, raSegment)
-	if i <= 0 {
-		f.bad(w, r, "not a role assignment path")
-		return
-	}
-	scope, rest := path[:i], strings.TrimPrefix(path[i+len(raSegment):], "/")
-	if r.Method == http.MethodGet && rest == "" {
-		f.list(w, r, scope)
-		return
-	}
-	if rest == "" || strings.Contains(rest, "/") {
-		f.bad(w, r, "no assignment name")
-		return
-	}
-	switch r.Method {
-	case http.MethodPut:
-		f.put(w, r, scope, rest)
-	case http.MethodDelete:
-		f.delete(w, r, scope, rest)
-	default:
-		f.bad(w, r, "method")
-	}
-}
-
-// hold keeps a write waiting while the gate is set.
-func (f *fakeARM) hold(ctx context.Context) bool {
-	f.mu.Lock()
-	g := f.gate
-	if g != nil {
-		f.waiting++
-		f.notifyLocked()
-	}
-	f.mu.Unlock()
-	if g == nil {
-		return true
-	}
-	select {
-	case <-g:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
-func (f *fakeARM) put(w http.ResponseWriter, r *http.Request, scope, name string) {
-	var body struct {
-		Properties struct {
-			RoleDefinitionID string `json:"roleDefinitionId"`
-			PrincipalID      string `json:"principalId"`
-			PrincipalType    string `json:"principalType"`
-			Description      string `json:"description"`
-		} `json:"properties"`
-	}
-	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
-		f.bad(w, r, "body: "+err.Error())
-		return
-	}
-	p := body.Properties
-	switch {
-	case !strings.HasPrefix(strings.ToLower(p.RoleDefinitionID), "/subscriptions/"+e2eSubscription+"/providers/microsoft.authorization/roledefinitions/"):
-		f.bad(w, r, "roleDefinitionId "+p.RoleDefinitionID)
-		return
-	case p.PrincipalType != "User" && p.PrincipalType != "Group":
-		f.bad(w, r, "principalType "+p.PrincipalType)
-		return
-	case p.PrincipalID == "":
-		f.bad(w, r, "principalId")
-		return
-	}
-	if !f.hold(r.Context()) {
-		return
-	}
-	ra := fakeRA{ID: scope + raSegment + "/" + name, Name: name, Scope: scope, PrincipalID: p.PrincipalID,
-		PrincipalType: p.PrincipalType, RoleDefinitionID: p.RoleDefinitionID, Description: p.Description}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.writes++
-	for _, old := range f.byID {
-		if old.key() == ra.key() {
-			f.armErr(w, http.StatusConflict, "RoleAssignmentExists")
-			return
-		}
-	}
-	if _, ok := f.byID[ra.ID]; ok {
-		f.armErr(w, http.StatusConflict, "RoleAssignmentUpdateNotPermitted")
-		return
-	}
-	f.byID[ra.ID] = ra
-	f.applied["PUT "+name]++
-	if f.onApplied != nil {
-		f.onApplied("PUT", ra)
-	}
-	f.notifyLocked()
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusCreated)
-	_ = json.NewEncoder(w).Encode(ra.resource())
-}
-
-func (f *fakeARM) delete(w http.ResponseWriter, r *http.Request, scope, name string) {
-	if !f.hold(r.Context()) {
-		return
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.writes++
-	id := scope + raSegment + "/" + name
-	ra, ok := f.byID[id]
-	if !ok {
-		w.WriteHeader(http.StatusNoContent)
-		return
-	}
-	delete(f.byID, id)
-	f.applied["DELETE "+name]++
-	if f.onApplied != nil {
-		f.onApplied("DELETE", ra)
-	}
-	f.notifyLocked()
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(ra.resource())
-}
-
-func (a fakeRA) resource() map[string]any {
-	return map[string]any{"id": a.ID, "name": a.Name, "type": "Microsoft.Authorization/roleAssignments",
-		"properties": map[string]any{"scope": a.Scope, "roleDefinitionId": a.RoleDefinitionID,
-			"principalId": a.PrincipalID, "principalType": a.PrincipalType, "description": a.Description}}
-}
-
-func (f *fakeARM) list(w http.ResponseWriter, r *http.Request, scope string) {
-	q := r.URL.Query()
-	filter := q.Get("$filter")
-	principal := ""
-	below := filter == "" // unfiltered: at, above and below the scope (the budget's count at a subscription)
-	if filter != "atScope()" && !below {
-		principal = strings.TrimSuffix(strings.TrimPrefix(filter, "principalId eq '"), "'")
-		if principal == filter || len(principal) != 36 {
-			f.bad(w, r, "filter "+filter)
-			return
-		}
-	}
-	f.mu.Lock()
-	f.reads++
-	var match []fakeRA
-	for _, a := range f.byID {
-		// At the scope or above it (inherited), as ARM lists them.
-		if (a.Scope == scope || strings.HasPrefix(scope, a.Scope+"/") || (below && strings.HasPrefix(a.Scope, scope+"/"))) && (principal == "" || strings.EqualFold(a.PrincipalID, principal)) {
-			match = append(match, a)
-		}
-	}
-	f.mu.Unlock()
-	sort.Slice(match, func(i, j int) bool { return match[i].ID < match[j].ID })
-	skip, _ := strconv.Atoi(q.Get("$skiptoken"))
-	end := min(skip+f.pageSize, len(match))
-	page := map[string]any{"value": []any{}}
-	var vals []any
-	for _, a := range match[min(skip, len(match)):end] {
-		vals = append(vals, a.resource())
-	}
-	if vals != nil {
-		page["value"] = vals
-	}
-	if end < len(match) {
-		q.Set("$skiptoken", strconv.Itoa(end))
-		page["nextLink"] = "https://" + r.Host + r.URL.Path + "?" + q.Encode()
-	}
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(page)
-}
-
-// addForeign makes an assignment the way a person or another tool would.
-func (f *fakeARM) addForeign(scope, principal, principalType, role string, n int) fakeRA {
-	scope = strings.ToLower(scope)
-	name := fmt.Sprintf("f0000000-0000-4000-8000-%012d", n)
-	ra := fakeRA{ID: scope + raSegment + "/" + name, Name: name, Scope: scope, PrincipalID: principal, PrincipalType: principalType,
-		RoleDefinitionID: "/subscriptions/" + e2eSubscription + "/providers/Microsoft.Authorization/roleDefinitions/" + role,
-		Description:      "granted by hand in the portal"}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.byID[ra.ID] = ra
-	f.notifyLocked()
-	return ra
-}
-
-func (f *fakeARM) all() map[string]fakeRA {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	out := make(map[string]fakeRA, len(f.byID))
-	for k, v := range f.byID {
-		out[k] = v
-	}
-	return out
-}
-
-func (f *fakeARM) counts() (writes int, applied map[string]int) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	applied = make(map[string]int, len(f.applied))
-	for k, v := range f.applied {
-		applied[k] = v
-	}
-	return f.writes, applied
-}
-
-// ---------------------------------------------------------------------------
-// The server, built by app.New as serve builds it, restartable on the same
-// store.
-
-type e2eInstance struct {
-	app     *app.App
-	stopped bool
-}
-
-type e2eServer struct {
-	t       testing.TB
-	st      store.Store
-	fake    *fakeARM
-	armSrv  *httptest.Server
-	http    *httptest.Server
-	url     string // SCIM base
-	base    string
-	cur     atomic.Pointer[e2eInstance]
-	armOpts armclient.Options
-	dataDir string // the local checkpoint key and file
-}
-
-// newE2EServer serves the SCIM API on st with an ARM client pointed at fake.
-func newE2EServer(t testing.TB, st store.Store, fake *fakeARM, armOpts armclient.Options) *e2eServer {
-	s := &e2eServer{t: t, st: st, fake: fake, dataDir: t.TempDir()}
-	s.armSrv = httptest.NewTLSServer(fake)
-	t.Cleanup(s.armSrv.Close)
-	t.Cleanup(func() {
-		fake.mu.Lock()
-		defer fake.mu.Unlock()
-		select {
-		case <-fake.quit:
-		default:
-			close(fake.quit)
-		}
-	})
-	armOpts.Credential = &azfake.TokenCredential{}
-	armOpts.Transport = s.armSrv.Client()
-	s.armOpts = armOpts
-	s.http = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.cur.Load().app.Handler.ServeHTTP(w, r)
-	}))
-	t.Cleanup(s.http.Close)
-	s.base = s.http.URL
-	s.url = s.http.URL + handlers.ScimPrefix
-	t.Cleanup(s.stop)
-	return s
-}
-
-// start builds an instance with a mapping, as a (re)start of the process
-// does (app.New on the configuration), and serves it; with worker the
-// background fast path runs.
-func (s *e2eServer) start(mapping, instance string, worker bool) {
-	t := s.t
-	t.Helper()
-	s.stop()
-	env := map[string]string{
-		"ADFSCIM_DATA_DIR":            s.dataDir,
-		"SCIM_BEARER_TOKEN":           e2eToken,
-		"ADFSCIM_MAPPING":             mapping,
-		"ADFSCIM_ARM":                 config.ARMAzure,
-		"ADFSCIM_ARM_ENDPOINT":        s.armSrv.URL,
-		"ADFSCIM_PRINCIPAL_ATTRIBUTE": e2eObjectIDAttr,
-	}
-	cfg, err := config.Load(nil, func(k string) string { return env[k] }, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := app.New(context.Background(), cfg, app.Options{Store: s.st, ARM: s.armOpts, Instance: instance})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if worker {
-		a.StartWorker(0)
-	}
-	s.cur.Store(&e2eInstance{app: a})
-}
-
-// stop ends the background worker and waits for it.
-func (s *e2eServer) stop() {
-	if inst := s.cur.Load(); inst != nil && !inst.stopped {
-		inst.stopped = true
-		if err := inst.app.Close(); err != nil {
-			s.t.Errorf("stop: %v", err)
-		}
-	}
-}
-
-// do sends one SCIM request and decodes a JSON answer into out (if any);
-// anything but a 2xx fails the test.
-func (s *e2eServer) do(method, path, body string, out any) {
-	s.t.Helper()
-	u := s.url + path
-	if strings.HasPrefix(path, "/ops/") || !strings.HasPrefix(path, "/") || path == "/ReconcileRbac" {
-		u = s.base + path
-	}
-	status, b, err := request(method, u, e2eToken, body)
-	if err != nil || status/100 != 2 {
-		s.t.Fatalf("%s %s %s: %d %s %v", method, path, body, status, b, err)
-	}
-	if out != nil && len(b) > 0 {
-		if err := json.Unmarshal(b, out); err != nil {
-			s.t.Fatalf("%s %s: %v: %s", method, path, err, b)
-		}
-	}
-}
-
-// timer plays the Functions host firing the ReconcileRbac timer.
-func (s *e2eServer) timer() []string {
-	s.t.Helper()
-	var res struct{ Logs []string }
-	s.do("POST", "/ReconcileRbac", `{"Data":{"timer":{"Schedule":{},"ScheduleStatus":null,"IsPastDue":false}},"Metadata":{"sys":{"MethodName":"ReconcileRbac"}}}`, &res)
-	return res.Logs
-}
-
-// reconcileLines are a timer run's log lines without the line of the audit
-// checkpoint written after every run.
-func reconcileLines(logs []string) []string {
-	var out []string
-	for _, l := range logs {
-		if !strings.HasPrefix(l, "audit checkpoint ") {
-			out = append(out, l)
-		}
-	}
-	return out
 }
 
 // ---------------------------------------------------------------------------
@@ -722,7 +205,7 @@ func e2eEngines() []e2eEngine {
 
 // TestRBACAccessFollowsIdentityEndToEnd drives random lifecycle events in
 // the Entra ID and Okta dialects through the SCIM API, with the fast path
-// applying them against a fake ARM that fails often, the mapping changed by
+// applying them against the simulated ARM failing often, the mapping changed by
 // restarts, the timer firing now and then, and assignments made by someone
 // else. After the final reconcile the factories hold exactly what the
 // oracle expects, and every foreign assignment is untouched.
@@ -736,16 +219,19 @@ func TestRBACAccessFollowsIdentityEndToEnd(t *testing.T) {
 
 func runE2EModel(t *testing.T, st store.Store, seed uint64, events int) {
 	rng := rand.New(rand.NewPCG(seed, 99))
-	fake := newFakeARM(seed)
-	fake.pageSize = 20 // so lists take several pages
-	s := newE2EServer(t, st, fake, armclient.Options{
-		WritesPerSecond: 500, WriteBurst: 100, // the limiter has its own test in internal/rbac
-		MaxRetries: 10, TryTimeout: 300 * time.Millisecond, RetryDelay: 10 * time.Millisecond, MaxRetryDelay: 2 * time.Second,
+	// Faults on every request; the first writes see each kind in turn.
+	faults := &armsim.Faults{P429: 0.01, P500: 0.03, PTimeout: 0.01, PLost: 0.03, Seed: seed,
+		Script: []string{"429", "", "500", "", "timeout", "", "lost"}}
+	faults.Pause()
+	arm := newE2EARM(t, armsim.Options{PageSize: 20, Faults: faults}) // pages of 20, so lists take several
+	s := newE2EServer(t, st, arm, armLimits{
+		writesPerSecond: 500, writeBurst: 100, // the limiter has its own test in internal/rbac
+		maxRetries: 10, tryTimeout: 300 * time.Millisecond, retryDelay: 10 * time.Millisecond, maxRetryDelay: 2 * time.Second,
 	})
 	mappings := e2eMappings()
 	mi := 0
 	s.start(mappings[mi].JSON(), "e2e", true)
-	fake.setFaults(0.01, 0.03, 0.01, 0.03, "429", "", "500", "", "timeout", "", "lost")
+	faults.Resume()
 
 	m := &model{users: map[string]*mUser{}}
 	// The groups: Entra groups carry their object id as externalId; Okta
@@ -767,7 +253,7 @@ func runE2EModel(t *testing.T, st store.Store, seed uint64, events int) {
 	}
 	names := []string{"Analysts", "Engineers", "Viewers", "Other", "Operations", "Contractors", "Data Team"}
 
-	var foreign []fakeRA
+	var foreign []armRA
 	counts := map[string]int{}
 	created := 0
 	pickUser := func() *mUser {
@@ -931,7 +417,12 @@ func runE2EModel(t *testing.T, st store.Store, seed uint64, events int) {
 				principal = strings.ToLower(u.objectID) // shadow access of a provisioned user
 			}
 			role := []string{e2eRoleContributor, e2eRoleReader, e2eRoleOperator, e2eRoleUnmapped}[rng.IntN(4)]
-			foreign = append(foreign, fake.addForeign(scope, principal, "User", role, ev))
+			f, ok := arm.addForeign(t, scope, principal, "User", role, ev)
+			if !ok { // adfscim's own assignment is there: ARM refuses a second
+				counts["foreign-refused"]++
+				break
+			}
+			foreign = append(foreign, f)
 			counts["foreign"]++
 		default:
 			counts["quiet"]++
@@ -954,27 +445,22 @@ func runE2EModel(t *testing.T, st store.Store, seed uint64, events int) {
 			t.Fatalf("the reconcile still failed %d changes after %d runs", rep.Failed, i+1)
 		}
 	}
-	fake.setFaults(0, 0, 0, 0)
+	faults.Pause()
 	checkE2E(t, s, m, mappings[mi], foreign)
 	if n := len(m.expected(mappings[mi])); n < 10 || len(foreign) == 0 {
 		t.Errorf("the run exercised too little: %d expected assignments, %d foreign", n, len(foreign))
 	}
 
 	// The timer then finds nothing left to do and writes nothing.
-	before, _ := fake.counts()
+	_, before, _ := arm.counts()
 	logs := s.timer()
-	after, _ := fake.counts()
+	_, after, _ := arm.counts()
 	if after != before || len(logs) == 0 || !strings.Contains(logs[0], "0 created, 0 deleted, 0 failed") {
 		t.Errorf("a second timer run wrote %d times: %v", after-before, logs)
 	}
 	injected := map[string]int{}
-	fake.mu.Lock()
-	for k, v := range fake.injected {
-		injected[k] = v
-	}
-	fake.mu.Unlock()
 	for _, f := range []string{"429", "500", "timeout", "lost"} {
-		if injected[f] == 0 {
+		if injected[f] = faults.Count(f); injected[f] == 0 {
 			t.Errorf("fault %s never injected", f)
 		}
 	}
@@ -982,15 +468,15 @@ func runE2EModel(t *testing.T, st store.Store, seed uint64, events int) {
 		events, counts, len(m.users), len(m.expected(mappings[mi])), len(foreign), injected, rep.Created, rep.Deleted, len(rep.Plan.Drift))
 }
 
-// checkE2E compares the fake ARM with the oracle, through ARM itself and
-// through GET /ops/v1/assignments.
-func checkE2E(t *testing.T, s *e2eServer, m *model, mp oMapping, foreign []fakeRA) {
+// checkE2E compares ARM with the oracle, through ARM itself and through
+// GET /ops/v1/assignments.
+func checkE2E(t *testing.T, s *e2eServer, m *model, mp oMapping, foreign []armRA) {
 	t.Helper()
 	want := m.expected(mp)
-	all := s.fake.all()
+	all := s.arm.all(t)
 	foreignKeys := map[string]bool{}
 	for _, f := range foreign {
-		got, ok := all[f.ID]
+		got, ok := all[strings.ToLower(f.ID)]
 		if !ok {
 			t.Errorf("foreign assignment %s (%s) was deleted", f.Name, f.key())
 			continue
@@ -1000,7 +486,7 @@ func checkE2E(t *testing.T, s *e2eServer, m *model, mp oMapping, foreign []fakeR
 		}
 		foreignKeys[f.key()] = true
 	}
-	_, applied := s.fake.counts()
+	_, _, applied := s.arm.counts()
 	for _, f := range foreign {
 		if applied["DELETE "+f.Name] > 0 {
 			t.Errorf("a DELETE reached foreign assignment %s", f.Name)
@@ -1049,7 +535,7 @@ func checkE2E(t *testing.T, s *e2eServer, m *model, mp oMapping, foreign []fakeR
 		for _, f := range e2eFactories {
 			onFactory = onFactory || strings.EqualFold(a.Scope, f)
 		}
-		if onFactory != listed[a.Name] {
+		if onFactory != listed[strings.ToLower(a.Name)] {
 			t.Errorf("GET /ops/v1/assignments: listed=%v for %+v", listed[a.Name], a)
 		}
 	}
@@ -1094,11 +580,11 @@ func TestRBACTwoInstancesNeverApplyAPlanTwice(t *testing.T) {
 	} {
 		t.Run(eng.name, func(t *testing.T) {
 			stA, stB := eng.open(t)
-			fake := newFakeARM(3)
-			opts := armclient.Options{WritesPerSecond: 500, WriteBurst: 100}
+			arm := newE2EARM(t, armsim.Options{})
+			limits := armLimits{writesPerSecond: 500, writeBurst: 100}
 			mp := oMapping{{group: "Analysts", roleJSON: "Data Factory Contributor", role: e2eRoleContributor, factories: []int{0, 1, 2}}}
-			a := newE2EServer(t, stA, fake, opts)
-			b := newE2EServer(t, stB, fake, opts)
+			a := newE2EServer(t, stA, arm, limits)
+			b := newE2EServer(t, stB, arm, limits)
 			// No background workers: only the timers apply.
 			a.start(mp.JSON(), "instance-a", false)
 			b.start(mp.JSON(), "instance-b", false)
@@ -1126,7 +612,7 @@ func TestRBACTwoInstancesNeverApplyAPlanTwice(t *testing.T) {
 			checkWrites := func(round string) {
 				t.Helper()
 				want := m.expected(mp)
-				writes, _ := fake.counts()
+				_, writes, applied := arm.counts()
 				need := 0
 				for k := range want {
 					if _, ok := prev[k]; !ok {
@@ -1141,7 +627,6 @@ func TestRBACTwoInstancesNeverApplyAPlanTwice(t *testing.T) {
 				if writes-prevWrites != need {
 					t.Errorf("%s: ARM saw %d writes, the change needs %d", round, writes-prevWrites, need)
 				}
-				_, applied := fake.counts()
 				for k, n := range applied {
 					if n-prevApplied[k] > 1 {
 						t.Errorf("%s: %s applied %d times", round, k, n-prevApplied[k])
@@ -1155,9 +640,7 @@ func TestRBACTwoInstancesNeverApplyAPlanTwice(t *testing.T) {
 			// ARM; B's timer (and B's ops reconcile) must step aside.
 			addUsers(a, 30)
 			addUsers(b, 10)
-			fake.mu.Lock()
-			fake.gate = make(chan struct{})
-			fake.mu.Unlock()
+			release := arm.sim.Hold()
 			logsA := make(chan []string, 1)
 			go func() {
 				status, body, err := request("POST", a.base+"/ReconcileRbac", e2eToken, `{"Data":{"timer":{"IsPastDue":false}}}`)
@@ -1170,19 +653,14 @@ func TestRBACTwoInstancesNeverApplyAPlanTwice(t *testing.T) {
 			}()
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // a deadlock guard, not a measurement
 			defer cancel()
-			if err := fake.waitFor(ctx, func() bool { return fake.waiting > 0 }); err != nil {
-				t.Fatal("A's reconcile never wrote")
-			}
+			arm.waitFor(t, ctx, "A's reconcile to write", func() bool { return arm.sim.Holding() > 0 })
 			if logs := reconcileLines(b.timer()); len(logs) != 1 || !strings.Contains(logs[0], "another instance holds the lease") {
 				t.Errorf("B's timer while A reconciles: %v", logs)
 			}
 			if status, body, _ := request("POST", b.base+"/ops/v1/reconcile", e2eToken, ""); status != http.StatusConflict {
 				t.Errorf("B's ops reconcile while A reconciles: %d %s", status, body)
 			}
-			fake.mu.Lock()
-			close(fake.gate)
-			fake.gate = nil
-			fake.mu.Unlock()
+			release()
 			if logs := reconcileLines(<-logsA); len(logs) != 1 || !strings.Contains(logs[0], "120 created, 0 deleted, 0 failed") {
 				t.Errorf("A's timer: %v", logs)
 			}
@@ -1230,14 +708,8 @@ func TestRBACTwoInstancesNeverApplyAPlanTwice(t *testing.T) {
 //
 //	go test -run '^$' -bench BenchmarkRBACFastPathLatency -benchtime 40x .
 func BenchmarkRBACFastPathLatency(b *testing.B) {
-	st, err := bolt.Open(filepath.Join(b.TempDir(), "adfscim.db"), bolt.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = st.Close() }) // after the server's cleanups (they run last-in first-out)
-	fake := newFakeARM(5)
-	fake.pageSize = 500
-	s := newE2EServer(b, st, fake, armclient.Options{}) // production defaults: 10 writes/s, burst 30
+	arm := newE2EARM(b, armsim.Options{PageSize: 500, Latency: 100 * time.Millisecond, LatencyJitter: 200 * time.Millisecond})
+	s := newBoltE2EServer(b, arm, armLimits{}) // production defaults: 10 writes/s, burst 30
 	mp := oMapping{{group: "Analysts", roleJSON: "Data Factory Contributor", role: e2eRoleContributor, factories: []int{0, 1, 2}}}
 	// Set up without the fast path, then put the existing users' assignments
 	// in ARM directly.
@@ -1252,68 +724,33 @@ func BenchmarkRBACFastPathLatency(b *testing.B) {
 		var res struct{ ID string }
 		s.do("POST", "/Users", fmt.Sprintf(`{"userName":"member%05d@contoso.com","externalId":%q,"active":true}`, i, oid), &res)
 		members = append(members, fmt.Sprintf(`{"value":%q}`, res.ID))
-		fake.mu.Lock()
-		for _, f := range e2eFactories {
-			name := rbac.AssignmentName(f, oid, e2eRoleContributor)
-			scope := strings.ToLower(f)
-			fake.byID[scope+raSegment+"/"+name] = fakeRA{ID: scope + raSegment + "/" + name, Name: name, Scope: scope, PrincipalID: oid,
-				PrincipalType: "User", RoleDefinitionID: "/subscriptions/" + e2eSubscription + "/providers/Microsoft.Authorization/roleDefinitions/" + e2eRoleContributor,
-				Description: "Granted by adfscim (" + e2eMarker + ")"}
-		}
-		fake.mu.Unlock()
+		arm.plantOwned(b, oid, e2eRoleContributor, e2eFactories...)
 	}
 	for i := 0; i < len(members); i += 100 {
 		s.do("PATCH", "/Groups/"+g.ID, fmt.Sprintf(`{%s,"Operations":[{"op":"Add","path":"members","value":[%s]}]}`, patchOp, strings.Join(members[i:min(i+100, len(members))], ",")), nil)
 	}
-	// Drain the queue of the setup writes, then switch on the fast path and
-	// ARM's latency.
+	// Drain the queue of the setup writes, then switch on the fast path.
 	s.timer()
 	s.start(mp.JSON(), "bench", true)
-	fake.mu.Lock()
-	fake.latency = func() time.Duration {
-		fake.mu.Lock()
-		defer fake.mu.Unlock()
-		return 100*time.Millisecond + time.Duration(fake.rng.IntN(200))*time.Millisecond
-	}
-	fake.mu.Unlock()
-	have := func(oid string) int { // assignments of oid, under fake.mu
-		n := 0
-		for _, a := range fake.byID {
-			if a.PrincipalID == oid {
-				n++
-			}
-		}
-		return n
-	}
-	ctx := context.Background()
 	var join, deact []time.Duration
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		oid := randomGUID(rng)
 		var u struct{ ID string }
 		s.do("POST", "/Users", fmt.Sprintf(`{"userName":"joiner%05d@contoso.com","externalId":%q,"active":true}`, i, oid), &u)
+		_, mark := arm.calls(1 << 30)
 		t0 := time.Now()
 		s.do("PATCH", "/Groups/"+g.ID, fmt.Sprintf(`{%s,"Operations":[{"op":"Add","path":"members","value":[{"value":%q}]}]}`, patchOp, u.ID), nil)
-		if err := fake.waitFor(ctx, func() bool { return have(oid) == 3 }); err != nil {
-			b.Fatal(err)
-		}
-		join = append(join, time.Since(t0))
+		join = append(join, arm.waitChanges(b, mark, oid, http.MethodPut, 3).Done.Sub(t0))
+		_, mark = arm.calls(1 << 30)
 		t0 = time.Now()
 		s.do("PATCH", "/Users/"+u.ID, fmt.Sprintf(`{%s,"Operations":[{"op":"Replace","path":"active","value":"False"}]}`, patchOp), nil)
-		if err := fake.waitFor(ctx, func() bool { return have(oid) == 0 }); err != nil {
-			b.Fatal(err)
-		}
-		deact = append(deact, time.Since(t0))
+		deact = append(deact, arm.waitChanges(b, mark, oid, http.MethodDelete, 3).Done.Sub(t0))
 	}
 	b.StopTimer()
-	pct := func(d []time.Duration, p int) float64 {
-		d = append([]time.Duration(nil), d...)
-		sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
-		return float64(d[min(len(d)-1, len(d)*p/100)].Milliseconds())
-	}
-	b.ReportMetric(pct(join, 50), "join-p50-ms")
-	b.ReportMetric(pct(join, 95), "join-p95-ms")
-	b.ReportMetric(pct(deact, 50), "deactivate-p50-ms")
-	b.ReportMetric(pct(deact, 95), "deactivate-p95-ms")
-	b.ReportMetric(pct(append(join, deact...), 95), "p95-ms")
+	b.ReportMetric(percentile(join, 50), "join-p50-ms")
+	b.ReportMetric(percentile(join, 95), "join-p95-ms")
+	b.ReportMetric(percentile(deact, 50), "deactivate-p50-ms")
+	b.ReportMetric(percentile(deact, 95), "deactivate-p95-ms")
+	b.ReportMetric(percentile(append(join, deact...), 95), "p95-ms")
 }

@@ -11,13 +11,13 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/adfscim/adfscim/internal/grantstest"
-	"github.com/adfscim/adfscim/internal/rbac/armclient"
+	"github.com/adfscim/adfscim/internal/rbac/armsim"
 	"github.com/adfscim/adfscim/internal/store"
 )
 
 // TestDirectGrantsEndToEnd replays Okta's entitlement sequence and Entra's
 // roles PATCHes in both dialects through the service serve builds, with
-// the fast path applying each change to the TLS fake ARM: after every step
+// the fast path applying each change to the simulated ARM over TLS: after every step
 // the user holds exactly the roles granted (the test waits for the fast
 // path, never for the timer). A timer's full reconcile then changes
 // nothing, and the assignments someone else made, on the same factories
@@ -35,21 +35,25 @@ func TestDirectGrantsEndToEnd(t *testing.T) {
 }
 
 func runGrantsE2E(t *testing.T, st store.Store, file string) {
-	fake := newFakeARM(3)
-	s := newE2EServer(t, st, fake, armclient.Options{RetryDelay: 10 * time.Millisecond})
+	arm := newE2EARM(t, armsim.Options{})
+	s := newE2EServer(t, st, arm, armLimits{retryDelay: 10 * time.Millisecond})
 	s.start(grantstest.Mapping(), "grants", true)
 	oid := uuid.NewString()
 	other := uuid.NewString()
 	reader, contributor := e2eRoleReader, e2eRoleContributor
-	foreign := []fakeRA{
-		fake.addForeign(grantstest.Factory("adf-two"), oid, "User", contributor, 1),
-		fake.addForeign(grantstest.Factory("adf-one"), other, "User", reader, 2),
+	var foreign []armRA
+	for i, f := range []struct{ factory, principal, role string }{{"adf-two", oid, contributor}, {"adf-one", other, reader}} {
+		ra, ok := arm.addForeign(t, grantstest.Factory(f.factory), f.principal, "User", f.role, i+1)
+		if !ok {
+			t.Fatalf("ARM refused the foreign assignment on %s", f.factory)
+		}
+		foreign = append(foreign, ra)
 	}
 	// owned lists the pairs adfscim holds for principal (its own
 	// assignments: deterministic name and marker).
 	owned := func(principal string) []string {
 		out := []string{}
-		for _, a := range fake.byID {
+		for _, a := range arm.all(t) {
 			if !strings.EqualFold(a.PrincipalID, principal) || !strings.Contains(a.Description, e2eMarker) {
 				continue
 			}
@@ -62,13 +66,10 @@ func runGrantsE2E(t *testing.T, st store.Store, file string) {
 	}
 	held := func(t testing.TB, principal string, want []string) []string {
 		var have []string
-		err := fake.waitFor(context.Background(), func() bool {
+		arm.waitFor(t, context.Background(), "the roles granted", func() bool {
 			have = owned(principal)
 			return slices.Equal(have, want)
 		})
-		if err != nil {
-			t.Fatal(err)
-		}
 		return have
 	}
 	do := func(method, path, body string) (int, []byte) {
@@ -90,18 +91,18 @@ func runGrantsE2E(t *testing.T, st store.Store, file string) {
 	third := uuid.NewString()
 	s.do("POST", "/Users", `{"userName":"ola@contoso.com","externalId":"`+third+`","entitlements":[{"value":"`+list.Resources[0].ID+`"}]}`, nil)
 	held(t, third, []string{"adf-two|reader"})
-	writes, _ := fake.counts()
+	arm.settle(t)
+	_, writes, _ := arm.counts()
 	logs := reconcileLines(s.timer())
-	if after, _ := fake.counts(); after != writes {
+	if _, after, _ := arm.counts(); after != writes {
 		t.Errorf("the full reconcile wrote %d times: %v", after-writes, logs)
 	}
-	fake.mu.Lock()
-	defer fake.mu.Unlock()
+	all := arm.all(t)
 	if got := owned(third); !slices.Equal(got, []string{"adf-two|reader"}) {
 		t.Errorf("after the full reconcile the grant holder holds %v", got)
 	}
 	for _, f := range foreign {
-		if got, ok := fake.byID[f.ID]; !ok || got != f {
+		if got, ok := all[strings.ToLower(f.ID)]; !ok || got != f {
 			t.Errorf("foreign assignment %s changed: %+v", f.ID, got)
 		}
 	}

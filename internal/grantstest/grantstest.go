@@ -2,7 +2,7 @@
 // testdata/idp-grants (Okta entitlements, Entra app roles) against a SCIM
 // server, checking after each step the answer and the role assignments the
 // user holds in Azure. The handlers tests run it on the simulated ARM, the
-// root package's end-to-end test on the TLS fake ARM.
+// root package's end-to-end test on the simulated ARM served over TLS.
 package grantstest
 
 import (

@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -283,7 +284,13 @@ var engines = []struct {
 	}},
 }
 
-// tablePrefix isolates a test's tables in the shared Azurite account.
+// tablePrefixes numbers the prefixes this test process hands out.
+var tablePrefixes atomic.Int64
+
+// tablePrefix isolates a test's tables in the shared Azurite account: the
+// test's name (to find them) and a number new on every call, so that a
+// test run again in the same process (go test -count=2) starts on empty
+// tables instead of the first run's data.
 func tablePrefix(t testing.TB) string {
 	var b strings.Builder
 	b.WriteString("t")
@@ -293,10 +300,10 @@ func tablePrefix(t testing.TB) string {
 		}
 	}
 	s := b.String()
-	if len(s) > 40 {
-		s = s[:20] + fmt.Sprintf("%x", sha256.Sum256([]byte(s)))[:20]
+	if len(s) > 34 {
+		s = s[:17] + fmt.Sprintf("%x", sha256.Sum256([]byte(s)))[:17]
 	}
-	return s
+	return fmt.Sprintf("%sx%d", s, tablePrefixes.Add(1))
 }
 
 // onEngines runs body once per store engine.

@@ -23,6 +23,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	azfake "github.com/Azure/azure-sdk-for-go/sdk/azcore/fake"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
@@ -47,11 +48,15 @@ type Options struct {
 	Now func() time.Time
 	// Faults, when set, makes ARM fail at random as it does (see Faults).
 	Faults *Faults
+	// RecordCalls keeps a log of the calls carried out (see Calls), for
+	// tests; off, a long-running local simulator keeps nothing.
+	RecordCalls bool
 }
 
 // Sim is the simulated ARM.
 type Sim struct {
-	o Options
+	o  Options
+	st *state
 }
 
 // Handler serves the simulator over HTTP (give it to httptest.NewTLSServer
@@ -109,7 +114,7 @@ func New(o Options) *Sim {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Sim{o: o}
+	return &Sim{o: o, st: newState()}
 }
 
 // Transport is the azcore transport to give the RoleAssignmentsClient
@@ -131,24 +136,57 @@ type Transport struct {
 
 const listSuffix = "/providers/microsoft.authorization/roleassignments"
 
-// Do serves one request, failing it first when Options.Faults says so.
+// Do serves one request, failing it first when Options.Faults says so,
+// holding a write while Hold says so, and logging it as a Call.
 func (t *Transport) Do(req *http.Request) (*http.Response, error) {
-	f := t.sim.o.Faults
-	if f == nil {
-		return t.do(req)
-	}
-	switch fault := f.pick(req); fault {
-	case "429":
-		return f.throttled(req)
-	case "500":
-		return jsonResponse(req, http.StatusInternalServerError, armError("InternalServerError", "armsim: injected"))
-	case "lost":
-		if resp, err := t.do(req); err == nil {
-			resp.Body.Close()
+	received := time.Now()
+	t.sim.arrive()
+	defer t.sim.leave()
+	if f := t.sim.o.Faults; f != nil {
+		switch fault := f.pick(req); fault {
+		case "429":
+			return f.throttled(req)
+		case "500":
+			return jsonResponse(req, http.StatusInternalServerError, armError("InternalServerError", "armsim: injected"))
+		case "timeout":
+			// Over HTTP, the server notices the client hanging up only once
+			// the body is read.
+			if req.Body != nil {
+				_, _ = io.Copy(io.Discard, req.Body)
+			}
+			return nil, t.sim.hang(req.Context())
+		case "lost":
+			if resp, err := t.carryOut(req, received); err == nil {
+				resp.Body.Close()
+			}
+			return nil, ErrLost
 		}
-		return nil, ErrLost
 	}
-	return t.do(req)
+	return t.carryOut(req, received)
+}
+
+// carryOut serves a request that no fault stopped and logs it.
+func (t *Transport) carryOut(req *http.Request, received time.Time) (*http.Response, error) {
+	if req.Method == http.MethodPut || req.Method == http.MethodDelete {
+		if err := t.sim.hold(req.Context()); err != nil {
+			return nil, err
+		}
+	}
+	ctx, n := withNote(req.Context())
+	resp, err := t.do(req.WithContext(ctx))
+	var re *azcore.ResponseError
+	if errors.As(err, &re) && re.StatusCode != 0 {
+		// The SDK fake hands an error answer (409, 404, 400) over as a Go
+		// error: answer it as ARM does, status and error body, so that it
+		// crosses the wire as it is (not as a 500).
+		resp, err = jsonResponse(req, re.StatusCode, armError(re.ErrorCode, "armsim: "+http.StatusText(re.StatusCode)))
+	}
+	if err != nil {
+		return nil, err
+	}
+	t.sim.record(Call{Received: received, Done: time.Now(), Method: req.Method, Path: req.URL.Path, Status: resp.StatusCode,
+		Principal: n.principal, Changed: n.changed})
+	return resp, nil
 }
 
 func (t *Transport) do(req *http.Request) (*http.Response, error) {
@@ -308,6 +346,7 @@ func (s *Sim) create(ctx context.Context, scope, name string, params armauthoriz
 		return
 	}
 	a, err := s.insert(ctx, scope, name, *params.Properties)
+	note(ctx, a.PrincipalID, err == nil)
 	switch {
 	case errors.Is(err, errInvalid):
 		errResp.SetResponseError(http.StatusBadRequest, "InvalidRoleAssignmentRequest")
@@ -365,6 +404,7 @@ func (s *Sim) delete(ctx context.Context, scope, name string, _ *armauthorizatio
 		{Kind: store.Delete, IfMatch: e.ETag, Entity: store.Entity{PartitionKey: pk, RowKey: e.RowKey}},
 		{Kind: store.Delete, Entity: store.Entity{PartitionKey: pk, RowKey: uniqueRow(a.PrincipalID, a.RoleDefID)}},
 	})
+	note(ctx, a.PrincipalID, err == nil)
 	switch {
 	case store.IsNotFound(err) || store.IsPrecondition(err):
 		resp.SetResponse(http.StatusNoContent, armauthorization.RoleAssignmentsClientDeleteResponse{}, nil)

@@ -176,6 +176,7 @@ func (s *Sim) scheduleRequest(ctx context.Context, scope, kind, name string, bod
 	if !guidRe.MatchString(p.PrincipalID) || !guidRe.MatchString(roleGUID(p.RoleDefinitionID)) {
 		return http.StatusBadRequest, armError("InvalidRequest", "armsim: principalId and roleDefinitionId are required"), nil
 	}
+	note(ctx, p.PrincipalID, false)
 	pk := partition(scope)
 	now := s.o.Now().UTC()
 	if err := s.expire(ctx, scope); err != nil {
@@ -286,6 +287,7 @@ func (s *Sim) scheduleRequest(ctx context.Context, scope, kind, name string, bod
 	case err != nil:
 		return 0, nil, err
 	}
+	note(ctx, p.PrincipalID, true)
 	return http.StatusCreated, s.requestModel(scope, kind, name, p, now), nil
 }
 
