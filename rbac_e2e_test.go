@@ -225,7 +225,7 @@ func runE2EModel(t *testing.T, st store.Store, seed uint64, events int) {
 	faults.Pause()
 	arm := newE2EARM(t, armsim.Options{PageSize: 20, Faults: faults}) // pages of 20, so lists take several
 	s := newE2EServer(t, st, arm, armLimits{
-		writesPerSecond: 500, writeBurst: 100, // the limiter has its own test in internal/rbac
+		writesPerSecond: 500, writeBurst: 100, // the limiter has its own test in internal/rbac/armclient
 		maxRetries: 10, tryTimeout: 300 * time.Millisecond, retryDelay: 10 * time.Millisecond, maxRetryDelay: 2 * time.Second,
 	})
 	mappings := e2eMappings()

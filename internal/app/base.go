@@ -54,7 +54,7 @@ type Options struct {
 	// ARM is the starting point of the ARM client's options when the
 	// configuration says ARM=azure: its Cloud is always the configured
 	// ARM endpoint, and its Credential, when nil, the process's credential.
-	// Tests set Transport (a TLS fake ARM), Credential and the limits.
+	// Tests set Transport (the simulated ARM over TLS), Credential and the limits.
 	ARM armclient.Options
 	// Instance names this process in the reconciler's claims and lease
 	// (default random).
