@@ -47,6 +47,9 @@ type Options struct {
 	Now func() time.Time
 	// Faults, when set, makes ARM fail at random as it does (see Faults).
 	Faults *Faults
+	// OnExpire, when set, is told of every schedule that ended by itself
+	// at its end time, once (tests check that each expiry was noticed).
+	OnExpire func(Schedule)
 }
 
 // Sim is the simulated ARM.
