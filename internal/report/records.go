@@ -48,6 +48,15 @@ func AuditRecords(rep rbac.Report) []audit.Record {
 		}
 		return cs
 	}
+	// Expiries first: they happened before the run that found them made
+	// anything again.
+	for _, a := range rep.Expired {
+		recs = append(recs, audit.Record{
+			Actor: "reconciler", Action: audit.ActionRBACExpired, Target: target(a), Changes: changes(a),
+			Outcome: audit.Outcome{Success: true, Detail: "ended by itself at its end time " + a.EndsAt.UTC().Format(time.RFC3339) +
+				"; ARM no longer lists it (no request by adfscim)"},
+		})
+	}
 	for _, res := range rep.Results {
 		action := audit.ActionRBACAssign
 		switch res.Op {
@@ -59,13 +68,6 @@ func AuditRecords(rep rbac.Report) []audit.Record {
 		recs = append(recs, audit.Record{
 			Actor: "reconciler", Action: action, Target: target(res.Assignment), Changes: changes(res.Assignment),
 			Outcome: audit.Outcome{Success: res.Error == "", Status: res.Status, Detail: res.Error},
-		})
-	}
-	for _, a := range rep.Expired {
-		recs = append(recs, audit.Record{
-			Actor: "reconciler", Action: audit.ActionRBACExpired, Target: target(a), Changes: changes(a),
-			Outcome: audit.Outcome{Success: true, Detail: "ended by itself at its end time " + a.EndsAt.UTC().Format(time.RFC3339) +
-				"; ARM no longer lists it (no request by adfscim)"},
 		})
 	}
 	for _, d := range rep.Plan.Drift {
