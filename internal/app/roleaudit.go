@@ -33,7 +33,7 @@ func (b Backoff) withDefaults() Backoff {
 }
 
 // roleAudit writes the audit records of the role assignments the reconciler
-// created and deleted. They follow the rule of SCIM writes: a change to
+// created and deleted, and of the schedules it found expired. They follow the rule of SCIM writes: a change to
 // access that is not in the trail is a failure, not a log line. A write the
 // trail refuses is retried with backoff; records that still cannot be
 // written are held, in order, and go first in the next write; and while any
@@ -79,6 +79,10 @@ func (r *roleAudit) applied(ctx context.Context, rep rbac.Report) {
 			ev = ev.Time("endsAt", a.EndsAt)
 		}
 		ev.Str("op", string(res.Op)).Str("scope", a.Scope).Str("principal", a.PrincipalID).Str("role", a.RoleID).Msg("role assignment")
+	}
+	for _, a := range rep.Expired {
+		r.log.Info().Str("kind", string(a.Kind)).Time("endsAt", a.EndsAt).Str("scope", a.Scope).Str("principal", a.PrincipalID).
+			Str("role", a.RoleID).Msg("role assignment schedule expired")
 	}
 	recs := report.AuditRecords(rep)
 	r.mu.Lock()

@@ -56,6 +56,7 @@ const (
 	ActionRBACDrift     = "rbac.drift"
 	ActionRBACRenew     = "rbac.renew"
 	ActionRBACBudget    = "rbac.budget"
+	ActionRBACExpired   = "rbac.expired"
 	ActionTokenCreate   = "token.create"
 	ActionTokenRotate   = "token.rotate"
 	ActionTokenRevoke   = "token.revoke"

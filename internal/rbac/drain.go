@@ -37,7 +37,13 @@ func (r *Reconciler) startWriter(ctx context.Context, total int, progress func(d
 }
 
 func (w *writer) do(ctx context.Context, j Result) {
-	err := w.r.change(ctx, j.Op, j.Assignment)
+	err := w.r.beforeChange(ctx, j.Op, j.Assignment)
+	if err == nil {
+		err = w.r.change(ctx, j.Op, j.Assignment)
+	}
+	if err == nil {
+		w.r.afterChange(ctx, j.Op, j.Assignment)
+	}
 	if err != nil {
 		j.Error = err.Error()
 		var ae *APIError
@@ -103,6 +109,9 @@ type drained struct {
 	// listed (err says why): their items stay pending.
 	unread map[string]bool
 	err    error
+	// expired are the schedules adfscim made that its lists found ended by
+	// themselves (expiry.go).
+	expired []Assignment
 }
 
 // targetedDrain plans and applies the changes for the given users only
@@ -169,9 +178,24 @@ func (r *Reconciler) targetedDrain(ctx context.Context, userIDs []string) (drain
 		}
 	}
 
+	// The schedule ledger is read before ARM, so that a schedule a list no
+	// longer shows was there when its row was read (expiry.go).
+	var led ledger
+	if r.opts.Mapping.UsesSchedules() {
+		var ps []string
+		if len(only) <= r.opts.TargetedListMax {
+			ps = order
+		}
+		var lerr error
+		if led, lerr = r.readLedger(ctx, ps); lerr != nil {
+			r.log.Error().Err(lerr).Msg("rbac: schedule expiries not checked in this drain")
+		}
+	}
+	subjects := subjectsOf(st)
+
 	w := r.startWriter(ctx, 0, nil)
 	var (
-		mu   sync.Mutex // guards out.plan, out.unread, errs
+		mu   sync.Mutex // guards out.plan, out.unread, out.expired, errs
 		errs []error
 	)
 	out.unread = map[string]bool{}
@@ -182,7 +206,8 @@ func (r *Reconciler) targetedDrain(ctx context.Context, userIDs []string) (drain
 		go func() {
 			defer wg.Done()
 			for u := range next {
-				actual, err := r.list(ctx, u.scope, u.principal, false)
+				at := r.now()
+				actual, scheds, err := r.list(ctx, u.scope, u.principal, false)
 				unitOnly := only
 				if u.principal != "" {
 					unitOnly = map[string]bool{u.principal: true}
@@ -196,10 +221,15 @@ func (r *Reconciler) targetedDrain(ctx context.Context, userIDs []string) (drain
 					mu.Unlock()
 					continue
 				}
+				var expired []Assignment
+				if scheds && led != nil {
+					expired = r.observe(ctx, led, actual, u.scope, unitOnly, at, subjects)
+				}
 				p := Diff(r.opts.Mapping, byScope[normScope(u.scope)], actual, unitOnly)
 				p = r.budget.admit(ctx, p, false)
 				mu.Lock()
 				out.plan.merge(p)
+				out.expired = append(out.expired, expired...)
 				mu.Unlock()
 				w.submit(p)
 			}
@@ -216,6 +246,7 @@ func (r *Reconciler) targetedDrain(ctx context.Context, userIDs []string) (drain
 	sortAssignments(out.plan.Deletes)
 	sortAssignments(out.plan.Renewals)
 	sortAssignments(out.plan.Held)
+	sortAssignments(out.expired)
 	out.plan.Budget = mergeBudget(out.plan.Budget)
 	sort.Slice(out.plan.Drift, func(i, j int) bool { return out.plan.Drift[i].key() < out.plan.Drift[j].key() })
 	out.plan.normalize()

@@ -3,6 +3,10 @@ package rbac_test
 import (
 	"context"
 	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -140,5 +144,106 @@ func TestSweepRemovesSchedulesOfAnEarlierMapping(t *testing.T) {
 	}
 	if ss, _ := sim.Schedules(ctx); len(ss) != 0 {
 		t.Errorf("the sweep left %d schedules of the earlier mapping: %+v", len(ss), ss)
+	}
+}
+
+// grantDir is the test directory with its direct grants' holders listed,
+// as the SCIM directory lists them.
+type grantDir struct{ *dir }
+
+func (g grantDir) GrantHolders(ctx context.Context, fn func(User) error) error {
+	g.mu.Lock()
+	var holders []User
+	for _, u := range g.users {
+		if len(u.Grants) > 0 {
+			holders = append(holders, u)
+		}
+	}
+	g.mu.Unlock()
+	for _, u := range holders {
+		if err := fn(u); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// TestDirectGrantEndsWithEndDate: a role an identity provider grants a
+// person directly (an entitlement or app role, no group) is a standing
+// assignment that stays until the person's end date and goes within the
+// first sweep after it, the removal told to OnApplied (the trail's
+// rbac.unassign); a person without an end date keeps theirs.
+func TestDirectGrantEndsWithEndDate(t *testing.T) {
+	for _, eng := range engines {
+		t.Run(eng.name, func(t *testing.T) {
+			ctx := context.Background()
+			st := eng.open(t)
+			clk := &clock{t: time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)}
+			sim, arm := tlsSim(t, st, clk.Now, nil, 100)
+			m := mustMapping(t, `{"factories":{"a":"`+factoryA+`"},"bindings":[],
+				"grants":[{"factories":["a"],"roles":["Reader"]}]}`)
+			grant := m.Grants[0].ID
+			d := grantDir{newDir()}
+			end := clk.Now().Add(48 * time.Hour)
+			d.putUser(User{ID: "u1", UserName: "u1", ExternalID: pid(1), Active: true, Grants: []string{grant},
+				Attributes: map[string]string{endsAttr: end.Format(time.RFC3339)}})
+			d.putUser(User{ID: "u2", UserName: "u2", ExternalID: pid(2), Active: true, Grants: []string{grant}})
+			var mu sync.Mutex
+			var removed []Result
+			r, err := New(Options{Mapping: m, Directory: d, ARM: arm, Store: st, Now: clk.Now, EndsAttribute: endsAttr,
+				OnApplied: func(_ context.Context, rep Report) {
+					mu.Lock()
+					defer mu.Unlock()
+					for _, res := range rep.Results {
+						if res.Op == OpDelete {
+							removed = append(removed, res)
+						}
+					}
+				}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			holders := func() []string {
+				t.Helper()
+				all, err := sim.All(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var ps []string
+				for _, ra := range all {
+					if strings.Contains(deref(ra.Properties.Description), Marker) && RoleGUID(*ra.Properties.RoleDefinitionID) == roleRdr {
+						ps = append(ps, *ra.Properties.PrincipalID)
+					}
+				}
+				sort.Strings(ps)
+				return ps
+			}
+			if rep, err := r.Reconcile(ctx, nil); err != nil || rep.Created != 2 {
+				t.Fatalf("first run: %d created, %v", rep.Created, err)
+			}
+			// A minute before the date, u1 keeps the role.
+			clk.add(48*time.Hour - time.Minute)
+			if rep, err := r.Reconcile(ctx, nil); err != nil || !rep.Plan.Empty() {
+				t.Fatalf("sweep before the date: %v, plan %+v", err, rep.Plan)
+			}
+			if got := holders(); !reflect.DeepEqual(got, []string{pid(1), pid(2)}) {
+				t.Fatalf("before the date Reader is held by %v", got)
+			}
+			// The date passes: one sweep takes u1's role away, and only it.
+			clk.add(2 * time.Minute)
+			rep, err := r.Reconcile(ctx, nil)
+			if err != nil || rep.Deleted != 1 || rep.Failed != 0 {
+				t.Fatalf("sweep after the date: %d deleted, %d failed, %v", rep.Deleted, rep.Failed, err)
+			}
+			if got := holders(); !reflect.DeepEqual(got, []string{pid(2)}) {
+				t.Errorf("after the date Reader is held by %v, want u2 only", got)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(removed) != 1 || removed[0].Error != "" || removed[0].Assignment.PrincipalID != pid(1) ||
+				removed[0].Assignment.Scope != strings.ToLower(factoryA) || removed[0].Assignment.Kind != GrantStanding {
+				t.Errorf("removals told to OnApplied: %+v, want u1's standing Reader on a", removed)
+			}
+		})
 	}
 }

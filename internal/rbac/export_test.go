@@ -89,3 +89,35 @@ func (r *Reconciler) Finish(ctx context.Context, items []Claimed) error {
 	}
 	return r.finish(ctx, cs)
 }
+
+// Ledger is the schedule ledger as a run reads it (expiry.go).
+type Ledger = ledger
+
+// LedgerRow is the stored form of a ledger row.
+type LedgerRow = ledgerRow
+
+// The ledger's partition, its row-key prefix per principal and the state of
+// a schedule adfscim removed.
+const (
+	SchedulePartition = schedulePartition
+	SchedRemoved      = schedRemoved
+)
+
+// LedgerPrefix is the row-key prefix of principal's ledger rows.
+func LedgerPrefix(principal string) string { return ledgerPrefix(principal) }
+
+// ReadLedger reads the ledger rows of principals (all when nil).
+func (r *Reconciler) ReadLedger(ctx context.Context, principals []string) (Ledger, error) {
+	return r.readLedger(ctx, principals)
+}
+
+// ListScope lists what ARM holds at scope (for principal, "" for all);
+// scheds says whether schedules were read.
+func (r *Reconciler) ListScope(ctx context.Context, scope, principal string, sweep bool) ([]Assignment, bool, error) {
+	return r.list(ctx, scope, principal, sweep)
+}
+
+// Observe settles the ledger rows of scope against listed (expiry.go).
+func (r *Reconciler) Observe(ctx context.Context, led Ledger, listed []Assignment, scope string, only map[string]bool, at time.Time, subjects map[string]string) []Assignment {
+	return r.observe(ctx, led, listed, scope, only, at, subjects)
+}

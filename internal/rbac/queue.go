@@ -16,9 +16,10 @@ import (
 //	PartitionKey "pending",   RowKey "user:"+EncodeKey(id) | "group:"+EncodeKey(id)  a pending item
 //	PartitionKey "principal", RowKey EncodeKey(userID)                               last resolved object id
 //	PartitionKey "lease",     RowKey "reconcile"                                     the full-reconcile lease
+//	PartitionKey "schedule",  RowKey EncodeKey(principal)+"|"+schedule id             a PIM schedule adfscim made
 //
 // The queue is here; the principal cache is in principals.go, the lease in
-// lease.go.
+// lease.go, the schedule ledger in expiry.go.
 const (
 	DefaultTable     = "rbac"
 	PendingPartition = "pending"

@@ -59,7 +59,7 @@ type Options struct {
 	Logger *zerolog.Logger
 	// OnApplied, when set, is told what every drain and reconcile planned
 	// and did (for the audit trail): each assignment created or deleted,
-	// each failure, each drift finding.
+	// each failure, each drift finding, each schedule that expired.
 	OnApplied func(ctx context.Context, rep Report)
 	// Now is the clock (default time.Now).
 	Now func() time.Time
@@ -147,15 +147,19 @@ func (rep Report) MarshalJSON() ([]byte, error) {
 
 // Report is what a drain or a reconcile did.
 type Report struct {
-	Plan     Plan      `json:"plan"`
-	Results  []Result  `json:"results"`
-	Created  int       `json:"created"`
-	Deleted  int       `json:"deleted"`
-	Renewed  int       `json:"renewed,omitempty"`
-	Failed   int       `json:"failed"`
-	Items    int       `json:"pendingItems"`
-	Started  time.Time `json:"started"`
-	Finished time.Time `json:"finished"`
+	Plan    Plan     `json:"plan"`
+	Results []Result `json:"results"`
+	Created int      `json:"created"`
+	Deleted int      `json:"deleted"`
+	Renewed int      `json:"renewed,omitempty"`
+	Failed  int      `json:"failed"`
+	// Expired are the schedules adfscim made that ended by themselves at
+	// their end time, found by this run's lists (each reported by one run
+	// only, see expiry.go).
+	Expired  []Assignment `json:"expired,omitempty"`
+	Items    int          `json:"pendingItems"`
+	Started  time.Time    `json:"started"`
+	Finished time.Time    `json:"finished"`
 }
 
 // snapshot reads the SCIM state relevant to the mapping. With users non-nil
@@ -259,10 +263,12 @@ func (r *Reconciler) userModeGroup(g Group) bool {
 }
 
 // actual lists the assignments on every mapped factory, one list per
-// factory (paged), Options.ReadConcurrency factories at a time.
-func (r *Reconciler) actual(ctx context.Context) ([]Assignment, error) {
+// factory (paged), Options.ReadConcurrency factories at a time; scheds are
+// the factories whose schedules were read.
+func (r *Reconciler) actual(ctx context.Context) (out []Assignment, scheds map[string]bool, err error) {
 	fs := r.opts.Mapping.Factories
 	lists := make([][]Assignment, len(fs))
+	read := make([]bool, len(fs))
 	errs := make([]error, len(fs))
 	next := make(chan int)
 	var wg sync.WaitGroup
@@ -271,7 +277,7 @@ func (r *Reconciler) actual(ctx context.Context) ([]Assignment, error) {
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				lists[i], errs[i] = r.list(ctx, fs[i], "", true)
+				lists[i], read[i], errs[i] = r.list(ctx, fs[i], "", true)
 			}
 		}()
 	}
@@ -281,42 +287,68 @@ func (r *Reconciler) actual(ctx context.Context) ([]Assignment, error) {
 	close(next)
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var out []Assignment
-	for _, as := range lists {
+	scheds = map[string]bool{}
+	for i, as := range lists {
 		out = append(out, as...)
+		if read[i] {
+			scheds[normScope(fs[i])] = true
+		}
 	}
-	return out, nil
+	return out, scheds, nil
 }
 
 // Plan is the full dry run: every mapped group, every mapped factory.
 func (r *Reconciler) Plan(ctx context.Context) (Plan, error) {
-	p, _, err := r.fullPlan(ctx)
+	p, _, _, err := r.fullPlan(ctx, false)
 	return p, err
 }
 
-func (r *Reconciler) fullPlan(ctx context.Context) (Plan, State, error) {
+// fullPlan plans over the whole state. With observe (the runs that apply,
+// not the dry run) it also brings the schedule ledger up to date and
+// returns the schedules that expired (expiry.go).
+func (r *Reconciler) fullPlan(ctx context.Context, observe bool) (Plan, State, []Assignment, error) {
 	st, unresolved, err := r.snapshot(ctx, nil)
 	if err != nil {
-		return Plan{}, st, err
+		return Plan{}, st, nil, err
 	}
 	desired, problems := Desired(r.opts.Mapping, st)
-	actual, err := r.actual(ctx)
+	var led ledger
+	if observe {
+		// Read before ARM: a schedule a list no longer shows was there
+		// when its row was read.
+		if led, err = r.readLedger(ctx, nil); err != nil {
+			r.log.Error().Err(err).Msg("rbac: schedule expiries not checked in this run")
+		}
+	}
+	at := r.now()
+	actual, scheds, err := r.actual(ctx)
 	if err != nil {
-		return Plan{}, st, err
+		return Plan{}, st, nil, err
+	}
+	var expired []Assignment
+	if led != nil {
+		subjects := subjectsOf(st)
+		for _, f := range r.opts.Mapping.Factories {
+			if scheds[normScope(f)] {
+				expired = append(expired, r.observe(ctx, led, actual, f, nil, at, subjects)...)
+			}
+		}
+		sortAssignments(expired)
+		r.forgetSettled(ctx, led)
 	}
 	p := Diff(r.opts.Mapping, desired, actual, nil)
 	p = r.budget.admit(ctx, p, true)
 	p.Budget = mergeBudget(p.Budget)
 	p.Unresolved, p.Problems = unresolved, problems
 	p.normalize()
-	return p, st, nil
+	return p, st, expired, nil
 }
 
 // Assignments lists the actual assignments on the mapped factories.
 func (r *Reconciler) Assignments(ctx context.Context) ([]Assignment, error) {
-	as, err := r.actual(ctx)
+	as, _, err := r.actual(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -384,14 +416,14 @@ func (r *Reconciler) Drain(ctx context.Context) (Report, error) {
 		readErr error
 	)
 	if full {
-		rep.Plan, st, err = r.fullPlan(ctx)
+		rep.Plan, st, rep.Expired, err = r.fullPlan(ctx, true)
 		if err == nil {
 			rep.Results = r.apply(ctx, rep.Plan, nil)
 		}
 	} else {
 		var d drained
 		d, err = r.targetedDrain(ctx, userIDs)
-		rep.Plan, st, rep.Results, unread, readErr = d.plan, d.st, d.results, d.unread, d.err
+		rep.Plan, st, rep.Results, rep.Expired, unread, readErr = d.plan, d.st, d.results, d.expired, d.unread, d.err
 	}
 	if err != nil {
 		rep.Finished = r.now()
@@ -408,7 +440,7 @@ func (r *Reconciler) Drain(ctx context.Context) (Report, error) {
 
 // applied tells OnApplied about a run that changed or found something.
 func (r *Reconciler) applied(ctx context.Context, rep Report) {
-	if r.opts.OnApplied != nil && (len(rep.Results) > 0 || len(rep.Plan.Drift) > 0 || rep.Plan.overBudget()) {
+	if r.opts.OnApplied != nil && (len(rep.Results) > 0 || len(rep.Plan.Drift) > 0 || len(rep.Expired) > 0 || rep.Plan.overBudget()) {
 		r.opts.OnApplied(context.WithoutCancel(ctx), rep)
 	}
 }
@@ -566,7 +598,7 @@ func (r *Reconciler) reconcile(ctx context.Context, started time.Time, progress 
 	}
 	rep.Items = len(items)
 	var st State
-	rep.Plan, st, err = r.fullPlan(ctx)
+	rep.Plan, st, rep.Expired, err = r.fullPlan(ctx, true)
 	if err != nil {
 		return rep, err
 	}

@@ -42,33 +42,34 @@ var ErrNoScheduleAPI = errors.New("rbac: the mapping has time-bound or eligible 
 
 // list returns what ARM holds at scope (of one principal when principal is
 // set): the standing role assignments and the schedules, without the role
-// assignments that only materialize a schedule or an activation. The
+// assignments that only materialize a schedule or an activation; scheds
+// says whether the schedules were read (expiry.go counts on it). The
 // schedules are read when the mapping has time-bound or eligible bindings,
 // and on the full reconcile (sweep) whenever the client can read them, so
 // that the schedules of a binding since changed to standing, or removed,
 // are taken away within one cycle; a sweep's failure to read them when the
 // mapping has no such bindings is logged, not fatal (a deployment without
 // PIM may not be allowed to read them).
-func (r *Reconciler) list(ctx context.Context, scope, principal string, sweep bool) ([]Assignment, error) {
-	as, err := r.opts.ARM.List(ctx, scope, principal)
+func (r *Reconciler) list(ctx context.Context, scope, principal string, sweep bool) (as []Assignment, scheds bool, err error) {
+	as, err = r.opts.ARM.List(ctx, scope, principal)
 	uses := r.opts.Mapping.UsesSchedules()
 	if err != nil || (!uses && !sweep) {
-		return as, err
+		return as, false, err
 	}
 	sa, ok := r.opts.ARM.(ScheduleAPI)
 	if !ok {
 		if uses {
-			return nil, ErrNoScheduleAPI
+			return nil, false, ErrNoScheduleAPI
 		}
-		return as, nil
+		return as, false, nil
 	}
-	scheds, covered, err := sa.ListSchedules(ctx, scope, principal)
+	listed, covered, err := sa.ListSchedules(ctx, scope, principal)
 	if err != nil && !uses {
 		r.log.Warn().Err(err).Str("scope", scope).Msg("rbac: cannot read PIM schedules; leftover schedules of earlier time-bound or eligible bindings are not removed")
-		return as, nil
+		return as, false, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	out := as[:0:0]
 	for _, a := range as {
@@ -76,7 +77,7 @@ func (r *Reconciler) list(ctx context.Context, scope, principal string, sweep bo
 			out = append(out, a)
 		}
 	}
-	return append(out, scheds...), nil
+	return append(out, listed...), true, nil
 }
 
 // change carries out one planned change.

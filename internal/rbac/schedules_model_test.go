@@ -49,7 +49,13 @@ func (c *clock) add(d time.Duration) {
 // to it over the wire.
 func tlsSim(t testing.TB, st store.Store, now func() time.Time, f *armsim.Faults, pageSize int) (*armsim.Sim, *armclient.Client) {
 	t.Helper()
-	sim := armsim.New(armsim.Options{Store: st, PageSize: pageSize, Now: now, Faults: f})
+	return tlsSimWith(t, armsim.Options{Store: st, PageSize: pageSize, Now: now, Faults: f})
+}
+
+// tlsSimWith is tlsSim with the simulator's options given whole.
+func tlsSimWith(t testing.TB, o armsim.Options) (*armsim.Sim, *armclient.Client) {
+	t.Helper()
+	sim := armsim.New(o)
 	srv := httptest.NewTLSServer(sim.Handler())
 	t.Cleanup(srv.Close)
 	a, err := armclient.New(armclient.Options{Cloud: armclient.CloudConfig(srv.URL, "", ""), Credential: &azfake.TokenCredential{}, Transport: srv.Client(),
@@ -92,11 +98,32 @@ func runScheduleModel(t *testing.T, st store.Store, seed uint64, events int) {
 	rng := rand.New(rand.NewPCG(seed, 7))
 	clk := &clock{t: time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)}
 	faults := &armsim.Faults{P429: 0.04, P500: 0.04, PLost: 0.03, RetryAfterHeader: "Retry-After-Ms", RetryAfterValue: "5", Seed: seed}
-	sim, arm := tlsSim(t, st, clk.Now, faults, 50)
+	// Every schedule ARM ended by itself, and every one the reconciler
+	// recorded as expired, by (kind, scope, principal, role, start).
+	var expMu sync.Mutex
+	armExpired, recorded := map[string]int{}, map[string]int{}
+	expKey := func(kind, scope, principal, role string, start time.Time) string {
+		return kind + "|" + strings.ToLower(scope) + "|" + principal + "|" + role + "|" + start.UTC().Truncate(time.Millisecond).Format(time.RFC3339Nano)
+	}
+	sim, arm := tlsSimWith(t, armsim.Options{Store: st, PageSize: 50, Now: clk.Now, Faults: faults, OnExpire: func(s armsim.Schedule) {
+		if s.Kind == "activated" || s.PrincipalID >= pid(50000) {
+			return // the person's activation, or someone else's schedule
+		}
+		expMu.Lock()
+		defer expMu.Unlock()
+		armExpired[expKey(s.Kind, s.Scope, s.PrincipalID, s.RoleID, s.Start)]++
+	}})
 	d := newDir()
 	m := mustMapping(t, scheduleMapping)
 	r, err := New(Options{Mapping: m, Directory: d, ARM: arm, Store: st, Resolver: Resolver{Attribute: objectIDAttr},
-		Instance: "model", Concurrency: 4, Now: clk.Now, EndsAttribute: endsAttr})
+		Instance: "model", Concurrency: 4, Now: clk.Now, EndsAttribute: endsAttr,
+		OnApplied: func(_ context.Context, rep Report) {
+			expMu.Lock()
+			defer expMu.Unlock()
+			for _, a := range rep.Expired {
+				recorded[expKey(string(a.Kind), a.Scope, a.PrincipalID, a.RoleID, a.Start)]++
+			}
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -369,6 +396,21 @@ func runScheduleModel(t *testing.T, st store.Store, seed uint64, events int) {
 	if fmt.Sprint(foreignScheds) != fmt.Sprint(foreignSeen) {
 		t.Errorf("foreign schedules touched:\n got %v\nwant %v", foreignSeen, foreignScheds)
 	}
+	// Every schedule adfscim made that ARM ended by itself is recorded as
+	// expired exactly once, and nothing else is.
+	for k, n := range armExpired {
+		if recorded[k] != n {
+			t.Errorf("schedule %s expired %d times in ARM, recorded %d times", k, n, recorded[k])
+		}
+	}
+	for k, n := range recorded {
+		if armExpired[k] == 0 {
+			t.Errorf("schedule %s recorded expired %d times but did not expire in ARM", k, n)
+		}
+	}
+	if len(armExpired) < 5 {
+		t.Errorf("only %d schedules expired: the model exercised too little", len(armExpired))
+	}
 	for _, f := range []string{"429", "500", "lost"} {
 		if faults.Count(f) == 0 {
 			t.Errorf("fault %s never injected", f)
@@ -381,8 +423,8 @@ func runScheduleModel(t *testing.T, st store.Store, seed uint64, events int) {
 	if kinds[GrantStanding] < 10 || kinds[GrantTimeBound] < 5 || kinds[GrantEligible] < 10 || activated < 5 {
 		t.Errorf("the model exercised too little: %v, %d activations", kinds, activated)
 	}
-	t.Logf("seed %d: %d events, %d users, expected %v, %d activations made (%d left), %d foreign assignments, %d foreign schedules, faults 429:%d 500:%d lost:%d, calls %+v",
-		seed, events, len(users), kinds, activated, len(activations), len(foreignAssignments), len(foreignScheds),
+	t.Logf("seed %d: %d events, %d users, expected %v, %d activations made (%d left), %d schedules expired, %d foreign assignments, %d foreign schedules, faults 429:%d 500:%d lost:%d, calls %+v",
+		seed, events, len(users), kinds, activated, len(activations), len(armExpired), len(foreignAssignments), len(foreignScheds),
 		faults.Count("429"), faults.Count("500"), faults.Count("lost"), arm.Calls())
 }
 

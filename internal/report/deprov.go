@@ -434,6 +434,7 @@ func (d *deprov) restore(uid string) {
 
 func (d *deprov) rbac(r audit.Record, k string) {
 	var h holding
+	var ends time.Time // a schedule's end (rbac.expired)
 	for _, c := range r.Changes {
 		s, _ := c.Value.(string)
 		switch c.Path {
@@ -445,6 +446,8 @@ func (d *deprov) rbac(r audit.Record, k string) {
 			h.role = strings.ToLower(s[strings.LastIndex(s, "/")+1:])
 		case "scimSubject":
 			h.subject = s
+		case "endsAt":
+			ends, _ = time.Parse(time.RFC3339, s)
 		}
 	}
 	if t, _, ok := strings.Cut(r.Target.Display, " "); ok {
@@ -481,6 +484,31 @@ func (d *deprov) rbac(r audit.Record, k string) {
 		}
 		delete(d.pending, k)
 		t := r.Time.UTC()
+		rv.Status, rv.ConfirmSeq, rv.Confirmed = RevokeDone, r.Seq, &t
+		d.done = append(d.done, *rv)
+	case audit.ActionRBACExpired:
+		// The schedule ended by itself: access ended at its end time (or
+		// at the request, if it had ended by then), which the record that
+		// found it confirms.
+		if !r.Outcome.Success {
+			return
+		}
+		if old, ok := d.held[k]; ok {
+			delete(d.bySubject[old.subject], k)
+		}
+		delete(d.held, k)
+		rv := d.pending[k]
+		if rv == nil {
+			return
+		}
+		delete(d.pending, k)
+		t := r.Time.UTC()
+		if !ends.IsZero() && ends.Before(t) {
+			t = ends.UTC()
+		}
+		if t.Before(rv.Requested) {
+			t = rv.Requested
+		}
 		rv.Status, rv.ConfirmSeq, rv.Confirmed = RevokeDone, r.Seq, &t
 		d.done = append(d.done, *rv)
 	}

@@ -80,3 +80,104 @@ func TestReportShowsKinds(t *testing.T) {
 		t.Errorf("no budget banner in the HTML report")
 	}
 }
+
+// timeBoundWorld is a world whose mapping gives ADF Readers Reader on the
+// dev factory for d at a time, on the simulated ARM with the world's clock.
+func timeBoundWorld(t *testing.T, d string) *world {
+	t.Helper()
+	w := newWorld(t)
+	m, err := rbac.ParseMapping([]byte(`{"factories":{"dev":"` + devID + `"},"bindings":[
+		{"group":"ADF Readers","role":"Reader","factories":["dev"],"maxDuration":"` + d + `"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim := armsim.New(armsim.Options{Store: w.st, Now: w.clock.Now})
+	arm, err := rbac.NewARM(rbac.ARMOptions{Transport: sim.Transport(), Credential: &azfake.TokenCredential{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.mapping, w.sim = m, sim
+	w.rec, err = rbac.New(rbac.Options{Mapping: m, Directory: rbac.FromDirectory(w.dir), ARM: arm, Store: w.st, Now: w.clock.Now,
+		OnApplied: func(ctx context.Context, rep rbac.Report) {
+			if err := w.trail.Append(ctx, report.AuditRecords(rep)...); err != nil {
+				t.Errorf("audit rbac records: %v", err)
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// TestReportShowsExpiredSchedule: a time-bound assignment that ended by
+// itself (adfscim did not run for longer than its 30 days) shows among the
+// report's recent changes as rbac.expired, named like every other role
+// assignment change, and the assignment made again afterwards dates from
+// its new rbac.assign.
+func TestReportShowsExpiredSchedule(t *testing.T) {
+	w := timeBoundWorld(t, "720h")
+	w.at("09:00")
+	w.createUser("alice@contoso.com", aliceOID)
+	w.createGroup("ADF Readers", "alice@contoso.com")
+	w.reconcile()
+	ended := w.clock.Now().Add(720 * time.Hour)
+	again := ended.Add(2 * time.Hour)
+	w.clock.Set(again)
+	w.reconcile()
+	rep := w.report()
+	var expired, assigned *report.Event
+	for i, e := range rep.Recent {
+		switch {
+		case e.Action == audit.ActionRBACExpired && expired == nil:
+			expired = &rep.Recent[i]
+		case e.Action == audit.ActionRBACAssign && assigned == nil:
+			assigned = &rep.Recent[i]
+		}
+	}
+	switch {
+	case expired == nil:
+		t.Fatalf("no rbac.expired among the recent changes: %+v", rep.Recent)
+	case expired.Target != "Reader on adf-dev for alice@contoso.com" || !expired.Success || expired.Actor != "reconciler" ||
+		!strings.Contains(expired.Detail, "ended by itself at its end time "+ended.Format(time.RFC3339)):
+		t.Errorf("expired event %+v", expired)
+	case assigned == nil || assigned.Seq < expired.Seq:
+		t.Errorf("the assignment made again is not recorded after the expiry: %+v", assigned)
+	}
+	if len(rep.Access) != 1 || rep.Access[0].Since == nil || !rep.Access[0].Since.Equal(again) {
+		t.Errorf("access rows %+v, want one since %v", rep.Access, again)
+	}
+	var html bytes.Buffer
+	if err := report.WriteHTML(&html, rep); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(html.String(), "rbac.expired") {
+		t.Errorf("the HTML report's recent changes do not show the expiry")
+	}
+}
+
+// TestDeprovisioningEndsAtExpiry: a person deactivated while adfscim is not
+// running loses a time-bound role when it ends by itself; the
+// deprovisioning evidence times the loss to the schedule's end, confirmed
+// by the rbac.expired record, instead of leaving it unconfirmed.
+func TestDeprovisioningEndsAtExpiry(t *testing.T) {
+	w := timeBoundWorld(t, "1h")
+	w.at("09:00")
+	w.createUser("alice@contoso.com", aliceOID)
+	w.createGroup("ADF Readers", "alice@contoso.com")
+	w.reconcile()
+	w.at("09:30")
+	w.deactivate("alice@contoso.com")
+	requested := w.lastSeq()
+	w.at("11:00")
+	w.reconcile()
+	rep := w.report()
+	rvs := rep.Deprovisioning.Revocations
+	if len(rvs) != 1 {
+		t.Fatalf("revocations %+v, want alice's one", rvs)
+	}
+	rv := rvs[0]
+	if rv.Status != report.RevokeDone || rv.RequestSeq != requested || rv.ConfirmSeq <= requested || rv.Confirmed == nil ||
+		!rv.Confirmed.Equal(w.at("10:00")) || rv.ElapsedSeconds != 1800 {
+		t.Errorf("revocation %+v, want done at the schedule's end 10:00 after 30 minutes", rv)
+	}
+}

@@ -10,8 +10,9 @@ import (
 
 // AuditRecords turns what the reconciler did into audit records: one per
 // assignment or schedule created or deleted (rbac.assign, rbac.unassign),
-// one per schedule renewed (rbac.renew), one per drift finding, and one per
-// subscription whose role assignment budget held creates back
+// one per schedule renewed (rbac.renew), one per schedule adfscim made that
+// ended by itself at its end time (rbac.expired), one per drift finding,
+// and one per subscription whose role assignment budget held creates back
 // (rbac.budget). The report reads these records back to date each
 // assignment, so writer and reader of their shape live together here.
 func AuditRecords(rep rbac.Report) []audit.Record {
@@ -46,6 +47,15 @@ func AuditRecords(rep rbac.Report) []audit.Record {
 			}
 		}
 		return cs
+	}
+	// Expiries first: they happened before the run that found them made
+	// anything again.
+	for _, a := range rep.Expired {
+		recs = append(recs, audit.Record{
+			Actor: "reconciler", Action: audit.ActionRBACExpired, Target: target(a), Changes: changes(a),
+			Outcome: audit.Outcome{Success: true, Detail: "ended by itself at its end time " + a.EndsAt.UTC().Format(time.RFC3339) +
+				"; ARM no longer lists it (no request by adfscim)"},
+		})
 	}
 	for _, res := range rep.Results {
 		action := audit.ActionRBACAssign

@@ -52,3 +52,33 @@ func TestAuditRecordsOfSchedulesAndBudget(t *testing.T) {
 		t.Errorf("budget record %+v", b.Outcome)
 	}
 }
+
+// TestAuditRecordOfExpiry: a schedule that ended by itself is one
+// rbac.expired record, before the run's changes, on the schedule's target,
+// with its scope, principal, role, kind and end.
+func TestAuditRecordOfExpiry(t *testing.T) {
+	scope := "/subscriptions/11111111-2222-3333-4444-555555555555/resourcegroups/rg/providers/microsoft.datafactory/factories/adf"
+	end := time.Date(2027, 1, 31, 12, 0, 0, 0, time.UTC)
+	tb := rbac.Assignment{Scope: scope, PrincipalID: "00000000-0000-0000-0000-000000000001", PrincipalType: rbac.PrincipalUser,
+		RoleID: "acdd72a7-3385-48ef-bd42-f606fba81ae7", Kind: rbac.GrantTimeBound, EndsAt: end, Subject: "u1"}
+	again := tb
+	again.EndsAt = end.Add(720 * time.Hour)
+	recs := AuditRecords(rbac.Report{Expired: []rbac.Assignment{tb}, Results: []rbac.Result{{Op: rbac.OpCreate, Assignment: again}}})
+	if len(recs) != 2 || recs[0].Action != audit.ActionRBACExpired || recs[1].Action != audit.ActionRBACAssign {
+		t.Fatalf("records %+v, want rbac.expired then rbac.assign", recs)
+	}
+	x := recs[0]
+	if x.Target.Type != "RoleAssignmentSchedule" || x.Target.ID != recs[1].Target.ID || !x.Outcome.Success || x.Actor != "reconciler" {
+		t.Errorf("expiry record %+v", x)
+	}
+	got := map[string]any{}
+	for _, c := range x.Changes {
+		got[c.Path] = c.Value
+	}
+	for path, want := range map[string]string{"scope": scope, "principalId": tb.PrincipalID, "roleDefinitionId": tb.RoleID,
+		"scimSubject": "u1", "kind": "timeBound", "endsAt": "2027-01-31T12:00:00Z"} {
+		if got[path] != want {
+			t.Errorf("change %s = %v, want %s", path, got[path], want)
+		}
+	}
+}

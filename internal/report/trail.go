@@ -172,7 +172,7 @@ func (x *trailIndex) add(r audit.Record) {
 		switch {
 		case r.Action == audit.ActionRBACAssign && r.Outcome.Success:
 			x.since[k] = r.Time
-		case r.Action == audit.ActionRBACUnassign && r.Outcome.Success:
+		case (r.Action == audit.ActionRBACUnassign || r.Action == audit.ActionRBACExpired) && r.Outcome.Success:
 			delete(x.since, k)
 		case r.Action == audit.ActionRBACDrift:
 			if _, ok := x.firstDrift[k]; !ok {

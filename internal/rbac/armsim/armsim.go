@@ -51,6 +51,9 @@ type Options struct {
 	// RecordCalls keeps a log of the calls carried out (see Calls), for
 	// tests; off, a long-running local simulator keeps nothing.
 	RecordCalls bool
+	// OnExpire, when set, is told of every schedule that ended by itself
+	// at its end time, once (tests check that each expiry was noticed).
+	OnExpire func(Schedule)
 }
 
 // Sim is the simulated ARM.

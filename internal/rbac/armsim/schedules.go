@@ -364,7 +364,11 @@ func (s *Sim) expire(ctx context.Context, scope string) error {
 				continue
 			}
 			ops := append([]store.Op{{Kind: store.Delete, IfMatch: e.ETag, Entity: store.Entity{PartitionKey: pk, RowKey: e.RowKey}}}, s.releaseOps(pk, sc)...)
-			if _, err := s.o.Store.Batch(ctx, s.o.Table, ops); err != nil && !store.IsNotFound(err) && !store.IsPrecondition(err) {
+			_, err := s.o.Store.Batch(ctx, s.o.Table, ops)
+			switch {
+			case err == nil && s.o.OnExpire != nil:
+				s.o.OnExpire(sc.public(prefix))
+			case err != nil && !store.IsNotFound(err) && !store.IsPrecondition(err):
 				return err
 			}
 		}
@@ -506,6 +510,12 @@ type Schedule struct {
 	Start, End  time.Time
 }
 
+// public is the schedule as tests see it; prefix is its row's.
+func (x schedule) public(prefix string) Schedule {
+	kind := map[string]string{eligPrefix: "eligible", asgPrefix: "timeBound", actPrefix: "activated"}[prefix]
+	return Schedule{Kind: kind, Scope: strings.ToLower(x.Scope), PrincipalID: x.PrincipalID, RoleID: roleGUID(x.RoleDefID), Request: x.Request, Start: x.Start, End: x.End}
+}
+
 // Schedules returns every live schedule (expiring those past their end).
 func (s *Sim) Schedules(ctx context.Context) ([]Schedule, error) {
 	var scopes []string
@@ -527,7 +537,7 @@ func (s *Sim) Schedules(ctx context.Context) ([]Schedule, error) {
 		if !x.End.IsZero() && !x.End.After(s.o.Now()) {
 			return nil
 		}
-		out = append(out, Schedule{Kind: kind, Scope: strings.ToLower(x.Scope), PrincipalID: x.PrincipalID, RoleID: roleGUID(x.RoleDefID), Request: x.Request, Start: x.Start, End: x.End})
+		out = append(out, x.public(e.RowKey[:3]))
 		return nil
 	})
 	if err != nil {
