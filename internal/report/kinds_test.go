@@ -85,28 +85,8 @@ func TestReportShowsKinds(t *testing.T) {
 // dev factory for d at a time, on the simulated ARM with the world's clock.
 func timeBoundWorld(t *testing.T, d string) *world {
 	t.Helper()
-	w := newWorld(t)
-	m, err := rbac.ParseMapping([]byte(`{"factories":{"dev":"` + devID + `"},"bindings":[
-		{"group":"ADF Readers","role":"Reader","factories":["dev"],"maxDuration":"` + d + `"}]}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sim := armsim.New(armsim.Options{Store: w.st, Now: w.clock.Now})
-	arm, err := rbac.NewARM(rbac.ARMOptions{Transport: sim.Transport(), Credential: &azfake.TokenCredential{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.mapping, w.sim = m, sim
-	w.rec, err = rbac.New(rbac.Options{Mapping: m, Directory: rbac.FromDirectory(w.dir), ARM: arm, Store: w.st, Now: w.clock.Now,
-		OnApplied: func(ctx context.Context, rep rbac.Report) {
-			if err := w.trail.Append(ctx, report.AuditRecords(rep)...); err != nil {
-				t.Errorf("audit rbac records: %v", err)
-			}
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return w
+	return newWorldOpts(t, worldOptions{simClock: true, mapping: `{"factories":{"dev":"` + devID + `"},"bindings":[
+		{"group":"ADF Readers","role":"Reader","factories":["dev"],"maxDuration":"` + d + `"}]}`})
 }
 
 // TestReportShowsExpiredSchedule: a time-bound assignment that ended by
