@@ -222,17 +222,32 @@ func (f *faults) Do(req *http.Request) (*http.Response, error) {
 	case "500":
 		return armError(req, http.StatusInternalServerError, "InternalServerError", http.Header{"Content-Type": {"application/json"}}), nil
 	case "timeout":
-		<-req.Context().Done()
-		return nil, req.Context().Err()
+		return nil, timedOut(req)
 	case "lost":
 		resp, err := f.inner.Do(req)
 		if err == nil && resp.Body != nil {
 			_ = resp.Body.Close()
 		}
-		<-req.Context().Done()
-		return nil, req.Context().Err()
+		return nil, timedOut(req)
 	}
 	return f.inner.Do(req)
+}
+
+// faultWait is how long an injected timeout or lost answer keeps the client
+// waiting: shorter than the client's per-try timeout, which is kept long so
+// that a slow store under the simulated ARM (Azurite on a busy machine) is
+// not mistaken for a fault.
+const faultWait = 200 * time.Millisecond
+
+// timedOut waits as a request that gets no answer does, then fails it as
+// the client's per-try timeout would (the SDK retries it).
+func timedOut(req *http.Request) error {
+	select {
+	case <-req.Context().Done():
+		return req.Context().Err()
+	case <-time.After(faultWait):
+		return fmt.Errorf("injected: no answer within %v: %w", faultWait, context.DeadlineExceeded)
+	}
 }
 
 func armError(req *http.Request, status int, code string, h http.Header) *http.Response {
@@ -321,7 +336,7 @@ func newEnvOn(t testing.TB, seed uint64, st store.Store) *env {
 	a, err := armclient.New(armclient.Options{
 		Credential: &azfake.TokenCredential{}, Transport: e.faults,
 		WritesPerSecond: 1000, WriteBurst: 1000, // the limiter has its own test
-		MaxRetries: 8, TryTimeout: 200 * time.Millisecond, RetryDelay: 5 * time.Millisecond, MaxRetryDelay: 5 * time.Second,
+		MaxRetries: 8, TryTimeout: 10 * time.Second, RetryDelay: 5 * time.Millisecond, MaxRetryDelay: 5 * time.Second,
 	})
 	if err != nil {
 		t.Fatal(err)
