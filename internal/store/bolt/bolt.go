@@ -143,11 +143,11 @@ func Open(path string, opts Options) (*Store, error) {
 	return s, nil
 }
 
-// Close closes the file. Calls after Close fail.
 // Capabilities reports that the embedded engine commits follow-up writes
 // (it implements store.Follower).
 func (s *Store) Capabilities() store.Capabilities { return store.Capabilities{Follow: true} }
 
+// Close closes the file. Calls after Close fail.
 func (s *Store) Close() error {
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("bolt: close: %w", err)
