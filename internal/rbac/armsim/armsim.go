@@ -460,12 +460,8 @@ func (s *Sim) list(ctx context.Context, scope, filter string) ([]*armauthorizati
 		return nil, 0, err
 	}
 	filter = strings.TrimSpace(filter)
-	principal := ""
-	switch {
-	case filter == "" || strings.EqualFold(filter, "atScope()"):
-	case principalFilterRe.MatchString(filter):
-		principal = strings.ToLower(principalFilterRe.FindStringSubmatch(filter)[1])
-	default:
+	principal, ok := listPrincipal(filter)
+	if !ok {
 		return nil, http.StatusBadRequest, nil
 	}
 	var all []*armauthorization.RoleAssignment
@@ -494,8 +490,27 @@ func (s *Sim) list(ctx context.Context, scope, filter string) ([]*armauthorizati
 	return all, http.StatusOK, nil
 }
 
+// listPrincipal reads a list's $filter: none or atScope() (principal ""),
+// or principalId eq '…' (that principal, lower case); ok is false for any
+// other filter, which ARM refuses.
+func listPrincipal(filter string) (principal string, ok bool) {
+	switch {
+	case filter == "" || strings.EqualFold(filter, "atScope()"):
+		return "", true
+	case principalFilterRe.MatchString(filter):
+		return strings.ToLower(principalFilterRe.FindStringSubmatch(filter)[1]), true
+	}
+	return "", false
+}
+
 // All returns every stored assignment, for tests and the local ops view.
 func (s *Sim) All(ctx context.Context) ([]*armauthorization.RoleAssignment, error) {
+	return s.scanAssignments(ctx, func(stored) bool { return true })
+}
+
+// scanAssignments returns the stored assignments that keep accepts, in
+// every scope.
+func (s *Sim) scanAssignments(ctx context.Context, keep func(stored) bool) ([]*armauthorization.RoleAssignment, error) {
 	var out []*armauthorization.RoleAssignment
 	err := s.o.Store.Scan(ctx, s.o.Table, func(e store.Entity) error {
 		if !strings.HasPrefix(e.RowKey, "a:") {
@@ -505,7 +520,9 @@ func (s *Sim) All(ctx context.Context) ([]*armauthorization.RoleAssignment, erro
 		if err := json.Unmarshal(e.Data, &a); err != nil {
 			return err
 		}
-		out = append(out, a.model())
+		if keep(a) {
+			out = append(out, a.model())
+		}
 		return nil
 	})
 	return out, err
@@ -527,19 +544,9 @@ func isSubscription(scope string) bool {
 // assignment at it and below, as ARM lists them.
 func (s *Sim) subscriptionAssignments(ctx context.Context, scope string) ([]*armauthorization.RoleAssignment, int, error) {
 	prefix := strings.ToLower(normScope(scope))
-	var all []*armauthorization.RoleAssignment
-	err := s.o.Store.Scan(ctx, s.o.Table, func(e store.Entity) error {
-		if !strings.HasPrefix(e.RowKey, "a:") {
-			return nil
-		}
-		var a stored
-		if err := json.Unmarshal(e.Data, &a); err != nil {
-			return err
-		}
-		if sc := strings.ToLower(a.Scope); sc == prefix || strings.HasPrefix(sc, prefix+"/") {
-			all = append(all, a.model())
-		}
-		return nil
+	all, err := s.scanAssignments(ctx, func(a stored) bool {
+		sc := strings.ToLower(a.Scope)
+		return sc == prefix || strings.HasPrefix(sc, prefix+"/")
 	})
 	return all, http.StatusOK, err
 }

@@ -379,13 +379,8 @@ func (s *Sim) expire(ctx context.Context, scope string) error {
 // listSchedules lists a schedule collection at scope and above, with the
 // atScope() or principalId eq filter.
 func (s *Sim) listSchedules(ctx context.Context, scope, coll, filter string) ([]any, int, error) {
-	filter = strings.TrimSpace(filter)
-	principal := ""
-	switch {
-	case filter == "" || strings.EqualFold(filter, "atScope()"):
-	case principalFilterRe.MatchString(filter):
-		principal = strings.ToLower(principalFilterRe.FindStringSubmatch(filter)[1])
-	default:
+	principal, ok := listPrincipal(strings.TrimSpace(filter))
+	if !ok {
 		return nil, http.StatusBadRequest, nil
 	}
 	var out []any
